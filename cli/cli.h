@@ -1,0 +1,48 @@
+/* cli.h -- shared pieces of the raiiaf command-line tool. */
+#ifndef RAIIAF_CLI_H
+#define RAIIAF_CLI_H
+
+#include "raiiaf.h"
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* Exit status, as documented in README and `raiiaf --help`. */
+enum {
+    EXIT_OK = 0,
+    EXIT_PROBLEM = 1, /* verify found a problem */
+    EXIT_USAGE = 2,
+    EXIT_INPUT = 3,   /* an input is unreadable, corrupt or invalid */
+    EXIT_SYSTEM = 4   /* I/O or system error (writing outputs, memory) */
+};
+
+/* "raiiaf: <message>\n" on stderr. */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Exit status for a library status met while reading inputs. */
+int cli_exit_for_input(int status);
+/* Exit status for a library status met while writing outputs. */
+int cli_exit_for_output(int status);
+
+/* Reads a whole file into a malloc'd buffer (NUL-terminated for text use).
+ * Returns 0, or a RAIIAF_E_* status with a message in err. */
+int cli_read_file(const char *path, unsigned char **data, size_t *size, char *err, size_t errsize);
+
+/* Writes a file atomically (temporary file beside it, fsync, rename). */
+int cli_write_file(const char *path, const void *data, size_t size, char *err, size_t errsize);
+
+/* Option parsing: if argv[*i] is `--name VALUE` or `--name=VALUE`, stores
+ * VALUE, advances *i past it and returns 1; returns -1 (after printing a
+ * message) when the value is missing; 0 when argv[*i] is another option. */
+int cli_opt(int argc, char **argv, int *i, const char *name, const char **value);
+
+/* Parses the whole string as a number; 0 on success. */
+int cli_parse_u64(const char *s, unsigned long long *out);
+int cli_parse_double(const char *s, double *out);
+
+int cmd_create(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_extract(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+
+#endif

@@ -1,0 +1,312 @@
+/* cmd_create.c -- `raiiaf create`: image + latents + generation record -> file. */
+#include "cli.h"
+#include "npy.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: raiiaf create -o OUT.raiiaf [--image IMAGE] [--latent NAME=FILE.npy[:CODEC]]...\n"
+    "                     [--model NAME] [--model-version V] [--prompt TEXT] [--negative-prompt TEXT]\n"
+    "                     [--tag TAG]... [--seed N] [--steps N] [--sampler S] [--cfg-scale X]\n"
+    "                     [--scheduler S] [--meta EXTRA.json] [--codec auto|raw|zstd|zfp]\n"
+    "                     [--tolerance X] [-q]\n"
+    "\n"
+    "Writes a RAIIAF format 2 file atomically: OUT is replaced whole or not at all.\n"
+    "  -o, --output OUT     the file to write\n"
+    "  --image IMAGE        a PNG, JPEG or WebP; stored byte for byte after validation\n"
+    "  --latent NAME=FILE   a tensor from a .npy file (little-endian, C order); repeatable.\n"
+    "                       A suffix :raw, :zstd, :zfp or :auto picks its codec\n"
+    "  --model, --model-version, --prompt, --negative-prompt, --tag (repeatable)\n"
+    "                       the generation record (model_info)\n"
+    "  --seed, --steps, --sampler, --cfg-scale, --scheduler\n"
+    "                       generation settings (model_info/generation_settings)\n"
+    "  --meta EXTRA.json    further manifest fields, merged in; the result must satisfy\n"
+    "                       the metadata schema\n"
+    "  --codec C            default codec for latents (auto: smallest lossless, never\n"
+    "                       larger than raw; zstd: byte-plane zstd; zfp: reversible zfp)\n"
+    "  --tolerance X        lossy zfp with absolute error at most X (float32/float64 only)\n"
+    "  -q, --quiet          print nothing on success\n";
+
+typedef struct {
+    const char *name, *path;
+    raiiaf_codec codec;
+    int has_codec;
+} latent_arg;
+
+/* NAME=FILE[:CODEC]; the codec suffix is only taken when it names a codec,
+ * so paths containing ':' still work. */
+static int parse_latent(const char *arg, latent_arg *out)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || !eq[1]) {
+        cli_err("--latent expects NAME=FILE.npy[:CODEC], got '%s'", arg);
+        return -1;
+    }
+    char *name = strndup(arg, (size_t)(eq - arg));
+    char *path = strdup(eq + 1);
+    if (!name || !path) {
+        free(name);
+        free(path);
+        return -1;
+    }
+    out->name = name;
+    out->path = path;
+    out->has_codec = 0;
+    char *colon = strrchr(path, ':');
+    if (colon && raiiaf_codec_from_name(colon + 1, &out->codec) == RAIIAF_OK) {
+        *colon = '\0';
+        out->has_codec = 1;
+    }
+    return 0;
+}
+
+typedef struct {
+    const char *pointer, *option;
+    int kind; /* 0 string, 1 non-negative integer, 2 integer >= 1 (checked by schema), 3 number */
+} field_opt;
+
+static const field_opt fields[] = {
+    {"/raiiaf_metadata/model_info/model_name", "--model", 0},
+    {"/raiiaf_metadata/model_info/version", "--model-version", 0},
+    {"/raiiaf_metadata/model_info/prompt", "--prompt", 0},
+    {"/raiiaf_metadata/model_info/negative_prompt", "--negative-prompt", 0},
+    {"/raiiaf_metadata/model_info/generation_settings/seed", "--seed", 1},
+    {"/raiiaf_metadata/model_info/generation_settings/steps", "--steps", 1},
+    {"/raiiaf_metadata/model_info/generation_settings/sampler", "--sampler", 0},
+    {"/raiiaf_metadata/model_info/generation_settings/cfg_scale", "--cfg-scale", 3},
+    {"/raiiaf_metadata/model_info/generation_settings/scheduler", "--scheduler", 0},
+};
+#define NFIELDS (sizeof fields / sizeof fields[0])
+
+static int set_field(raiiaf_writer *w, const field_opt *f, const char *value)
+{
+    char num[64];
+    if (f->kind == 0) return raiiaf_writer_set_string(w, f->pointer, value);
+    if (f->kind == 1) {
+        unsigned long long v;
+        if (cli_parse_u64(value, &v) || v > INT64_MAX) {
+            cli_err("%s: expected a non-negative integer, got '%s'", f->option, value);
+            return -1;
+        }
+        snprintf(num, sizeof num, "%llu", v);
+    } else {
+        double d;
+        if (cli_parse_double(value, &d)) {
+            cli_err("%s: expected a number, got '%s'", f->option, value);
+            return -1;
+        }
+        snprintf(num, sizeof num, "%.17g", d);
+    }
+    return raiiaf_writer_set_json(w, f->pointer, num);
+}
+
+int cmd_create(int argc, char **argv)
+{
+    const char *out = NULL, *image = NULL, *meta = NULL, *values[NFIELDS] = {0};
+    raiiaf_codec codec = RAIIAF_CODEC_AUTO;
+    double tolerance = 0;
+    int quiet = 0, status = EXIT_USAGE, ntags = 0, nlatents = 0;
+    const char **tags = calloc((size_t)argc, sizeof *tags);
+    latent_arg *latents = calloc((size_t)argc, sizeof *latents);
+    raiiaf_writer *w = NULL;
+    char err[1024];
+    if (!tags || !latents) {
+        cli_err("out of memory");
+        status = EXIT_SYSTEM;
+        goto done;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int r;
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage, stdout);
+            status = EXIT_OK;
+            goto done;
+        }
+        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = 1;
+            continue;
+        }
+        if ((r = cli_opt(argc, argv, &i, "-o", &v)) || (r = cli_opt(argc, argv, &i, "--output", &v))) {
+            if (r < 0) goto done;
+            out = v;
+            continue;
+        }
+        if ((r = cli_opt(argc, argv, &i, "--image", &v))) {
+            if (r < 0) goto done;
+            image = v;
+            continue;
+        }
+        if ((r = cli_opt(argc, argv, &i, "--meta", &v))) {
+            if (r < 0) goto done;
+            meta = v;
+            continue;
+        }
+        if ((r = cli_opt(argc, argv, &i, "--tag", &v))) {
+            if (r < 0) goto done;
+            tags[ntags++] = v;
+            continue;
+        }
+        if ((r = cli_opt(argc, argv, &i, "--latent", &v))) {
+            if (r < 0 || parse_latent(v, &latents[nlatents]) < 0) goto done;
+            nlatents++;
+            continue;
+        }
+        if ((r = cli_opt(argc, argv, &i, "--codec", &v))) {
+            if (r < 0) goto done;
+            if (raiiaf_codec_from_name(v, &codec)) {
+                cli_err("--codec: unknown codec '%s' (auto, raw, zstd, zfp)", v);
+                goto done;
+            }
+            continue;
+        }
+        if ((r = cli_opt(argc, argv, &i, "--tolerance", &v))) {
+            if (r < 0) goto done;
+            if (cli_parse_double(v, &tolerance) || tolerance <= 0) {
+                cli_err("--tolerance: expected a number > 0, got '%s'", v);
+                goto done;
+            }
+            continue;
+        }
+        size_t k;
+        for (k = 0; k < NFIELDS; k++)
+            if ((r = cli_opt(argc, argv, &i, fields[k].option, &v))) break;
+        if (k < NFIELDS) {
+            if (r < 0) goto done;
+            values[k] = v;
+            continue;
+        }
+        cli_err("create: unknown argument '%s' (see raiiaf create --help)", a);
+        goto done;
+    }
+    if (!out) {
+        cli_err("create: no output file (-o OUT.raiiaf)");
+        goto done;
+    }
+    if (!image && !nlatents) {
+        cli_err("create: nothing to store: give --image and/or --latent");
+        goto done;
+    }
+
+    int rc = raiiaf_writer_new(out, &w);
+    if (rc) {
+        cli_err("%s", w ? raiiaf_writer_errmsg(w) : "out of memory");
+        status = cli_exit_for_output(rc);
+        goto done;
+    }
+    /* Metadata first: a bad value fails before any large payload is read. */
+    status = EXIT_INPUT;
+    if (meta) {
+        unsigned char *text;
+        size_t n;
+        if ((rc = cli_read_file(meta, &text, &n, err, sizeof err))) {
+            cli_err("%s", err);
+            status = cli_exit_for_input(rc);
+            goto done;
+        }
+        rc = raiiaf_writer_merge_json(w, (const char *)text);
+        free(text);
+        if (rc) {
+            cli_err("%s: %s", meta, raiiaf_writer_errmsg(w));
+            goto done;
+        }
+    }
+    for (size_t k = 0; k < NFIELDS; k++) {
+        if (!values[k]) continue;
+        int r = set_field(w, &fields[k], values[k]);
+        if (r < 0) {
+            status = EXIT_USAGE;
+            goto done;
+        }
+        if (r) {
+            cli_err("%s: %s", fields[k].option, raiiaf_writer_errmsg(w));
+            goto done;
+        }
+    }
+    if (ntags) {
+        /* Tags are escaped here by hand: the API sets whole JSON values. */
+        size_t len = 3;
+        for (int t = 0; t < ntags; t++) len += strlen(tags[t]) * 6 + 4;
+        char *arr = malloc(len);
+        if (!arr) {
+            cli_err("out of memory");
+            status = EXIT_SYSTEM;
+            goto done;
+        }
+        size_t p = 0;
+        arr[p++] = '[';
+        for (int t = 0; t < ntags; t++) {
+            if (t) arr[p++] = ',';
+            arr[p++] = '"';
+            for (const unsigned char *s = (const unsigned char *)tags[t]; *s; s++) {
+                if (*s == '"' || *s == '\\') {
+                    arr[p++] = '\\';
+                    arr[p++] = (char)*s;
+                } else if (*s < 0x20) {
+                    p += (size_t)snprintf(arr + p, 7, "\\u%04x", *s);
+                } else {
+                    arr[p++] = (char)*s;
+                }
+            }
+            arr[p++] = '"';
+        }
+        arr[p++] = ']';
+        arr[p] = '\0';
+        rc = raiiaf_writer_set_json(w, "/raiiaf_metadata/model_info/tags", arr);
+        free(arr);
+        if (rc) {
+            cli_err("--tag: %s", raiiaf_writer_errmsg(w));
+            goto done;
+        }
+    }
+    if (image) {
+        unsigned char *data;
+        size_t n;
+        if ((rc = cli_read_file(image, &data, &n, err, sizeof err))) {
+            cli_err("%s", err);
+            status = cli_exit_for_input(rc);
+            goto done;
+        }
+        rc = raiiaf_writer_add_image(w, data, n);
+        free(data);
+        if (rc) {
+            cli_err("%s: %s", image, raiiaf_writer_errmsg(w));
+            status = cli_exit_for_output(rc);
+            goto done;
+        }
+    }
+    for (int k = 0; k < nlatents; k++) {
+        npy_array a = {0};
+        if ((rc = npy_read_file(latents[k].path, &a, err, sizeof err))) {
+            cli_err("--latent %s: %s", latents[k].name, err);
+            status = cli_exit_for_input(rc);
+            goto done;
+        }
+        rc = raiiaf_writer_add_tensor(w, latents[k].name, a.dtype, a.rank, a.shape, a.data, a.size,
+                                      latents[k].has_codec ? latents[k].codec : codec, tolerance);
+        npy_free(&a);
+        if (rc) {
+            cli_err("--latent %s=%s: %s", latents[k].name, latents[k].path, raiiaf_writer_errmsg(w));
+            status = rc == RAIIAF_E_EXISTS || rc == RAIIAF_E_CODEC || rc == RAIIAF_E_ARG ? EXIT_USAGE : cli_exit_for_output(rc);
+            goto done;
+        }
+    }
+    if ((rc = raiiaf_writer_finish(w))) {
+        cli_err("%s: %s", out, raiiaf_writer_errmsg(w));
+        status = cli_exit_for_output(rc);
+        goto done;
+    }
+    if (!quiet) printf("%s: written (%d tensor%s%s)\n", out, nlatents, nlatents == 1 ? "" : "s", image ? ", image" : "");
+    status = EXIT_OK;
+done:
+    raiiaf_writer_free(w);
+    for (int k = 0; k < nlatents; k++) {
+        free((char *)latents[k].name);
+        free((char *)latents[k].path);
+    }
+    free(latents);
+    free(tags);
+    return status;
+}

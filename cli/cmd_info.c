@@ -1,0 +1,164 @@
+/* cmd_info.c -- `raiiaf info`: a human summary, or the manifest as JSON. */
+#include "cli.h"
+
+#include <jansson.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: raiiaf info [--json] FILE...\n"
+    "\n"
+    "Prints what a RAIIAF file holds: model, prompts, generation settings, the image\n"
+    "(format, size, bytes) and each tensor (name, dtype, shape, codec, stored/raw bytes).\n"
+    "  --json   print the whole manifest as JSON instead\n";
+
+static const char *str_at(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static void print_value(json_t *v)
+{
+    if (json_is_string(v)) fputs(json_string_value(v), stdout);
+    else {
+        char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        fputs(t ? t : "?", stdout);
+        free(t);
+    }
+}
+
+static void print_settings(json_t *gs)
+{
+    static const char *const keys[][2] = {{"seed", "seed"}, {"steps", "steps"}, {"sampler", "sampler"},
+                                          {"cfg_scale", "cfg"}, {"scheduler", "scheduler"}};
+    int first = 1;
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        json_t *v = json_object_get(gs, keys[k][0]);
+        if (!v) continue;
+        if (first) printf("%-12s", "Settings:");
+        printf("%s%s ", first ? " " : ", ", keys[k][1]);
+        print_value(v);
+        first = 0;
+    }
+    if (!first) putchar('\n');
+}
+
+static void print_shape(const raiiaf_tensor_info *t)
+{
+    putchar('[');
+    for (unsigned i = 0; i < t->rank; i++) printf("%s%llu", i ? ", " : "", (unsigned long long)t->shape[i]);
+    putchar(']');
+}
+
+static int info_one(const char *path, int json, int many)
+{
+    raiiaf_reader *r = NULL;
+    int rc = raiiaf_reader_open_file(path, RAIIAF_READ_NO_DIGEST, &r);
+    if (rc) {
+        cli_err("%s: %s", path, r ? raiiaf_reader_errmsg(r) : "out of memory");
+        raiiaf_reader_free(r);
+        return cli_exit_for_input(rc);
+    }
+    size_t len;
+    const char *text = raiiaf_reader_manifest(r, &len);
+    if (json) {
+        fwrite(text, 1, len, stdout);
+        putchar('\n');
+        raiiaf_reader_free(r);
+        return EXIT_OK;
+    }
+    json_t *m = json_loadb(text, len, 0, NULL); /* already parsed and checked once by the library */
+    json_t *meta = json_object_get(m, "raiiaf_metadata");
+    json_t *mi = json_object_get(meta, "model_info");
+    unsigned major, minor;
+    raiiaf_reader_format(r, &major, &minor);
+    if (many) printf("== %s\n", path);
+    printf("%-12s %s\n", "File:", path);
+    printf("%-12s RAIIAF format %u.%u\n", "Format:", major, minor);
+    printf("%-12s %llu bytes\n", "Size:", (unsigned long long)raiiaf_reader_file_size(r));
+    const char *model = str_at(mi, "model_name"), *version = str_at(mi, "version");
+    if (model || version) printf("%-12s %s%s%s\n", "Model:", model ? model : "", model && version ? " " : "", version ? version : "");
+    static const char *const text_fields[][2] = {{"prompt", "Prompt:"}, {"negative_prompt", "Negative:"}, {"date", "Date:"}};
+    for (size_t k = 0; k < 3; k++) {
+        const char *s = str_at(mi, text_fields[k][0]);
+        if (s) printf("%-12s %s\n", text_fields[k][1], s);
+    }
+    json_t *tags = json_object_get(mi, "tags");
+    if (json_is_array(tags) && json_array_size(tags)) {
+        printf("%-12s", "Tags:");
+        size_t i;
+        json_t *t;
+        json_array_foreach(tags, i, t) {
+            printf("%s", i ? ", " : " ");
+            print_value(t);
+        }
+        putchar('\n');
+    }
+    print_settings(json_object_get(mi, "generation_settings"));
+    const char *format = NULL;
+    uint32_t w = 0, h = 0;
+    size_t isize = 0;
+    json_t *img = json_object_get(meta, "image");
+    if (img) {
+        format = str_at(img, "format");
+        w = (uint32_t)json_integer_value(json_object_get(img, "width"));
+        h = (uint32_t)json_integer_value(json_object_get(img, "height"));
+        isize = (size_t)json_integer_value(json_object_get(img, "size"));
+        printf("%-12s %s %ux%u, %zu bytes\n", "Image:", format ? format : "?", w, h, isize);
+    } else {
+        printf("%-12s none\n", "Image:");
+    }
+    size_t n = raiiaf_reader_tensor_count(r);
+    printf("%-12s %zu\n", "Tensors:", n);
+    for (size_t i = 0; i < n; i++) {
+        raiiaf_tensor_info t;
+        if (raiiaf_reader_tensor_info(r, i, &t)) continue;
+        printf("  %s  %s  ", t.name, raiiaf_dtype_name(t.dtype));
+        print_shape(&t);
+        printf("  %s", raiiaf_codec_name(t.codec));
+        if (t.tolerance > 0) printf(" (tolerance %g, max error %g)", t.tolerance, t.max_error);
+        printf("  %llu/%llu bytes", (unsigned long long)t.stored_size, (unsigned long long)t.raw_size);
+        if (t.raw_size) printf(" (%.3f)", (double)t.stored_size / (double)t.raw_size);
+        putchar('\n');
+    }
+    size_t nc = raiiaf_reader_chunk_count(r);
+    for (size_t i = 0; i < nc; i++) {
+        raiiaf_chunk_info c;
+        if (raiiaf_reader_chunk_info(r, i, &c) == RAIIAF_OK && strcmp(c.type, "TENS") && strcmp(c.type, "IMAG"))
+            printf("%-12s chunk %u type %s, %llu bytes (kept, not interpreted)\n", "Other:", c.index, c.type,
+                   (unsigned long long)c.stored_size);
+    }
+    json_decref(m);
+    raiiaf_reader_free(r);
+    return EXIT_OK;
+}
+
+int cmd_info(int argc, char **argv)
+{
+    int json = 0, nfiles = 0, status = EXIT_OK;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(usage, stdout);
+            return EXIT_OK;
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            cli_err("info: unknown option '%s' (see raiiaf info --help)", argv[i]);
+            return EXIT_USAGE;
+        } else {
+            nfiles++;
+        }
+    }
+    if (!nfiles) {
+        cli_err("info: no file given");
+        return EXIT_USAGE;
+    }
+    int seen = 0;
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-' && argv[i][1]) continue;
+        if (seen++ && !json) putchar('\n');
+        int s = info_one(argv[i], json, nfiles > 1);
+        if (s > status) status = s;
+    }
+    return status;
+}

@@ -1,0 +1,50 @@
+/* main.c -- the raiiaf command: dispatches to one command per file. */
+#include "cli.h"
+
+#include <string.h>
+
+static const char usage[] =
+    "usage: raiiaf COMMAND [ARGS]\n"
+    "\n"
+    "Commands:\n"
+    "  create    write a .raiiaf file from an image, latents (.npy) and a generation record\n"
+    "  info      summarise a file (--json: the whole manifest)\n"
+    "  extract   write out the image, tensors (.npy) and manifest\n"
+    "  verify    check every structure, checksum, digest and the metadata schema\n"
+    "\n"
+    "'raiiaf COMMAND --help' describes each.  --version prints the version.\n"
+    "\n"
+    "Exit status: 0 success; 1 verify found a problem; 2 usage error; 3 an input is\n"
+    "unreadable, corrupt or invalid; 4 I/O or system error.\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        fputs(usage, stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("raiiaf %s (format %d.%d)\n", raiiaf_version_string(), RAIIAF_FORMAT_MAJOR, RAIIAF_FORMAT_MINOR);
+        return EXIT_OK;
+    }
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } commands[] = {{"create", cmd_create}, {"info", cmd_info}, {"extract", cmd_extract}, {"verify", cmd_verify}};
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(cmd, commands[i].name)) {
+            int status = commands[i].fn(argc - 1, argv + 1);
+            if (fflush(stdout) != 0 && status == EXIT_OK) {
+                cli_err("cannot write to standard output");
+                return EXIT_SYSTEM;
+            }
+            return status;
+        }
+    cli_err("unknown command '%s' (see raiiaf --help)", cmd);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,167 @@
+/* util.c -- helpers shared by the raiiaf commands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void cli_err(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("raiiaf: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int cli_exit_for_input(int status)
+{
+    switch (status) {
+    case RAIIAF_OK: return EXIT_OK;
+    case RAIIAF_E_NOMEM: return EXIT_SYSTEM;
+    default: return EXIT_INPUT;
+    }
+}
+
+int cli_exit_for_output(int status)
+{
+    switch (status) {
+    case RAIIAF_OK: return EXIT_OK;
+    case RAIIAF_E_IO:
+    case RAIIAF_E_NOMEM: return EXIT_SYSTEM;
+    default: return EXIT_INPUT;
+    }
+}
+
+int cli_read_file(const char *path, unsigned char **data, size_t *size, char *err, size_t errsize)
+{
+    *data = NULL;
+    *size = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errsize, "%s: cannot open: %s", path, strerror(errno));
+        return RAIIAF_E_IO;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errsize, "%s: not a regular file", path);
+        close(fd);
+        return RAIIAF_E_IO;
+    }
+    size_t n = (size_t)st.st_size;
+    unsigned char *buf = malloc(n + 1);
+    if (!buf) {
+        snprintf(err, errsize, "%s: out of memory for %zu bytes", path, n);
+        close(fd);
+        return RAIIAF_E_NOMEM;
+    }
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            snprintf(err, errsize, "%s: read failed: %s", path, r < 0 ? strerror(errno) : "file shrank while reading");
+            free(buf);
+            close(fd);
+            return RAIIAF_E_IO;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[n] = '\0';
+    *data = buf;
+    *size = n;
+    return RAIIAF_OK;
+}
+
+int cli_write_file(const char *path, const void *data, size_t size, char *err, size_t errsize)
+{
+    size_t n = strlen(path) + 32;
+    char *tmp = malloc(n);
+    if (!tmp) {
+        snprintf(err, errsize, "out of memory");
+        return RAIIAF_E_NOMEM;
+    }
+    snprintf(tmp, n, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        snprintf(err, errsize, "%s: cannot create: %s", path, strerror(errno));
+        free(tmp);
+        return RAIIAF_E_IO;
+    }
+    /* mkstemp creates 0600; give the file the usual permissions. */
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+    const unsigned char *p = data;
+    size_t left = size;
+    int ok = 1;
+    while (left && ok) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) ok = 0;
+        else {
+            p += w;
+            left -= (size_t)w;
+        }
+    }
+    int saved = errno;
+    if (ok && fsync(fd) != 0) ok = 0, saved = errno;
+    if (close(fd) != 0 && ok) ok = 0, saved = errno;
+    if (ok && rename(tmp, path) != 0) ok = 0, saved = errno;
+    if (!ok) {
+        snprintf(err, errsize, "%s: cannot write: %s", path, strerror(saved));
+        unlink(tmp);
+        free(tmp);
+        return RAIIAF_E_IO;
+    }
+    free(tmp);
+    return RAIIAF_OK;
+}
+
+int cli_opt(int argc, char **argv, int *i, const char *name, const char **value)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n)) return 0;
+    if (a[n] == '=') {
+        *value = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0') return 0;
+    if (*i + 1 >= argc) {
+        cli_err("%s needs a value", name);
+        return -1;
+    }
+    *value = argv[++*i];
+    return 1;
+}
+
+int cli_parse_u64(const char *s, unsigned long long *out)
+{
+    if (!s || !*s || *s == '-' || *s == '+') return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_double(const char *s, double *out)
+{
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}

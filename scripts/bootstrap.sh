@@ -1,0 +1,30 @@
+#!/bin/sh
+# Installs the Debian 12 packages that building, testing and the demo need.
+# Idempotent: does nothing when every package is already present, so it is
+# cheap to call from every `make` target. Needs root only when something is missing.
+set -eu
+
+PKGS="build-essential cmake pkg-config clang llvm \
+libzstd-dev libzfp-dev libssl-dev libjansson-dev libspng-dev libcmocka-dev \
+python3 python3-numpy"
+
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+        || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+echo "bootstrap: installing:$missing"
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+        echo "bootstrap: these Debian packages are missing and I am not root:$missing" >&2
+        exit 1
+    fi
+else
+    SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,225 @@
+/* codec_zfp.c -- zfp for float32/float64/int32/int64 tensors.
+ *
+ * Size-1 dimensions are dropped before coding: zfp works on blocks of 4^d
+ * values, so a (1,4,128,128) latent given as a 4-D field pads every block
+ * along N and stores 3-4x raw; as the 3-D field (4,128,128) it compresses.
+ * The stream carries zfp's magic and mode header but not its field header:
+ * the manifest already records dtype and shape, and zfp's field header
+ * cannot express dimensions above 4096 in 4-D. */
+#include "codec.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zfp.h>
+
+#define HEADER_MASK (ZFP_HEADER_MAGIC | ZFP_HEADER_MODE)
+
+static zfp_type zfp_type_of(raiiaf_dtype d)
+{
+    switch (d) {
+    case RAIIAF_F32: return zfp_type_float;
+    case RAIIAF_F64: return zfp_type_double;
+    case RAIIAF_I32: return zfp_type_int32;
+    case RAIIAF_I64: return zfp_type_int64;
+    default: return zfp_type_none;
+    }
+}
+
+/* Drops size-1 dimensions; returns the zfp dimensionality (1..4) with
+ * nx (fastest varying, C order's last axis) first, or 0 if over 4. */
+static unsigned squeeze(unsigned rank, const uint64_t *shape, size_t n[4])
+{
+    unsigned d = 0;
+    for (unsigned i = rank; i-- > 0;) {
+        if (shape[i] == 1) continue;
+        if (d == 4) return 0;
+        n[d++] = (size_t)shape[i];
+    }
+    if (d == 0) n[d++] = 1; /* a scalar or all-ones shape: one value */
+    return d;
+}
+
+int rf_zfp_supported(raiiaf_dtype dtype, unsigned rank, const uint64_t *shape)
+{
+    size_t n[4];
+    for (unsigned i = 0; i < rank; i++)
+        if (shape[i] == 0) return 0; /* nothing to code; raw is exact and free */
+    return zfp_type_of(dtype) != zfp_type_none && squeeze(rank, shape, n) != 0;
+}
+
+static zfp_field *make_field(void *data, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape)
+{
+    size_t n[4];
+    unsigned d = squeeze(rank, shape, n);
+    zfp_type t = zfp_type_of(dtype);
+    switch (d) {
+    case 1: return zfp_field_1d(data, t, n[0]);
+    case 2: return zfp_field_2d(data, t, n[0], n[1]);
+    case 3: return zfp_field_3d(data, t, n[0], n[1], n[2]);
+    case 4: return zfp_field_4d(data, t, n[0], n[1], n[2], n[3]);
+    default: return NULL;
+    }
+}
+
+static double max_abs_error(const void *a, const void *b, raiiaf_dtype dtype, size_t count)
+{
+    double m = 0;
+    for (size_t i = 0; i < count; i++) {
+        double x, y;
+        if (dtype == RAIIAF_F32) {
+            x = ((const float *)a)[i];
+            y = ((const float *)b)[i];
+        } else {
+            x = ((const double *)a)[i];
+            y = ((const double *)b)[i];
+        }
+        double d = fabs(x - y);
+        if (d > m) m = d;
+    }
+    return m;
+}
+
+static int all_finite(const void *a, raiiaf_dtype dtype, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        double x = dtype == RAIIAF_F32 ? ((const float *)a)[i] : ((const double *)a)[i];
+        if (!isfinite(x)) return 0;
+    }
+    return 1;
+}
+
+int rf_zfp_encode(const void *src, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape, double tolerance,
+                  unsigned char **out, size_t *out_size, double *max_error, rf_err *e)
+{
+    *out = NULL;
+    *out_size = 0;
+    *max_error = 0;
+    if (!rf_zfp_supported(dtype, rank, shape))
+        return rf_fail(e, RAIIAF_E_CODEC, "zfp codes float32, float64, int32 and int64 tensors with at most 4 dimensions of size > 1 (and none of size 0)");
+    int lossy = tolerance > 0;
+    if (lossy && dtype != RAIIAF_F32 && dtype != RAIIAF_F64)
+        return rf_fail(e, RAIIAF_E_CODEC, "zfp: a tolerance needs a float32 or float64 tensor");
+    size_t esize = raiiaf_dtype_size(dtype), count = 1;
+    for (unsigned i = 0; i < rank; i++) count *= (size_t)shape[i];
+    if (lossy && !all_finite(src, dtype, count))
+        return rf_fail(e, RAIIAF_E_CODEC, "zfp: fixed-accuracy mode cannot code NaN or infinity");
+
+    int rc = RAIIAF_OK;
+    unsigned char *buf = NULL, *check = NULL;
+    bitstream *bs = NULL;
+    zfp_stream *zs = zfp_stream_open(NULL);
+    zfp_field *field = make_field((void *)src, dtype, rank, shape);
+    if (!zs || !field) {
+        rc = rf_fail(e, RAIIAF_E_NOMEM, "zfp: out of memory");
+        goto done;
+    }
+    if (lossy) zfp_stream_set_accuracy(zs, tolerance);
+    else zfp_stream_set_reversible(zs);
+    size_t cap = zfp_stream_maximum_size(zs, field);
+    buf = malloc(cap);
+    if (!buf || !(bs = stream_open(buf, cap))) {
+        rc = rf_fail(e, RAIIAF_E_NOMEM, "zfp: out of memory for %zu bytes", cap);
+        goto done;
+    }
+    zfp_stream_set_bit_stream(zs, bs);
+    zfp_stream_rewind(zs);
+    if (!zfp_write_header(zs, field, HEADER_MASK) || !zfp_compress(zs, field)) {
+        rc = rf_fail(e, RAIIAF_E_CODEC, "zfp: compression failed");
+        goto done;
+    }
+    size_t n = zfp_stream_flush(zs), used = zfp_stream_compressed_size(zs);
+    (void)n;
+
+    /* Decode what was written: proves reversible mode exact (NaN payloads
+     * and all) and measures the real error of fixed-accuracy mode. */
+    check = malloc(count * esize + 1);
+    if (!check) {
+        rc = rf_fail(e, RAIIAF_E_NOMEM, "zfp: out of memory");
+        goto done;
+    }
+    rc = rf_zfp_decode(buf, used, dtype, rank, shape, check, count * esize, "zfp self-check", e);
+    if (rc) goto done;
+    if (!lossy && memcmp(check, src, count * esize) != 0) {
+        rc = rf_fail(e, RAIIAF_E_CODEC, "zfp: reversible mode did not reproduce the tensor bit for bit");
+        goto done;
+    }
+    if (lossy) *max_error = max_abs_error(src, check, dtype, count);
+    *out = buf;
+    *out_size = used;
+    buf = NULL;
+done:
+    free(buf);
+    free(check);
+    zfp_field_free(field);
+    zfp_stream_close(zs);
+    stream_close(bs);
+    return rc;
+}
+
+int rf_zfp_decode(const void *src, size_t stored, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape,
+                  void *dst, size_t raw_size, const char *where, rf_err *e)
+{
+    if (!rf_zfp_supported(dtype, rank, shape))
+        return rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp cannot hold a %s tensor of this shape", where, raiiaf_dtype_name(dtype));
+    int rc = RAIIAF_OK;
+    unsigned char *pad = NULL;
+    bitstream *bs = NULL;
+    zfp_stream *zs = zfp_stream_open(NULL);
+    zfp_field *field = make_field(dst, dtype, rank, shape);
+    if (!zs || !field) {
+        rc = rf_fail(e, RAIIAF_E_NOMEM, "%s: zfp: out of memory", where);
+        goto done;
+    }
+    /* Read the mode from a bounded copy of the header bits first. */
+    unsigned char head[32] = {0};
+    memcpy(head, src, stored < sizeof head ? stored : sizeof head);
+    bs = stream_open(head, sizeof head);
+    if (!bs) {
+        rc = rf_fail(e, RAIIAF_E_NOMEM, "%s: zfp: out of memory", where);
+        goto done;
+    }
+    zfp_stream_set_bit_stream(zs, bs);
+    zfp_stream_rewind(zs);
+    if (!zfp_read_header(zs, field, HEADER_MASK)) {
+        rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream header is invalid", where);
+        goto done;
+    }
+    /* zfp's decoder does not bound its reads by the buffer; it reads at most
+     * what the worst case for this mode and shape could have written, so
+     * decode from a zero-padded copy of exactly that size. */
+    size_t cap = zfp_stream_maximum_size(zs, field);
+    if (cap == 0 || stored > cap) {
+        rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream of %zu bytes exceeds the %zu bytes its mode can produce", where, stored, cap);
+        goto done;
+    }
+    cap += 64;
+    pad = calloc(1, cap);
+    if (!pad) {
+        rc = rf_fail(e, RAIIAF_E_NOMEM, "%s: zfp: out of memory for %zu bytes", where, cap);
+        goto done;
+    }
+    memcpy(pad, src, stored);
+    stream_close(bs);
+    bs = stream_open(pad, cap);
+    if (!bs) {
+        rc = rf_fail(e, RAIIAF_E_NOMEM, "%s: zfp: out of memory", where);
+        goto done;
+    }
+    zfp_stream_set_bit_stream(zs, bs);
+    zfp_stream_rewind(zs);
+    if (!zfp_read_header(zs, field, HEADER_MASK)) {
+        rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream header is invalid", where);
+        goto done;
+    }
+    (void)raw_size;
+    size_t used = zfp_decompress(zs, field);
+    if (used == 0 || used > stored)
+        rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream is damaged (decoder needed %zu bytes, %zu stored)", where, used, stored);
+done:
+    free(pad);
+    zfp_field_free(field);
+    zfp_stream_close(zs);
+    stream_close(bs);
+    return rc;
+}

@@ -1,0 +1,51 @@
+/* error.c -- status codes, messages and the error state of handles. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int rf_fail(rf_err *e, int code, const char *fmt, ...)
+{
+    if (e) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+        e->code = code;
+    }
+    return code;
+}
+
+void rf_err_clear(rf_err *e)
+{
+    e->code = RAIIAF_OK;
+    e->msg[0] = '\0';
+}
+
+const char *raiiaf_strerror(int status)
+{
+    switch (status) {
+    case RAIIAF_OK: return "success";
+    case RAIIAF_E_ARG: return "invalid argument";
+    case RAIIAF_E_NOMEM: return "out of memory";
+    case RAIIAF_E_IO: return "I/O error";
+    case RAIIAF_E_NOT_RAIIAF: return "not a RAIIAF file";
+    case RAIIAF_E_VERSION: return "unsupported format version";
+    case RAIIAF_E_TRUNCATED: return "truncated data";
+    case RAIIAF_E_CORRUPT: return "corrupt data";
+    case RAIIAF_E_CHECKSUM: return "checksum mismatch";
+    case RAIIAF_E_DIGEST: return "digest mismatch";
+    case RAIIAF_E_LIMIT: return "safety limit exceeded";
+    case RAIIAF_E_JSON: return "malformed JSON";
+    case RAIIAF_E_SCHEMA: return "schema violation";
+    case RAIIAF_E_IMAGE: return "invalid image";
+    case RAIIAF_E_CODEC: return "codec error";
+    case RAIIAF_E_NOT_FOUND: return "not found";
+    case RAIIAF_E_EXISTS: return "already exists";
+    case RAIIAF_E_STATE: return "call out of sequence";
+    case RAIIAF_E_BUFFER: return "wrong buffer size";
+    default: return "unknown error";
+    }
+}
+
+const char *raiiaf_version_string(void) { return RAIIAF_VERSION_STRING; }

@@ -1,0 +1,72 @@
+/*
+ * format.h -- the RAIIAF format 2 byte layout (docs/SPEC.md is the contract;
+ * keep the two in step).  All integers are little-endian.
+ *
+ *   file    = header · chunk* · footer       (every part starts 64-aligned)
+ *
+ *   header (64 bytes, offset 0)
+ *     0  12  signature 89 52 41 49 49 41 46 0D 0A 1A 0A 00  ("\x89RAIIAF\r\n\x1a\n\0")
+ *    12   2  u16 version_major (2)
+ *    14   2  u16 version_minor (0)
+ *    16   4  u32 flags (0; a reader refuses bits it does not know)
+ *    20  40  reserved, zero
+ *    60   4  u32 CRC-32C of bytes 0..59
+ *
+ *   chunk = chunk header (64 bytes) · payload (stored_size bytes) · zero padding to 64
+ *     0   4  type, four printable ASCII characters ("IMAG", "TENS", "MANI", ...)
+ *     4   1  u8 codec (0 raw, 1 zstd byte planes, 2 zfp)
+ *     5   3  reserved, zero
+ *     8   4  u32 chunk index (0, 1, 2, ... in file order; the manifest refers to it)
+ *    12   4  reserved, zero
+ *    16   8  u64 stored_size (payload bytes in the file)
+ *    24   8  u64 raw_size (payload bytes once decoded)
+ *    32   4  u32 CRC-32C of the stored payload
+ *    36  24  reserved, zero
+ *    60   4  u32 CRC-32C of bytes 0..59
+ *
+ *   footer (64 bytes, the last bytes of the file)
+ *     0   8  magic "RAIIAFft"
+ *     8   8  u64 offset of the manifest chunk header
+ *    16   8  u64 offset of the previous footer (0 when this is the first manifest)
+ *    24   4  u32 manifest_version (1 for the first; +1 per appended edit)
+ *    28  32  reserved, zero
+ *    60   4  u32 CRC-32C of bytes 0..59
+ */
+#ifndef RAIIAF_FORMAT_H
+#define RAIIAF_FORMAT_H
+
+#include <stdint.h>
+
+#define RF_ALIGN 64u
+#define RF_HEADER_SIZE 64u
+#define RF_CHUNK_HEADER_SIZE 64u
+#define RF_FOOTER_SIZE 64u
+#define RF_SIGNATURE_SIZE 12u
+
+static const unsigned char RF_SIGNATURE[RF_SIGNATURE_SIZE] = {
+    0x89, 'R', 'A', 'I', 'I', 'A', 'F', 0x0D, 0x0A, 0x1A, 0x0A, 0x00};
+static const unsigned char RF_FOOTER_MAGIC[8] = {'R', 'A', 'I', 'I', 'A', 'F', 'f', 't'};
+/* Format 1 files begin with these six bytes and nothing that follows is shared. */
+static const unsigned char RF_FORMAT1_MAGIC[6] = {'r', 'a', 'i', 'i', 'a', 'f'};
+
+/* On-disk codec ids (the public raiiaf_codec values are the same numbers). */
+#define RF_CODEC_RAW 0u
+#define RF_CODEC_ZSTD 1u
+#define RF_CODEC_ZFP 2u
+
+#define RF_TYPE_IMAGE "IMAG"
+#define RF_TYPE_TENSOR "TENS"
+#define RF_TYPE_MANIFEST "MANI"
+
+/* Limits against hostile files, enforced before any allocation (SPEC.md §8). */
+#define RF_MAX_CHUNKS 65536u
+#define RF_MAX_MANIFEST_STORED (16u << 20)    /* compressed manifest */
+#define RF_MAX_MANIFEST_RAW (64u << 20)       /* decompressed manifest JSON */
+#define RF_MAX_JSON_DEPTH 64u
+#define RF_MAX_NAME_BYTES 255u
+#define RF_MAX_TENSOR_BYTES (UINT64_C(1) << 40) /* 1 TiB decoded */
+#define RF_MAX_PLANES 8u
+
+static inline uint64_t rf_align_up(uint64_t v) { return (v + (RF_ALIGN - 1)) & ~(uint64_t)(RF_ALIGN - 1); }
+
+#endif

@@ -1,0 +1,27 @@
+/* jsonutil.h -- JSON Pointer access, deep merge and limits on jansson values. */
+#ifndef RAIIAF_JSONUTIL_H
+#define RAIIAF_JSONUTIL_H
+
+#include "internal.h"
+
+#include <jansson.h>
+
+/* Sets the value at an RFC 6901 pointer under root, creating missing
+ * objects on the way.  Steals `value` (also on failure). */
+int rf_pointer_set(json_t *root, const char *pointer, json_t *value, rf_err *e);
+
+/* Merges src into dst: objects key by key, recursively; other values replace. */
+int rf_json_merge(json_t *dst, const json_t *src, rf_err *e);
+
+/* Nesting depth of a value (a scalar is 0, [] is 1, [[ ]] is 2). Stops
+ * counting past `limit`, returning limit + 1. */
+unsigned rf_json_depth(const json_t *v, unsigned limit);
+
+/* Current time as ISO 8601 UTC "YYYY-MM-DDTHH:MM:SSZ". */
+void rf_utc_now(char buf[32]);
+
+/* Parses JSON text (duplicate keys refused) and checks the depth limit.
+ * `what` names the document in messages ("manifest"). */
+int rf_json_parse(const char *text, size_t size, const char *what, json_t **out, rf_err *e);
+
+#endif

@@ -1,0 +1,256 @@
+/* reader.c -- opening format 2 files and reading what they hold.
+ *
+ * Opening costs two small reads whatever the file size: the footer at the
+ * end, then the manifest it points to.  Payloads are checked (CRC-32C
+ * always, SHA-256 unless disabled) only when they are read. */
+#include "reader_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *raiiaf_reader_errmsg(const raiiaf_reader *r) { return r ? r->err.msg : "no reader"; }
+
+void raiiaf_reader_format(const raiiaf_reader *r, unsigned *major, unsigned *minor)
+{
+    if (major) *major = r ? r->major : 0;
+    if (minor) *minor = r ? r->minor : 0;
+}
+
+const char *raiiaf_reader_manifest(const raiiaf_reader *r, size_t *size)
+{
+    if (size) *size = r && r->manifest_text ? r->manifest_len : 0;
+    return r ? r->manifest_text : NULL;
+}
+
+uint64_t raiiaf_reader_file_size(const raiiaf_reader *r) { return r ? r->size : 0; }
+size_t raiiaf_reader_tensor_count(const raiiaf_reader *r) { return r ? r->ntensors : 0; }
+size_t raiiaf_reader_chunk_count(const raiiaf_reader *r) { return r ? r->nchunks : 0; }
+
+void raiiaf_reader_free(raiiaf_reader *r)
+{
+    if (!r) return;
+    if (r->mapped) rf_unmap(r->data, r->size);
+    free(r->manifest_text);
+    json_decref(r->manifest);
+    free(r->chunks);
+    free(r->tensors);
+    free(r);
+}
+
+static raiiaf_reader *reader_new(unsigned flags)
+{
+    raiiaf_reader *r = calloc(1, sizeof *r);
+    if (r) {
+        r->flags = flags;
+        r->image_chunk = -1;
+    }
+    return r;
+}
+
+int raiiaf_reader_open_file(const char *path, unsigned flags, raiiaf_reader **out)
+{
+    if (!out) return RAIIAF_E_ARG;
+    raiiaf_reader *r = *out = reader_new(flags);
+    if (!r) return RAIIAF_E_NOMEM;
+    if (!path) return rf_fail(&r->err, RAIIAF_E_ARG, "no path given");
+    int rc = rf_map(path, &r->data, &r->size, &r->err);
+    if (rc) return rc;
+    r->mapped = 1;
+    return rf_open_parsed(r);
+}
+
+int raiiaf_reader_open_memory(const void *data, size_t size, unsigned flags, raiiaf_reader **out)
+{
+    if (!out) return RAIIAF_E_ARG;
+    raiiaf_reader *r = *out = reader_new(flags);
+    if (!r) return RAIIAF_E_NOMEM;
+    if (!data && size) return rf_fail(&r->err, RAIIAF_E_ARG, "data is NULL");
+    r->data = data;
+    r->size = size;
+    return rf_open_parsed(r);
+}
+
+static int opened(raiiaf_reader *r)
+{
+    if (!r->manifest) return rf_fail(&r->err, RAIIAF_E_STATE, "the file did not open: %s", r->err.msg[0] ? r->err.msg : "no manifest");
+    return RAIIAF_OK;
+}
+
+int raiiaf_reader_tensor_info(raiiaf_reader *r, size_t index, raiiaf_tensor_info *info)
+{
+    if (!r || !info) return RAIIAF_E_ARG;
+    int rc = opened(r);
+    if (rc) return rc;
+    if (index >= r->ntensors) return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "tensor index %zu out of range (%zu tensors)", index, r->ntensors);
+    const rf_rtensor *t = &r->tensors[index];
+    const rf_rchunk *c = &r->chunks[t->chunk];
+    memset(info, 0, sizeof *info);
+    info->name = t->name;
+    info->dtype = t->dtype;
+    info->rank = t->rank;
+    memcpy(info->shape, t->shape, sizeof t->shape);
+    info->codec = (raiiaf_codec)c->codec;
+    info->stored_size = c->stored;
+    info->raw_size = c->raw;
+    info->tolerance = t->tolerance;
+    info->max_error = t->max_error;
+    return RAIIAF_OK;
+}
+
+int raiiaf_reader_find_tensor(raiiaf_reader *r, const char *name, size_t *index)
+{
+    if (!r || !name || !index) return RAIIAF_E_ARG;
+    int rc = opened(r);
+    if (rc) return rc;
+    for (size_t i = 0; i < r->ntensors; i++)
+        if (!strcmp(r->tensors[i].name, name)) {
+            *index = i;
+            return RAIIAF_OK;
+        }
+    return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "no tensor named \"%s\"", name);
+}
+
+int raiiaf_reader_chunk_info(raiiaf_reader *r, size_t index, raiiaf_chunk_info *info)
+{
+    if (!r || !info) return RAIIAF_E_ARG;
+    int rc = opened(r);
+    if (rc) return rc;
+    if (index >= r->nchunks) return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "chunk index %zu out of range (%zu chunks)", index, r->nchunks);
+    const rf_rchunk *c = &r->chunks[index];
+    memcpy(info->type, c->type, 5);
+    info->index = (unsigned)index;
+    info->codec = (raiiaf_codec)c->codec;
+    info->offset = c->offset;
+    info->stored_size = c->stored;
+    info->raw_size = c->raw;
+    return RAIIAF_OK;
+}
+
+void rf_chunk_where(const raiiaf_reader *r, size_t ci, char *buf, size_t cap)
+{
+    const rf_rchunk *c = &r->chunks[ci];
+    const char *name = NULL;
+    for (size_t i = 0; i < r->ntensors; i++)
+        if (r->tensors[i].chunk == ci) name = r->tensors[i].name;
+    if (name)
+        snprintf(buf, cap, "chunk %zu (%s \"%s\") at offset %llu", ci, c->type, name, (unsigned long long)c->offset);
+    else
+        snprintf(buf, cap, "chunk %zu (%s) at offset %llu", ci, c->type, (unsigned long long)c->offset);
+}
+
+int rf_check_chunk(raiiaf_reader *r, size_t ci, const unsigned char **payload)
+{
+    rf_rchunk *c = &r->chunks[ci];
+    char where[400];
+    rf_chunk_where(r, ci, where, sizeof where);
+    /* The open step proved offset + 64 + stored lies inside the file. */
+    const unsigned char *h = r->data + c->offset;
+    if (rf_le32(h + 60) != rf_crc32c(0, h, 60))
+        return rf_fail(&r->err, RAIIAF_E_CHECKSUM, "%s: chunk header CRC-32C mismatch", where);
+    if (memcmp(h, c->type, 4) || h[4] != c->codec || rf_le32(h + 8) != ci || rf_le64(h + 16) != c->stored ||
+        rf_le64(h + 24) != c->raw || rf_le32(h + 32) != c->crc)
+        return rf_fail(&r->err, RAIIAF_E_CORRUPT, "%s: chunk header disagrees with the manifest's record", where);
+    *payload = h + RF_CHUNK_HEADER_SIZE;
+    if (!c->crc_ok) {
+        uint32_t crc = rf_crc32c(0, *payload, (size_t)c->stored);
+        if (crc != c->crc)
+            return rf_fail(&r->err, RAIIAF_E_CHECKSUM, "%s: payload CRC-32C mismatch (stored %08x, computed %08x)", where, c->crc, crc);
+        c->crc_ok = 1;
+    }
+    return RAIIAF_OK;
+}
+
+int rf_check_digest(raiiaf_reader *r, size_t ci, const void *decoded, uint64_t size, int force)
+{
+    rf_rchunk *c = &r->chunks[ci];
+    if ((r->flags & RAIIAF_READ_NO_DIGEST) && !force) return RAIIAF_OK;
+    if (c->sha_ok) return RAIIAF_OK;
+    char hex[65], where[400];
+    if (rf_sha256_hex(decoded, (size_t)size, hex)) return rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory");
+    if (strcmp(hex, c->sha)) {
+        rf_chunk_where(r, ci, where, sizeof where);
+        return rf_fail(&r->err, RAIIAF_E_DIGEST, "%s: SHA-256 of the decoded content does not match the manifest", where);
+    }
+    /* Only raw payloads are decoded in place, so only they can be trusted
+     * on the next access without hashing again. */
+    if (c->codec == RF_CODEC_RAW) c->sha_ok = 1;
+    return RAIIAF_OK;
+}
+
+int rf_decode_tensor(raiiaf_reader *r, size_t index, void *dst, size_t dst_size, int force_digest)
+{
+    const rf_rtensor *t = &r->tensors[index];
+    const rf_rchunk *c = &r->chunks[t->chunk];
+    if (dst_size != c->raw)
+        return rf_fail(&r->err, RAIIAF_E_BUFFER, "tensor \"%s\" needs a buffer of %llu bytes, got %zu", t->name,
+                       (unsigned long long)c->raw, dst_size);
+    const unsigned char *p;
+    int rc = rf_check_chunk(r, t->chunk, &p);
+    if (rc) return rc;
+    char where[400];
+    rf_chunk_where(r, t->chunk, where, sizeof where);
+    switch (c->codec) {
+    case RF_CODEC_RAW:
+        if (dst_size) memcpy(dst, p, dst_size);
+        break;
+    case RF_CODEC_ZSTD:
+        rc = rf_planes_decode(p, (size_t)c->stored, dst, dst_size, (unsigned)raiiaf_dtype_size(t->dtype), where, &r->err);
+        break;
+    case RF_CODEC_ZFP:
+        rc = rf_zfp_decode(p, (size_t)c->stored, t->dtype, t->rank, t->shape, dst, dst_size, where, &r->err);
+        break;
+    default:
+        rc = rf_fail(&r->err, RAIIAF_E_CORRUPT, "%s: unknown codec %u", where, c->codec);
+    }
+    if (rc) return rc;
+    return rf_check_digest(r, t->chunk, dst, dst_size, force_digest);
+}
+
+int raiiaf_reader_read_tensor(raiiaf_reader *r, size_t index, void *dst, size_t dst_size)
+{
+    if (!r || (!dst && dst_size)) return RAIIAF_E_ARG;
+    int rc = opened(r);
+    if (rc) return rc;
+    if (index >= r->ntensors) return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "tensor index %zu out of range (%zu tensors)", index, r->ntensors);
+    rf_err_clear(&r->err);
+    return rf_decode_tensor(r, index, dst, dst_size, 0);
+}
+
+int raiiaf_reader_tensor_data(raiiaf_reader *r, size_t index, const void **data)
+{
+    if (!r || !data) return RAIIAF_E_ARG;
+    int rc = opened(r);
+    if (rc) return rc;
+    if (index >= r->ntensors) return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "tensor index %zu out of range (%zu tensors)", index, r->ntensors);
+    const rf_rtensor *t = &r->tensors[index];
+    const rf_rchunk *c = &r->chunks[t->chunk];
+    if (c->codec != RF_CODEC_RAW)
+        return rf_fail(&r->err, RAIIAF_E_CODEC, "tensor \"%s\" is stored with codec %s; only raw tensors can be mapped without a copy",
+                       t->name, raiiaf_codec_name((raiiaf_codec)c->codec));
+    const unsigned char *p;
+    rc = rf_check_chunk(r, t->chunk, &p);
+    if (!rc) rc = rf_check_digest(r, t->chunk, p, c->stored, 0);
+    if (rc) return rc;
+    *data = p;
+    return RAIIAF_OK;
+}
+
+int raiiaf_reader_image(raiiaf_reader *r, const void **data, size_t *size, const char **format, uint32_t *width,
+                        uint32_t *height)
+{
+    if (!r) return RAIIAF_E_ARG;
+    int rc = opened(r);
+    if (rc) return rc;
+    if (r->image_chunk < 0) return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "the file holds no image");
+    const rf_rchunk *c = &r->chunks[r->image_chunk];
+    const unsigned char *p;
+    rc = rf_check_chunk(r, (size_t)r->image_chunk, &p);
+    if (!rc) rc = rf_check_digest(r, (size_t)r->image_chunk, p, c->stored, 0);
+    if (rc) return rc;
+    if (data) *data = p;
+    if (size) *size = (size_t)c->stored;
+    if (format) *format = r->image_format;
+    if (width) *width = r->image_width;
+    if (height) *height = r->image_height;
+    return RAIIAF_OK;
+}

@@ -1,0 +1,250 @@
+/* verify.c -- raiiaf_reader_verify(): every check the format allows.
+ *
+ * Beyond what reading does, verify proves that every byte of the file is
+ * accounted for: the header, then chunks back to back (each with a valid
+ * header CRC, payload CRC and zero padding), older manifests and footers
+ * reachable from the newest footer, and the footer last.  A single flipped
+ * bit anywhere therefore fails some check. */
+#include "reader_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    raiiaf_reader *r;
+    raiiaf_problem_fn report;
+    void *ctx;
+    int first;
+    unsigned count;
+} problems;
+
+/* Records the reader's current error as a problem. */
+static void note(problems *p, int code)
+{
+    if (!code) return;
+    if (!p->first) p->first = code;
+    p->count++;
+    if (p->report) p->report(p->ctx, code, p->r->err.msg);
+}
+
+enum region_kind { REGION_CHUNK, REGION_OLD_MANIFEST, REGION_OLD_FOOTER };
+typedef struct {
+    uint64_t offset;
+    enum region_kind kind;
+    size_t chunk;
+} region;
+
+static int cmp_region(const void *a, const void *b)
+{
+    uint64_t x = ((const region *)a)->offset, y = ((const region *)b)->offset;
+    return x < y ? -1 : x > y;
+}
+
+static int padding_is_zero(const raiiaf_reader *r, uint64_t from, uint64_t to)
+{
+    for (uint64_t i = from; i < to; i++)
+        if (r->data[i]) return 0;
+    return 1;
+}
+
+/* Walks the chain of earlier footers (left by appended edits) and adds
+ * each footer and its manifest chunk to the regions. */
+static int collect_history(problems *p, region **regs, size_t *n, size_t *cap)
+{
+    raiiaf_reader *r = p->r;
+    uint64_t prev = r->prev_footer, limit = r->manifest_off;
+    uint32_t version = r->manifest_version;
+    while (prev) {
+        uint64_t moff, pprev;
+        uint32_t v;
+        if (prev + RF_FOOTER_SIZE > limit) {
+            note(p, rf_fail(&r->err, RAIIAF_E_CORRUPT, "previous footer offset %llu overlaps later data", (unsigned long long)prev));
+            return 0;
+        }
+        int rc = rf_parse_footer(r, prev, &moff, &pprev, &v);
+        if (!rc && v + 1 != version)
+            rc = rf_fail(&r->err, RAIIAF_E_CORRUPT, "footer at offset %llu has manifest version %u, expected %u", (unsigned long long)prev, v, version - 1);
+        char *text = NULL;
+        size_t len;
+        if (!rc) rc = rf_load_manifest(r, moff, prev, &text, &len);
+        free(text);
+        if (rc) {
+            note(p, rc);
+            return 0;
+        }
+        if (*n + 2 > *cap) {
+            size_t nc = *cap * 2 + 4;
+            region *g = realloc(*regs, nc * sizeof *g);
+            if (!g) return rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory");
+            *regs = g;
+            *cap = nc;
+        }
+        (*regs)[(*n)++] = (region){prev, REGION_OLD_FOOTER, 0};
+        (*regs)[(*n)++] = (region){moff, REGION_OLD_MANIFEST, 0};
+        version = v;
+        limit = moff;
+        prev = pprev;
+    }
+    return 0;
+}
+
+/* Every byte from the header to the footer belongs to exactly one region. */
+static void check_layout(problems *p)
+{
+    raiiaf_reader *r = p->r;
+    size_t cap = r->nchunks + 8, n = 0;
+    region *regs = malloc(cap * sizeof *regs);
+    if (!regs) {
+        note(p, rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory"));
+        return;
+    }
+    for (size_t i = 0; i < r->nchunks; i++) regs[n++] = (region){r->chunks[i].offset, REGION_CHUNK, i};
+    if (collect_history(p, &regs, &n, &cap)) {
+        note(p, RAIIAF_E_NOMEM);
+        free(regs);
+        return;
+    }
+    qsort(regs, n, sizeof *regs, cmp_region);
+    uint64_t pos = RF_HEADER_SIZE;
+    for (size_t i = 0; i < n; i++) {
+        region g = regs[i];
+        if (g.offset != pos) {
+            note(p, rf_fail(&r->err, RAIIAF_E_CORRUPT, "bytes %llu to %llu belong to no chunk listed in the manifest",
+                            (unsigned long long)pos, (unsigned long long)g.offset));
+            if (g.offset < pos) break;
+        }
+        uint64_t end;
+        if (g.kind == REGION_OLD_FOOTER) {
+            end = g.offset + RF_FOOTER_SIZE;
+        } else {
+            const unsigned char *h = r->data + g.offset;
+            end = g.offset + RF_CHUNK_HEADER_SIZE + rf_le64(h + 16); /* bounds proven at open / in history */
+            if (g.kind == REGION_CHUNK) {
+                const unsigned char *payload;
+                note(p, rf_check_chunk(r, g.chunk, &payload));
+            }
+        }
+        if (!padding_is_zero(r, end, rf_align_up(end)))
+            note(p, rf_fail(&r->err, RAIIAF_E_CORRUPT, "padding after offset %llu is not zero", (unsigned long long)end));
+        pos = rf_align_up(end);
+    }
+    if (pos != r->manifest_off)
+        note(p, rf_fail(&r->err, RAIIAF_E_CORRUPT, "bytes %llu to %llu belong to no chunk listed in the manifest",
+                        (unsigned long long)pos, (unsigned long long)r->manifest_off));
+    const unsigned char *h = r->data + r->manifest_off;
+    uint64_t mend = r->manifest_off + RF_CHUNK_HEADER_SIZE + rf_le64(h + 16);
+    if (!padding_is_zero(r, mend, r->size - RF_FOOTER_SIZE) || rf_le32(h + 8) != r->nchunks)
+        note(p, rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest chunk at offset %llu: non-zero padding or wrong chunk index",
+                        (unsigned long long)r->manifest_off));
+    for (unsigned i = 5; i < 8; i++)
+        if (h[i] || h[12 + i - 5] || h[36 + i]) note(p, rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest chunk header: reserved bytes not zero"));
+    free(regs);
+}
+
+/* Decodes every payload and compares its SHA-256 with the manifest. */
+static void check_payloads(problems *p)
+{
+    raiiaf_reader *r = p->r;
+    unsigned char *claimed = calloc(r->nchunks ? r->nchunks : 1, 1);
+    if (!claimed) {
+        note(p, rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory"));
+        return;
+    }
+    for (size_t i = 0; i < r->ntensors; i++) {
+        const rf_rchunk *c = &r->chunks[r->tensors[i].chunk];
+        claimed[r->tensors[i].chunk] = 1;
+        if (c->raw > SIZE_MAX) continue;
+        void *buf = malloc(c->raw ? (size_t)c->raw : 1);
+        if (!buf) {
+            note(p, rf_fail(&r->err, RAIIAF_E_NOMEM, "tensor \"%s\": out of memory for %llu bytes", r->tensors[i].name,
+                            (unsigned long long)c->raw));
+            continue;
+        }
+        note(p, rf_decode_tensor(r, i, buf, (size_t)c->raw, 1));
+        free(buf);
+    }
+    if (r->image_chunk >= 0) {
+        size_t ci = (size_t)r->image_chunk;
+        claimed[ci] = 1;
+        const unsigned char *data;
+        int rc = rf_check_chunk(r, ci, &data);
+        if (!rc) rc = rf_check_digest(r, ci, data, r->chunks[ci].stored, 1);
+        rf_image_desc d;
+        if (!rc) rc = rf_image_validate(data, (size_t)r->chunks[ci].stored, &d, &r->err);
+        if (!rc && (strcmp(d.format, r->image_format) || d.width != r->image_width || d.height != r->image_height))
+            rc = rf_fail(&r->err, RAIIAF_E_CORRUPT, "image is %s %ux%u, the manifest says %s %ux%u", d.format, d.width,
+                         d.height, r->image_format, r->image_width, r->image_height);
+        note(p, rc);
+    }
+    for (size_t ci = 0; ci < r->nchunks; ci++) {
+        const rf_rchunk *c = &r->chunks[ci];
+        if (claimed[ci]) continue;
+        if (!strcmp(c->type, RF_TYPE_TENSOR) || !strcmp(c->type, RF_TYPE_IMAGE) || !strcmp(c->type, RF_TYPE_MANIFEST)) {
+            note(p, rf_fail(&r->err, RAIIAF_E_CORRUPT, "chunk %zu (%s) is not described by the manifest", ci, c->type));
+            continue;
+        }
+        /* A chunk type this library does not know: raw and zstd payloads
+         * decode without knowing what they mean, so their digest is checked. */
+        const unsigned char *data;
+        int rc = rf_check_chunk(r, ci, &data);
+        if (!rc && c->codec == RF_CODEC_RAW) rc = rf_check_digest(r, ci, data, c->stored, 1);
+        if (!rc && c->codec == RF_CODEC_ZSTD && c->raw <= SIZE_MAX) {
+            void *buf = malloc(c->raw ? (size_t)c->raw : 1);
+            char where[400];
+            rf_chunk_where(r, ci, where, sizeof where);
+            if (!buf) rc = rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory");
+            if (!rc) rc = rf_planes_decode(data, (size_t)c->stored, buf, (size_t)c->raw, 0, where, &r->err);
+            if (!rc) rc = rf_check_digest(r, ci, buf, c->raw, 1);
+            free(buf);
+        }
+        note(p, rc);
+    }
+    free(claimed);
+}
+
+static void check_manifest(problems *p)
+{
+    raiiaf_reader *r = p->r;
+    json_t *schema;
+    int rc = rf_json_parse(rf_schema_json, strlen(rf_schema_json), "embedded schema", &schema, &r->err);
+    if (rc) {
+        note(p, rc);
+        return;
+    }
+    rc = rf_schema_validate(schema, r->manifest, &r->err);
+    json_decref(schema);
+    if (rc) {
+        char msg[RF_ERRMSG_SIZE];
+        snprintf(msg, sizeof msg, "%s", r->err.msg);
+        rf_fail(&r->err, rc, "manifest %s", msg);
+    }
+    note(p, rc);
+    json_t *fi = json_object_get(json_object_get(r->manifest, "raiiaf_metadata"), "file_info");
+    json_t *count = json_object_get(fi, "chunk_count");
+    if (json_is_integer(count) && (uint64_t)json_integer_value(count) != r->nchunks)
+        note(p, rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest /raiiaf_metadata/file_info/chunk_count: is %lld, the manifest lists %zu chunks",
+                        (long long)json_integer_value(count), r->nchunks));
+    json_t *mv = json_object_get(fi, "manifest_version");
+    if (json_is_integer(mv) && json_integer_value(mv) != (json_int_t)r->manifest_version)
+        note(p, rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest /raiiaf_metadata/file_info/manifest_version: is %lld, the footer says %u",
+                        (long long)json_integer_value(mv), r->manifest_version));
+}
+
+int raiiaf_reader_verify(raiiaf_reader *r, raiiaf_problem_fn report, void *ctx)
+{
+    if (!r) return RAIIAF_E_ARG;
+    problems p = {r, report, ctx, 0, 0};
+    if (!r->manifest) {
+        /* Opening failed: that failure is the (only) problem to report. */
+        int code = r->err.code ? r->err.code : RAIIAF_E_STATE;
+        if (report) report(ctx, code, r->err.msg);
+        return code;
+    }
+    rf_err_clear(&r->err);
+    check_layout(&p);
+    check_payloads(&p);
+    check_manifest(&p);
+    if (p.first && report == NULL) return p.first;
+    if (!p.first) rf_err_clear(&r->err);
+    return p.first;
+}

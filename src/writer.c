@@ -1,0 +1,540 @@
+/* writer.c -- the streaming format 2 writer.
+ *
+ * Payload chunks are written in the order they are added; the manifest and
+ * footer follow in raiiaf_writer_finish().  Everything goes to a temporary
+ * file that is renamed over the destination only when complete. */
+#include "codec.h"
+#include "fileio.h"
+#include "format.h"
+#include "jsonutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MANIFEST_ZSTD_LEVEL 9
+#define TENSOR_ZSTD_LEVEL 1
+
+struct raiiaf_writer {
+    rf_err err;
+    char *path, *tmp_path;
+    int fd;
+    int broken;    /* an I/O error left the temporary file in an unknown state */
+    int finished;
+    uint64_t pos;  /* bytes written so far; always a multiple of 64 between chunks */
+    unsigned nchunks;
+    int has_image;
+    json_t *manifest, *meta, *chunks, *tensors;
+
+    struct { /* the tensor between begin and end */
+        int active;
+        char *name;
+        raiiaf_dtype dtype;
+        unsigned rank;
+        uint64_t shape[RAIIAF_MAX_RANK];
+        raiiaf_codec codec;
+        double tolerance;
+        uint64_t raw_size, received;
+        unsigned char *buf; /* whole tensor, for codecs other than raw */
+        uint64_t chunk_off; /* raw: where the chunk header goes */
+        uint32_t crc;
+        rf_sha256 *sha;
+    } t;
+};
+
+static const unsigned char zeros[RF_ALIGN];
+
+const char *raiiaf_writer_errmsg(const raiiaf_writer *w) { return w ? w->err.msg : "no writer"; }
+
+int raiiaf_writer_new(const char *path, raiiaf_writer **out)
+{
+    if (!out) return RAIIAF_E_ARG;
+    *out = NULL;
+    raiiaf_writer *w = calloc(1, sizeof *w);
+    if (!w) return RAIIAF_E_NOMEM;
+    *out = w;
+    w->fd = -1;
+    if (!path || !*path) return rf_fail(&w->err, RAIIAF_E_ARG, "no output path given");
+    w->path = strdup(path);
+    char now[32];
+    rf_utc_now(now);
+    w->manifest = json_object();
+    w->meta = json_object();
+    w->chunks = json_array();
+    w->tensors = json_array();
+    json_t *model_info = json_pack("{s:s}", "date", now);
+    if (!w->path || !w->manifest || !w->meta || !w->chunks || !w->tensors || !model_info ||
+        json_object_set(w->manifest, "raiiaf_metadata", w->meta) ||
+        json_object_set_new(w->meta, "file_info", json_object()) ||
+        json_object_set_new(w->meta, "model_info", model_info))
+        return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+    int rc = rf_tmp_create(path, &w->tmp_path, &w->fd, &w->err);
+    if (rc) return rc;
+    unsigned char h[RF_HEADER_SIZE] = {0};
+    memcpy(h, RF_SIGNATURE, RF_SIGNATURE_SIZE);
+    rf_put16(h + 12, RAIIAF_FORMAT_MAJOR);
+    rf_put16(h + 14, RAIIAF_FORMAT_MINOR);
+    rf_put32(h + 60, rf_crc32c(0, h, 60));
+    rc = rf_write_all(w->fd, h, sizeof h, w->tmp_path, &w->err);
+    if (rc) {
+        w->broken = 1;
+        return rc;
+    }
+    w->pos = RF_HEADER_SIZE;
+    return RAIIAF_OK;
+}
+
+void raiiaf_writer_free(raiiaf_writer *w)
+{
+    if (!w) return;
+    if (w->fd >= 0) close(w->fd);
+    if (!w->finished && w->tmp_path) unlink(w->tmp_path);
+    free(w->path);
+    free(w->tmp_path);
+    free(w->t.name);
+    free(w->t.buf);
+    rf_sha256_free(w->t.sha);
+    json_decref(w->manifest);
+    json_decref(w->meta);
+    json_decref(w->chunks);
+    json_decref(w->tensors);
+    free(w);
+}
+
+/* Common entry check for every call that changes the file. */
+static int usable(raiiaf_writer *w, int allow_tensor_open)
+{
+    if (w->finished) return rf_fail(&w->err, RAIIAF_E_STATE, "the file is already finished");
+    if (w->broken || w->fd < 0) return rf_fail(&w->err, RAIIAF_E_STATE, "an earlier error left this writer unusable: start again");
+    if (w->t.active && !allow_tensor_open)
+        return rf_fail(&w->err, RAIIAF_E_STATE, "tensor \"%s\" is still open: call raiiaf_writer_end_tensor() first", w->t.name);
+    rf_err_clear(&w->err);
+    return RAIIAF_OK;
+}
+
+static void chunk_header(unsigned char h[RF_CHUNK_HEADER_SIZE], const char type[4], unsigned codec, unsigned index,
+                         uint64_t stored, uint64_t raw, uint32_t crc)
+{
+    memset(h, 0, RF_CHUNK_HEADER_SIZE);
+    memcpy(h, type, 4);
+    h[4] = (unsigned char)codec;
+    rf_put32(h + 8, index);
+    rf_put64(h + 16, stored);
+    rf_put64(h + 24, raw);
+    rf_put32(h + 32, crc);
+    rf_put32(h + 60, rf_crc32c(0, h, 60));
+}
+
+/* Appends the zero bytes that bring the file to the next 64-byte boundary. */
+static int pad(raiiaf_writer *w)
+{
+    uint64_t n = rf_align_up(w->pos) - w->pos;
+    int rc = rf_write_all(w->fd, zeros, (size_t)n, w->tmp_path, &w->err);
+    if (rc) w->broken = 1;
+    w->pos += n;
+    return rc;
+}
+
+/* Records a chunk in the manifest's chunk list. */
+static int record_chunk(raiiaf_writer *w, const char type[4], unsigned codec, uint64_t off, uint64_t stored,
+                        uint64_t raw, uint32_t crc, const char *sha)
+{
+    char t[5] = {type[0], type[1], type[2], type[3], 0};
+    json_t *rec = json_pack("{s:I,s:s,s:I,s:s,s:I,s:I,s:I,s:s}", "index", (json_int_t)w->nchunks, "type", t,
+                            "offset", (json_int_t)off, "codec", raiiaf_codec_name((raiiaf_codec)codec),
+                            "stored_size", (json_int_t)stored, "raw_size", (json_int_t)raw, "crc32c",
+                            (json_int_t)crc, "sha256", sha);
+    if (!rec || json_array_append_new(w->chunks, rec)) return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+    w->nchunks++;
+    return RAIIAF_OK;
+}
+
+/* Writes a whole chunk whose payload is in memory. */
+static int write_chunk(raiiaf_writer *w, const char type[4], unsigned codec, const void *payload, uint64_t stored,
+                       uint64_t raw, const char *sha, int record)
+{
+    if (w->nchunks >= RF_MAX_CHUNKS) return rf_fail(&w->err, RAIIAF_E_LIMIT, "a file holds at most %u chunks", RF_MAX_CHUNKS);
+    unsigned char h[RF_CHUNK_HEADER_SIZE];
+    uint32_t crc = rf_crc32c(0, payload, (size_t)stored);
+    uint64_t off = w->pos;
+    chunk_header(h, type, codec, w->nchunks, stored, raw, crc);
+    int rc = rf_write_all(w->fd, h, sizeof h, w->tmp_path, &w->err);
+    if (!rc) rc = rf_write_all(w->fd, payload, (size_t)stored, w->tmp_path, &w->err);
+    if (rc) {
+        w->broken = 1;
+        return rc;
+    }
+    w->pos += RF_CHUNK_HEADER_SIZE + stored;
+    rc = pad(w);
+    if (rc) return rc;
+    return record ? record_chunk(w, type, codec, off, stored, raw, crc, sha) : RAIIAF_OK;
+}
+
+int raiiaf_writer_add_image(raiiaf_writer *w, const void *data, size_t size)
+{
+    if (!w) return RAIIAF_E_ARG;
+    int rc = usable(w, 0);
+    if (rc) return rc;
+    if (w->has_image) return rf_fail(&w->err, RAIIAF_E_STATE, "the file already holds an image (one per file)");
+    if (!data && size) return rf_fail(&w->err, RAIIAF_E_ARG, "image data is NULL");
+    rf_image_desc d;
+    rc = rf_image_validate(data, size, &d, &w->err);
+    if (rc) return rc;
+    char sha[65];
+    if (rf_sha256_hex(data, size, sha)) return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+    unsigned index = w->nchunks;
+    rc = write_chunk(w, RF_TYPE_IMAGE, RF_CODEC_RAW, data, size, size, sha, 1);
+    if (rc) return rc;
+    json_t *img = json_pack("{s:I,s:s,s:I,s:I,s:I}", "chunk", (json_int_t)index, "format", d.format, "width",
+                            (json_int_t)d.width, "height", (json_int_t)d.height, "size", (json_int_t)size);
+    if (!img || json_object_set_new(w->meta, "image", img)) return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+    w->has_image = 1;
+    return RAIIAF_OK;
+}
+
+int raiiaf_writer_add_chunk(raiiaf_writer *w, const char type[4], const void *data, size_t size)
+{
+    if (!w) return RAIIAF_E_ARG;
+    int rc = usable(w, 0);
+    if (rc) return rc;
+    if (!type) return rf_fail(&w->err, RAIIAF_E_ARG, "chunk type is NULL");
+    for (int i = 0; i < 4; i++)
+        if (type[i] < 0x20 || type[i] > 0x7e)
+            return rf_fail(&w->err, RAIIAF_E_ARG, "chunk type must be four printable ASCII characters");
+    if (!memcmp(type, RF_TYPE_IMAGE, 4) || !memcmp(type, RF_TYPE_TENSOR, 4) || !memcmp(type, RF_TYPE_MANIFEST, 4))
+        return rf_fail(&w->err, RAIIAF_E_ARG, "chunk type %.4s is defined by the format; use the matching call", type);
+    if (!data && size) return rf_fail(&w->err, RAIIAF_E_ARG, "chunk data is NULL");
+    char sha[65];
+    if (rf_sha256_hex(data, size, sha)) return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+    return write_chunk(w, type, RF_CODEC_RAW, data, size, size, sha, 1);
+}
+
+static int name_taken(const raiiaf_writer *w, const char *name)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(w->tensors, i, t)
+        if (!strcmp(json_string_value(json_object_get(t, "name")), name)) return 1;
+    return 0;
+}
+
+int raiiaf_writer_begin_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype dtype, unsigned rank,
+                               const uint64_t *shape, raiiaf_codec codec, double tolerance)
+{
+    if (!w) return RAIIAF_E_ARG;
+    int rc = usable(w, 0);
+    if (rc) return rc;
+    if (!name || !*name) return rf_fail(&w->err, RAIIAF_E_ARG, "a tensor needs a non-empty name");
+    size_t len = strlen(name);
+    if (len > RF_MAX_NAME_BYTES) return rf_fail(&w->err, RAIIAF_E_ARG, "tensor name of %zu bytes exceeds %u", len, RF_MAX_NAME_BYTES);
+    json_t *probe = json_string(name);
+    if (!probe) return rf_fail(&w->err, RAIIAF_E_ARG, "tensor name is not valid UTF-8");
+    json_decref(probe);
+    if (name_taken(w, name)) return rf_fail(&w->err, RAIIAF_E_EXISTS, "a tensor named \"%s\" already exists", name);
+    size_t esize = raiiaf_dtype_size(dtype);
+    if (!esize) return rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": invalid dtype %d", name, (int)dtype);
+    if (rank > RAIIAF_MAX_RANK) return rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": rank %u exceeds %d", name, rank, RAIIAF_MAX_RANK);
+    if (rank && !shape) return rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": shape is NULL", name);
+    uint64_t raw = esize;
+    for (unsigned i = 0; i < rank; i++)
+        if (rf_mul_u64(raw, shape[i], &raw) || raw > RF_MAX_TENSOR_BYTES)
+            return rf_fail(&w->err, RAIIAF_E_LIMIT, "tensor \"%s\": shape exceeds the %llu-byte tensor limit", name,
+                           (unsigned long long)RF_MAX_TENSOR_BYTES);
+    if (!(tolerance >= 0) || isinf(tolerance)) return rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": tolerance must be a finite number >= 0", name);
+    if (codec != RAIIAF_CODEC_RAW && codec != RAIIAF_CODEC_ZSTD && codec != RAIIAF_CODEC_ZFP && codec != RAIIAF_CODEC_AUTO)
+        return rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": unknown codec %d", name, (int)codec);
+    if (tolerance > 0 && codec != RAIIAF_CODEC_ZFP && codec != RAIIAF_CODEC_AUTO)
+        return rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": a tolerance needs the zfp codec (%s is lossless)", name, raiiaf_codec_name(codec));
+    if (tolerance > 0 || codec == RAIIAF_CODEC_ZFP) {
+        if (!rf_zfp_supported(dtype, rank, shape))
+            return rf_fail(&w->err, RAIIAF_E_CODEC, "tensor \"%s\": zfp codes float32, float64, int32 and int64 tensors of at most 4 dimensions of size > 1; this one is %s of rank %u",
+                           name, raiiaf_dtype_name(dtype), rank);
+        if (tolerance > 0 && dtype != RAIIAF_F32 && dtype != RAIIAF_F64)
+            return rf_fail(&w->err, RAIIAF_E_CODEC, "tensor \"%s\": a tolerance needs float32 or float64, not %s", name, raiiaf_dtype_name(dtype));
+    }
+    if (w->nchunks >= RF_MAX_CHUNKS) return rf_fail(&w->err, RAIIAF_E_LIMIT, "a file holds at most %u chunks", RF_MAX_CHUNKS);
+
+    memset(&w->t, 0, sizeof w->t);
+    w->t.name = strdup(name);
+    w->t.sha = rf_sha256_new();
+    if (!w->t.name || !w->t.sha) return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+    w->t.dtype = dtype;
+    w->t.rank = rank;
+    for (unsigned i = 0; i < rank; i++) w->t.shape[i] = shape[i];
+    w->t.codec = tolerance > 0 ? RAIIAF_CODEC_ZFP : codec;
+    w->t.tolerance = tolerance;
+    w->t.raw_size = raw;
+    if (w->t.codec == RAIIAF_CODEC_RAW) {
+        /* The header is written last, once the CRC is known. */
+        w->t.chunk_off = w->pos;
+        unsigned char h[RF_CHUNK_HEADER_SIZE] = {0};
+        rc = rf_write_all(w->fd, h, sizeof h, w->tmp_path, &w->err);
+        if (rc) {
+            w->broken = 1;
+            return rc;
+        }
+        w->pos += RF_CHUNK_HEADER_SIZE;
+    } else {
+        if (raw > SIZE_MAX) return rf_fail(&w->err, RAIIAF_E_LIMIT, "tensor \"%s\" too large for memory", name);
+        w->t.buf = malloc(raw ? (size_t)raw : 1);
+        if (!w->t.buf) return rf_fail(&w->err, RAIIAF_E_NOMEM, "tensor \"%s\": out of memory for %llu bytes", name, (unsigned long long)raw);
+    }
+    w->t.active = 1;
+    return RAIIAF_OK;
+}
+
+int raiiaf_writer_write_tensor(raiiaf_writer *w, const void *data, size_t size)
+{
+    if (!w) return RAIIAF_E_ARG;
+    int rc = usable(w, 1);
+    if (rc) return rc;
+    if (!w->t.active) return rf_fail(&w->err, RAIIAF_E_STATE, "no tensor is open: call raiiaf_writer_begin_tensor() first");
+    if (!data && size) return rf_fail(&w->err, RAIIAF_E_ARG, "tensor data is NULL");
+    if (size > w->t.raw_size - w->t.received)
+        return rf_fail(&w->err, RAIIAF_E_BUFFER, "tensor \"%s\": %zu more bytes would exceed its %llu bytes", w->t.name,
+                       size, (unsigned long long)w->t.raw_size);
+    rf_sha256_update(w->t.sha, data, size);
+    if (w->t.codec == RAIIAF_CODEC_RAW) {
+        w->t.crc = rf_crc32c(w->t.crc, data, size);
+        rc = rf_write_all(w->fd, data, size, w->tmp_path, &w->err);
+        if (rc) {
+            w->broken = 1;
+            return rc;
+        }
+        w->pos += size;
+    } else {
+        memcpy(w->t.buf + w->t.received, data, size);
+    }
+    w->t.received += size;
+    return RAIIAF_OK;
+}
+
+/* Codes the gathered tensor; picks the smallest lossless form for AUTO. */
+static int encode_tensor(raiiaf_writer *w, unsigned *codec, unsigned char **payload, size_t *stored, double *max_error)
+{
+    size_t raw = (size_t)w->t.raw_size;
+    *max_error = 0;
+    if (w->t.codec == RAIIAF_CODEC_ZFP)
+        return rf_zfp_encode(w->t.buf, w->t.dtype, w->t.rank, w->t.shape, w->t.tolerance, payload, stored, max_error, &w->err);
+    int rc = rf_planes_encode(w->t.buf, raw, (unsigned)raiiaf_dtype_size(w->t.dtype), TENSOR_ZSTD_LEVEL, payload, stored, &w->err);
+    if (rc) return rc;
+    *codec = RF_CODEC_ZSTD;
+    if (w->t.codec == RAIIAF_CODEC_AUTO && *stored >= raw) {
+        /* Incompressible: raw is smaller and mappable. */
+        free(*payload);
+        *payload = NULL;
+        *codec = RF_CODEC_RAW;
+        *stored = raw;
+    }
+    return RAIIAF_OK;
+}
+
+int raiiaf_writer_end_tensor(raiiaf_writer *w)
+{
+    if (!w) return RAIIAF_E_ARG;
+    int rc = usable(w, 1);
+    if (rc) return rc;
+    if (!w->t.active) return rf_fail(&w->err, RAIIAF_E_STATE, "no tensor is open");
+    if (w->t.received != w->t.raw_size)
+        return rf_fail(&w->err, RAIIAF_E_BUFFER, "tensor \"%s\": got %llu bytes, its shape needs %llu", w->t.name,
+                       (unsigned long long)w->t.received, (unsigned long long)w->t.raw_size);
+    char sha[65];
+    rf_sha256_final_hex(w->t.sha, sha);
+    unsigned index = w->nchunks, codec = w->t.codec;
+    double max_error = 0;
+    if (w->t.codec == RAIIAF_CODEC_RAW) {
+        unsigned char h[RF_CHUNK_HEADER_SIZE];
+        chunk_header(h, RF_TYPE_TENSOR, RF_CODEC_RAW, index, w->t.raw_size, w->t.raw_size, w->t.crc);
+        rc = rf_pwrite_all(w->fd, h, sizeof h, w->t.chunk_off, w->tmp_path, &w->err);
+        if (rc) w->broken = 1;
+        if (!rc) rc = pad(w);
+        if (!rc) rc = record_chunk(w, RF_TYPE_TENSOR, RF_CODEC_RAW, w->t.chunk_off, w->t.raw_size, w->t.raw_size, w->t.crc, sha);
+    } else {
+        unsigned char *payload = NULL;
+        size_t stored = 0;
+        rc = encode_tensor(w, &codec, &payload, &stored, &max_error);
+        if (!rc) rc = write_chunk(w, RF_TYPE_TENSOR, codec, payload ? payload : w->t.buf, stored, w->t.raw_size, sha, 1);
+        free(payload);
+    }
+    if (rc) {
+        w->broken = 1; /* a half-recorded tensor cannot be taken back */
+        return rc;
+    }
+    json_t *shape = json_array();
+    for (unsigned i = 0; shape && i < w->t.rank; i++) json_array_append_new(shape, json_integer((json_int_t)w->t.shape[i]));
+    json_t *rec = json_pack("{s:s,s:I,s:s,s:o,s:s}", "name", w->t.name, "chunk", (json_int_t)index, "dtype",
+                            raiiaf_dtype_name(w->t.dtype), "shape", shape, "codec", raiiaf_codec_name((raiiaf_codec)codec));
+    if (rec && codec == RF_CODEC_ZFP) {
+        json_object_set_new(rec, "zfp_mode", json_string(w->t.tolerance > 0 ? "fixed_accuracy" : "reversible"));
+        if (w->t.tolerance > 0) {
+            json_object_set_new(rec, "tolerance", json_real(w->t.tolerance));
+            json_object_set_new(rec, "max_error", json_real(max_error));
+        }
+    }
+    if (!rec || json_array_append_new(w->tensors, rec)) return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+    free(w->t.name);
+    free(w->t.buf);
+    rf_sha256_free(w->t.sha);
+    memset(&w->t, 0, sizeof w->t);
+    return RAIIAF_OK;
+}
+
+int raiiaf_writer_add_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype dtype, unsigned rank,
+                             const uint64_t *shape, const void *data, size_t size, raiiaf_codec codec, double tolerance)
+{
+    int rc = raiiaf_writer_begin_tensor(w, name, dtype, rank, shape, codec, tolerance);
+    if (rc) return rc;
+    if (size != w->t.raw_size) {
+        rc = rf_fail(&w->err, RAIIAF_E_BUFFER, "tensor \"%s\": %zu bytes given, shape and dtype need %llu", name, size,
+                     (unsigned long long)w->t.raw_size);
+        /* Nothing was recorded yet; a raw chunk header placeholder was
+         * written, so the file cannot continue cleanly. */
+        if (w->t.codec == RAIIAF_CODEC_RAW) w->broken = 1;
+        free(w->t.name);
+        free(w->t.buf);
+        rf_sha256_free(w->t.sha);
+        memset(&w->t, 0, sizeof w->t);
+        return rc;
+    }
+    rc = raiiaf_writer_write_tensor(w, data, size);
+    if (!rc) rc = raiiaf_writer_end_tensor(w);
+    return rc;
+}
+
+/* Fields the library owns; callers may not set them. */
+static int owned_key(const char *pointer)
+{
+    static const char *const owned[] = {"/raiiaf_metadata/file_info", "/raiiaf_metadata/chunks",
+                                        "/raiiaf_metadata/tensors", "/raiiaf_metadata/image"};
+    if (!strcmp(pointer, "/raiiaf_metadata")) return 1;
+    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) {
+        size_t n = strlen(owned[i]);
+        if (!strncmp(pointer, owned[i], n) && (pointer[n] == '\0' || pointer[n] == '/')) return 1;
+    }
+    return 0;
+}
+
+int raiiaf_writer_set_json(raiiaf_writer *w, const char *pointer, const char *json)
+{
+    if (!w) return RAIIAF_E_ARG;
+    int rc = usable(w, 0);
+    if (rc) return rc;
+    if (!pointer || !json) return rf_fail(&w->err, RAIIAF_E_ARG, "pointer and value must not be NULL");
+    if (owned_key(pointer)) return rf_fail(&w->err, RAIIAF_E_ARG, "%s is written by the library and cannot be set", pointer);
+    json_t *v;
+    json_error_t je;
+    v = json_loads(json, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    if (!v) return rf_fail(&w->err, RAIIAF_E_JSON, "%s: invalid JSON value at column %d: %s", pointer, je.column, je.text);
+    if (rf_json_depth(v, RF_MAX_JSON_DEPTH) > RF_MAX_JSON_DEPTH) {
+        json_decref(v);
+        return rf_fail(&w->err, RAIIAF_E_LIMIT, "%s: value nested deeper than %u levels", pointer, RF_MAX_JSON_DEPTH);
+    }
+    return rf_pointer_set(w->manifest, pointer, v, &w->err);
+}
+
+int raiiaf_writer_set_string(raiiaf_writer *w, const char *pointer, const char *value)
+{
+    if (!w) return RAIIAF_E_ARG;
+    int rc = usable(w, 0);
+    if (rc) return rc;
+    if (!pointer || !value) return rf_fail(&w->err, RAIIAF_E_ARG, "pointer and value must not be NULL");
+    if (owned_key(pointer)) return rf_fail(&w->err, RAIIAF_E_ARG, "%s is written by the library and cannot be set", pointer);
+    json_t *v = json_string(value);
+    if (!v) return rf_fail(&w->err, RAIIAF_E_ARG, "%s: value is not valid UTF-8", pointer);
+    return rf_pointer_set(w->manifest, pointer, v, &w->err);
+}
+
+int raiiaf_writer_merge_json(raiiaf_writer *w, const char *json_object)
+{
+    if (!w) return RAIIAF_E_ARG;
+    int rc = usable(w, 0);
+    if (rc) return rc;
+    if (!json_object) return rf_fail(&w->err, RAIIAF_E_ARG, "JSON text is NULL");
+    json_t *v;
+    rc = rf_json_parse(json_object, strlen(json_object), "metadata to merge", &v, &w->err);
+    if (rc) return rc;
+    if (!json_is_object(v)) {
+        json_decref(v);
+        return rf_fail(&w->err, RAIIAF_E_JSON, "metadata to merge must be a JSON object");
+    }
+    json_t *m = json_object_get(v, "raiiaf_metadata");
+    if (m && !json_is_object(m)) {
+        json_decref(v);
+        return rf_fail(&w->err, RAIIAF_E_SCHEMA, "/raiiaf_metadata: must be an object");
+    }
+    static const char *const owned[] = {"file_info", "chunks", "tensors", "image"};
+    for (size_t i = 0; m && i < sizeof owned / sizeof owned[0]; i++)
+        if (json_object_get(m, owned[i])) {
+            json_decref(v);
+            return rf_fail(&w->err, RAIIAF_E_ARG, "/raiiaf_metadata/%s is written by the library and cannot be set", owned[i]);
+        }
+    rc = rf_json_merge(w->manifest, v, &w->err);
+    json_decref(v);
+    return rc;
+}
+
+int raiiaf_writer_finish(raiiaf_writer *w)
+{
+    if (!w) return RAIIAF_E_ARG;
+    int rc = usable(w, 0);
+    if (rc) return rc;
+    char now[32];
+    rf_utc_now(now);
+    json_t *fi = json_pack("{s:s,s:i,s:i,s:s,s:s,s:I,s:i,s:n}", "magic", "raiiaf", "version_major", RAIIAF_FORMAT_MAJOR,
+                           "version_minor", RAIIAF_FORMAT_MINOR, "created", now, "writer",
+                           "libraiiaf " RAIIAF_VERSION_STRING, "chunk_count", (json_int_t)w->nchunks,
+                           "manifest_version", 1, "previous_manifest");
+    if (!fi || json_object_set_new(w->meta, "file_info", fi) || json_object_set(w->meta, "tensors", w->tensors) ||
+        json_object_set(w->meta, "chunks", w->chunks))
+        return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+    json_t *schema;
+    rc = rf_json_parse(rf_schema_json, strlen(rf_schema_json), "embedded schema", &schema, &w->err);
+    if (rc) return rc;
+    rc = rf_schema_validate(schema, w->manifest, &w->err);
+    json_decref(schema);
+    if (rc) return rc;
+
+    char *text = json_dumps(w->manifest, JSON_INDENT(1));
+    if (!text) return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+    size_t len = strlen(text);
+    if (len > RF_MAX_MANIFEST_RAW) {
+        free(text);
+        return rf_fail(&w->err, RAIIAF_E_LIMIT, "manifest of %zu bytes exceeds the %u-byte limit", len, RF_MAX_MANIFEST_RAW);
+    }
+    unsigned char *payload = NULL;
+    size_t stored = 0;
+    rc = rf_planes_encode(text, len, 1, MANIFEST_ZSTD_LEVEL, &payload, &stored, &w->err);
+    char sha[65];
+    if (!rc && rf_sha256_hex(text, len, sha)) rc = rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+    free(text);
+    if (rc) return rc;
+    if (stored > RF_MAX_MANIFEST_STORED) {
+        free(payload);
+        return rf_fail(&w->err, RAIIAF_E_LIMIT, "compressed manifest of %zu bytes exceeds the limit", stored);
+    }
+    uint64_t moff = w->pos;
+    rc = write_chunk(w, RF_TYPE_MANIFEST, RF_CODEC_ZSTD, payload, stored, len, sha, 0);
+    free(payload);
+    if (rc) return rc;
+    unsigned char f[RF_FOOTER_SIZE] = {0};
+    memcpy(f, RF_FOOTER_MAGIC, 8);
+    rf_put64(f + 8, moff);
+    rf_put64(f + 16, 0);
+    rf_put32(f + 24, 1);
+    rf_put32(f + 60, rf_crc32c(0, f, 60));
+    rc = rf_write_all(w->fd, f, sizeof f, w->tmp_path, &w->err);
+    if (rc) {
+        w->broken = 1;
+        return rc;
+    }
+    int fd = w->fd;
+    w->fd = -1;
+    rc = rf_commit(fd, w->tmp_path, w->path, &w->err);
+    if (rc) {
+        w->broken = 1;
+        return rc;
+    }
+    w->finished = 1;
+    return RAIIAF_OK;
+}
