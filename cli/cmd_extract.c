@@ -19,29 +19,35 @@ static const char usage[] =
     "  --all DIR            everything: image.EXT, NAME.npy per tensor, manifest.json\n"
     "  --no-digest          skip the SHA-256 checks (CRC-32C checks still run)\n";
 
-static int write_tensor(raiiaf_reader *r, size_t index, const char *out)
+/* Decodes tensor `index` (every check included) and, when `out` is not
+ * NULL, writes it as a .npy file; with out NULL it only checks. */
+static int write_tensor(raiiaf_reader *r, const char *file, size_t index, const char *out)
 {
     raiiaf_tensor_info t;
     char err[1024];
     int rc = raiiaf_reader_tensor_info(r, index, &t);
     if (rc) {
-        cli_err("%s", raiiaf_reader_errmsg(r));
+        cli_err("%s: %s", file, raiiaf_reader_errmsg(r));
         return cli_exit_for_input(rc);
     }
     if (t.raw_size > SIZE_MAX) {
-        cli_err("tensor \"%s\" is too large for this machine", t.name);
+        cli_err("%s: tensor \"%s\" is too large for this machine", file, t.name);
         return EXIT_SYSTEM;
     }
     void *buf = malloc(t.raw_size ? (size_t)t.raw_size : 1);
     if (!buf) {
-        cli_err("tensor \"%s\": out of memory for %llu bytes", t.name, (unsigned long long)t.raw_size);
+        cli_err("%s: tensor \"%s\": out of memory for %llu bytes", file, t.name, (unsigned long long)t.raw_size);
         return EXIT_SYSTEM;
     }
     rc = raiiaf_reader_read_tensor(r, index, buf, (size_t)t.raw_size);
     if (rc) {
-        cli_err("%s", raiiaf_reader_errmsg(r));
+        cli_err("%s: %s", file, raiiaf_reader_errmsg(r));
         free(buf);
         return cli_exit_for_input(rc);
+    }
+    if (!out) {
+        free(buf);
+        return EXIT_OK;
     }
     rc = npy_write_file(out, t.dtype, t.rank, t.shape, buf, (size_t)t.raw_size, err, sizeof err);
     free(buf);
@@ -52,16 +58,18 @@ static int write_tensor(raiiaf_reader *r, size_t index, const char *out)
     return EXIT_OK;
 }
 
-static int write_image(raiiaf_reader *r, const char *out)
+/* Checks the image and, when `out` is not NULL, writes it. */
+static int write_image(raiiaf_reader *r, const char *file, const char *out)
 {
     const void *data;
     size_t size;
     char err[1024];
     int rc = raiiaf_reader_image(r, &data, &size, NULL, NULL, NULL);
     if (rc) {
-        cli_err("%s", raiiaf_reader_errmsg(r));
+        cli_err("%s: %s", file, raiiaf_reader_errmsg(r));
         return cli_exit_for_input(rc);
     }
+    if (!out) return EXIT_OK;
     if ((rc = cli_write_file(out, data, size, err, sizeof err))) {
         cli_err("%s", err);
         return cli_exit_for_output(rc);
@@ -109,7 +117,7 @@ static char *join(const char *dir, const char *name, const char *ext)
     return p;
 }
 
-static int extract_all(raiiaf_reader *r, const char *dir)
+static int extract_all(raiiaf_reader *r, const char *file, const char *dir)
 {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         cli_err("%s: cannot create folder: %s", dir, strerror(errno));
@@ -119,10 +127,10 @@ static int extract_all(raiiaf_reader *r, const char *dir)
     const char *format;
     if (raiiaf_reader_image(r, NULL, NULL, &format, NULL, NULL) == RAIIAF_OK) {
         char *p = join(dir, "image.", strcmp(format, "jpeg") ? format : "jpg");
-        status = p ? write_image(r, p) : EXIT_SYSTEM;
+        status = p ? write_image(r, file, p) : EXIT_SYSTEM;
         free(p);
     } else if (strstr(raiiaf_reader_errmsg(r), "holds no image") == NULL) {
-        cli_err("%s", raiiaf_reader_errmsg(r));
+        cli_err("%s: %s", file, raiiaf_reader_errmsg(r));
         return EXIT_INPUT;
     }
     for (size_t i = 0; i < raiiaf_reader_tensor_count(r) && status == EXIT_OK; i++) {
@@ -130,7 +138,7 @@ static int extract_all(raiiaf_reader *r, const char *dir)
         raiiaf_reader_tensor_info(r, i, &t);
         char *name = safe_name(t.name, i);
         char *p = name ? join(dir, name, ".npy") : NULL;
-        status = p ? write_tensor(r, i, p) : EXIT_SYSTEM;
+        status = p ? write_tensor(r, file, i, p) : EXIT_SYSTEM;
         free(name);
         free(p);
     }
@@ -220,11 +228,22 @@ int cmd_extract(int argc, char **argv)
             goto done;
         }
     }
+    /* Check every payload to be written before writing anything, so that a
+     * damaged file leaves no output at all (not just no damaged output). */
     status = EXIT_OK;
-    if (image) status = write_image(r, image);
-    for (int k = 0; k < nlat && status == EXIT_OK; k++) status = write_tensor(r, idx[k], strchr(lat[k], '=') + 1);
+    if (image) status = write_image(r, file, NULL);
+    if (all && status == EXIT_OK && raiiaf_reader_image(r, NULL, NULL, NULL, NULL, NULL) != RAIIAF_OK &&
+        strstr(raiiaf_reader_errmsg(r), "holds no image") == NULL) {
+        cli_err("%s: %s", file, raiiaf_reader_errmsg(r));
+        status = EXIT_INPUT;
+    }
+    for (int k = 0; k < nlat && status == EXIT_OK; k++) status = write_tensor(r, file, idx[k], NULL);
+    for (size_t i = 0; all && i < raiiaf_reader_tensor_count(r) && status == EXIT_OK; i++)
+        status = write_tensor(r, file, i, NULL);
+    if (image && status == EXIT_OK) status = write_image(r, file, image);
+    for (int k = 0; k < nlat && status == EXIT_OK; k++) status = write_tensor(r, file, idx[k], strchr(lat[k], '=') + 1);
     if (meta && status == EXIT_OK) status = write_meta(r, meta);
-    if (all && status == EXIT_OK) status = extract_all(r, all);
+    if (all && status == EXIT_OK) status = extract_all(r, file, all);
     free(idx);
 done:
     raiiaf_reader_free(r);

@@ -19,7 +19,7 @@ static int check_header(raiiaf_reader *r)
         return rf_fail(&r->err, RAIIAF_E_NOT_RAIIAF, "not a RAIIAF file (no signature at offset 0)");
     }
     if (n < RF_HEADER_SIZE) return rf_fail(&r->err, RAIIAF_E_TRUNCATED, "file of %zu bytes ends inside the 64-byte header", n);
-    if (rf_le32(d + 60) != rf_crc32c(0, d, 60)) return rf_fail(&r->err, RAIIAF_E_CHECKSUM, "header (offset 0): CRC-32C mismatch");
+    if (!rf_sum_ok(rf_le32(d + 60), rf_crc32c(0, d, 60))) return rf_fail(&r->err, RAIIAF_E_CHECKSUM, "header (offset 0): CRC-32C mismatch");
     r->major = rf_le16(d + 12);
     r->minor = rf_le16(d + 14);
     if (r->major != 2)
@@ -35,7 +35,7 @@ int rf_parse_footer(raiiaf_reader *r, uint64_t at, uint64_t *manifest_off, uint6
     const unsigned char *f = r->data + at;
     if (memcmp(f, RF_FOOTER_MAGIC, 8))
         return rf_fail(&r->err, RAIIAF_E_TRUNCATED, "no footer at offset %llu (the file is truncated or was not completely written)", (unsigned long long)at);
-    if (rf_le32(f + 60) != rf_crc32c(0, f, 60))
+    if (!rf_sum_ok(rf_le32(f + 60), rf_crc32c(0, f, 60)))
         return rf_fail(&r->err, RAIIAF_E_CHECKSUM, "footer at offset %llu: CRC-32C mismatch", (unsigned long long)at);
     for (unsigned i = 28; i < 60; i++)
         if (f[i]) return rf_fail(&r->err, RAIIAF_E_CORRUPT, "footer at offset %llu: reserved byte %u is not zero", (unsigned long long)at, i);
@@ -59,7 +59,7 @@ int rf_parse_footer(raiiaf_reader *r, uint64_t at, uint64_t *manifest_off, uint6
 int rf_load_manifest(raiiaf_reader *r, uint64_t off, uint64_t end, char **text, size_t *len)
 {
     const unsigned char *h = r->data + off;
-    if (rf_le32(h + 60) != rf_crc32c(0, h, 60))
+    if (!rf_sum_ok(rf_le32(h + 60), rf_crc32c(0, h, 60)))
         return rf_fail(&r->err, RAIIAF_E_CHECKSUM, "manifest chunk header at offset %llu: CRC-32C mismatch", (unsigned long long)off);
     if (memcmp(h, RF_TYPE_MANIFEST, 4) || h[4] != RF_CODEC_ZSTD)
         return rf_fail(&r->err, RAIIAF_E_CORRUPT, "the footer points to offset %llu, which is not a zstd manifest chunk", (unsigned long long)off);
@@ -73,7 +73,7 @@ int rf_load_manifest(raiiaf_reader *r, uint64_t off, uint64_t end, char **text, 
                        (unsigned long long)off, (unsigned long long)stored, (unsigned long long)end);
     const unsigned char *p = h + RF_CHUNK_HEADER_SIZE;
     uint32_t crc = rf_crc32c(0, p, (size_t)stored);
-    if (crc != rf_le32(h + 32))
+    if (!rf_sum_ok(rf_le32(h + 32), crc))
         return rf_fail(&r->err, RAIIAF_E_CHECKSUM, "manifest at offset %llu: payload CRC-32C mismatch", (unsigned long long)off);
     char *t = malloc((size_t)raw + 1);
     if (!t) return rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory for a %llu-byte manifest", (unsigned long long)raw);

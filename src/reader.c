@@ -145,7 +145,7 @@ int rf_check_chunk(raiiaf_reader *r, size_t ci, const unsigned char **payload)
     rf_chunk_where(r, ci, where, sizeof where);
     /* The open step proved offset + 64 + stored lies inside the file. */
     const unsigned char *h = r->data + c->offset;
-    if (rf_le32(h + 60) != rf_crc32c(0, h, 60))
+    if (!rf_sum_ok(rf_le32(h + 60), rf_crc32c(0, h, 60)))
         return rf_fail(&r->err, RAIIAF_E_CHECKSUM, "%s: chunk header CRC-32C mismatch", where);
     if (memcmp(h, c->type, 4) || h[4] != c->codec || rf_le32(h + 8) != ci || rf_le64(h + 16) != c->stored ||
         rf_le64(h + 24) != c->raw || rf_le32(h + 32) != c->crc)
@@ -153,7 +153,7 @@ int rf_check_chunk(raiiaf_reader *r, size_t ci, const unsigned char **payload)
     *payload = h + RF_CHUNK_HEADER_SIZE;
     if (!c->crc_ok) {
         uint32_t crc = rf_crc32c(0, *payload, (size_t)c->stored);
-        if (crc != c->crc)
+        if (!rf_sum_ok(c->crc, crc))
             return rf_fail(&r->err, RAIIAF_E_CHECKSUM, "%s: payload CRC-32C mismatch (stored %08x, computed %08x)", where, c->crc, crc);
         c->crc_ok = 1;
     }
@@ -167,7 +167,7 @@ int rf_check_digest(raiiaf_reader *r, size_t ci, const void *decoded, uint64_t s
     if (c->sha_ok) return RAIIAF_OK;
     char hex[65], where[400];
     if (rf_sha256_hex(decoded, (size_t)size, hex)) return rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory");
-    if (strcmp(hex, c->sha)) {
+    if (!rf_sum_ok(strcmp(hex, c->sha), 0)) {
         rf_chunk_where(r, ci, where, sizeof where);
         return rf_fail(&r->err, RAIIAF_E_DIGEST, "%s: SHA-256 of the decoded content does not match the manifest", where);
     }

@@ -394,16 +394,16 @@ typedef struct ctx {
     rf_err *e;
 } ctx;
 
+/* Message building needs large buffers: it is kept out of line so that the
+ * buffers do not grow the frames of the recursive functions. */
 #if defined(__GNUC__)
 #define RF_PRINTF(a, b) __attribute__((format(printf, a, b)))
-/* Message building needs large buffers; kept out of line so they do not
- * grow the frames of the recursive functions. */
 #define RF_COLD __attribute__((noinline, cold))
 #define RF_NOINLINE __attribute__((noinline))
 #else
-#define RF_NOINLINE
 #define RF_PRINTF(a, b)
 #define RF_COLD
+#define RF_NOINLINE
 #endif
 
 /* An instance violation: "POINTER: what". */

@@ -16,13 +16,18 @@ typedef struct {
     void *ctx;
     int first;
     unsigned count;
+    unsigned char *bad; /* per chunk: already reported, so later checks skip it */
+    char first_msg[RF_ERRMSG_SIZE];
 } problems;
 
 /* Records the reader's current error as a problem. */
 static void note(problems *p, int code)
 {
     if (!code) return;
-    if (!p->first) p->first = code;
+    if (!p->first) {
+        p->first = code;
+        memcpy(p->first_msg, p->r->err.msg, sizeof p->first_msg);
+    }
     p->count++;
     if (p->report) p->report(p->ctx, code, p->r->err.msg);
 }
@@ -117,11 +122,16 @@ static void check_layout(problems *p)
         if (g.kind == REGION_OLD_FOOTER) {
             end = g.offset + RF_FOOTER_SIZE;
         } else {
+            /* Sizes from the manifest record (bounds proven at open) or from a
+             * historical manifest header (proven by rf_load_manifest); never
+             * from an unchecked chunk header. */
             const unsigned char *h = r->data + g.offset;
-            end = g.offset + RF_CHUNK_HEADER_SIZE + rf_le64(h + 16); /* bounds proven at open / in history */
+            end = g.offset + RF_CHUNK_HEADER_SIZE + (g.kind == REGION_CHUNK ? r->chunks[g.chunk].stored : rf_le64(h + 16));
             if (g.kind == REGION_CHUNK) {
                 const unsigned char *payload;
-                note(p, rf_check_chunk(r, g.chunk, &payload));
+                int rc = rf_check_chunk(r, g.chunk, &payload);
+                if (rc) p->bad[g.chunk] = 1;
+                note(p, rc);
             }
         }
         if (!padding_is_zero(r, end, rf_align_up(end)))
@@ -153,7 +163,7 @@ static void check_payloads(problems *p)
     for (size_t i = 0; i < r->ntensors; i++) {
         const rf_rchunk *c = &r->chunks[r->tensors[i].chunk];
         claimed[r->tensors[i].chunk] = 1;
-        if (c->raw > SIZE_MAX) continue;
+        if (c->raw > SIZE_MAX || p->bad[r->tensors[i].chunk]) continue;
         void *buf = malloc(c->raw ? (size_t)c->raw : 1);
         if (!buf) {
             note(p, rf_fail(&r->err, RAIIAF_E_NOMEM, "tensor \"%s\": out of memory for %llu bytes", r->tensors[i].name,
@@ -163,9 +173,8 @@ static void check_payloads(problems *p)
         note(p, rf_decode_tensor(r, i, buf, (size_t)c->raw, 1));
         free(buf);
     }
-    if (r->image_chunk >= 0) {
+    if (r->image_chunk >= 0 && !p->bad[r->image_chunk]) {
         size_t ci = (size_t)r->image_chunk;
-        claimed[ci] = 1;
         const unsigned char *data;
         int rc = rf_check_chunk(r, ci, &data);
         if (!rc) rc = rf_check_digest(r, ci, data, r->chunks[ci].stored, 1);
@@ -178,7 +187,7 @@ static void check_payloads(problems *p)
     }
     for (size_t ci = 0; ci < r->nchunks; ci++) {
         const rf_rchunk *c = &r->chunks[ci];
-        if (claimed[ci]) continue;
+        if (claimed[ci] || (size_t)r->image_chunk == ci || p->bad[ci]) continue;
         if (!strcmp(c->type, RF_TYPE_TENSOR) || !strcmp(c->type, RF_TYPE_IMAGE) || !strcmp(c->type, RF_TYPE_MANIFEST)) {
             note(p, rf_fail(&r->err, RAIIAF_E_CORRUPT, "chunk %zu (%s) is not described by the manifest", ci, c->type));
             continue;
@@ -233,7 +242,8 @@ static void check_manifest(problems *p)
 int raiiaf_reader_verify(raiiaf_reader *r, raiiaf_problem_fn report, void *ctx)
 {
     if (!r) return RAIIAF_E_ARG;
-    problems p = {r, report, ctx, 0, 0};
+    problems p = {r, report, ctx, 0, 0, calloc(r->nchunks + 1, 1), ""};
+    if (!p.bad) return rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory");
     if (!r->manifest) {
         /* Opening failed: that failure is the (only) problem to report. */
         int code = r->err.code ? r->err.code : RAIIAF_E_STATE;
@@ -244,7 +254,8 @@ int raiiaf_reader_verify(raiiaf_reader *r, raiiaf_problem_fn report, void *ctx)
     check_layout(&p);
     check_payloads(&p);
     check_manifest(&p);
-    if (p.first && report == NULL) return p.first;
-    if (!p.first) rf_err_clear(&r->err);
+    free(p.bad);
+    if (p.first) rf_fail(&r->err, p.first, "%s", p.first_msg);
+    else rf_err_clear(&r->err);
     return p.first;
 }
