@@ -115,7 +115,7 @@ typedef enum raiiaf_codec {
     RAIIAF_CODEC_RAW = 0,   /* stored as is, payload 64-byte aligned: mappable without a copy */
     RAIIAF_CODEC_ZSTD = 1,  /* lossless: byte planes split, each plane one zstd frame (or raw) */
     RAIIAF_CODEC_ZFP = 2,   /* zfp: reversible (lossless) or fixed-accuracy (lossy, with tolerance) */
-    RAIIAF_CODEC_AUTO = 255 /* writer only: the smallest lossless choice, never larger than raw */
+    RAIIAF_CODEC_AUTO = 255 /* writer only: byte-plane zstd, or raw when that is not smaller */
 } raiiaf_codec;
 
 /* The manifest name of a codec ("raw", "zstd", "zfp", "auto"), or NULL. */
@@ -316,7 +316,8 @@ RAIIAF_API int raiiaf_reader_verify(raiiaf_reader *r, raiiaf_problem_fn report, 
 RAIIAF_API const char *raiiaf_schema_text(void);
 
 /* Validates a manifest given as JSON text against the schema.  Returns
- * RAIIAF_OK, RAIIAF_E_JSON or RAIIAF_E_SCHEMA; when `msg` is not NULL, a
+ * RAIIAF_OK, RAIIAF_E_JSON, RAIIAF_E_SCHEMA, or RAIIAF_E_LIMIT (nesting
+ * deeper than 64, text over 64 MiB); when `msg` is not NULL, a
  * message ("/raiiaf_metadata/model_info/generation_settings/steps: must be
  * >= 1") is written to it, truncated to msg_size bytes. */
 RAIIAF_API int raiiaf_validate_manifest(const char *json, size_t size, char *msg, size_t msg_size);

@@ -4,7 +4,7 @@
 # cheap to call from every `make` target. Needs root only when something is missing.
 set -eu
 
-PKGS="build-essential cmake pkg-config clang llvm \
+PKGS="build-essential cmake pkg-config clang llvm libclang-rt-14-dev \
 libzstd-dev libzfp-dev libssl-dev libjansson-dev libspng-dev libcmocka-dev \
 python3 python3-numpy"
 
