@@ -310,6 +310,15 @@ int raiiaf_writer_write_tensor(raiiaf_writer *w, const void *data, size_t size)
     return RAIIAF_OK;
 }
 
+/* Forgets the open tensor (begin .. end). */
+static void drop_tensor(raiiaf_writer *w)
+{
+    free(w->t.name);
+    free(w->t.buf);
+    rf_sha256_free(w->t.sha);
+    memset(&w->t, 0, sizeof w->t);
+}
+
 /* Codes the gathered tensor; picks the smallest lossless form for AUTO. */
 static int encode_tensor(raiiaf_writer *w, unsigned *codec, unsigned char **payload, size_t *stored, double *max_error)
 {
@@ -354,7 +363,24 @@ int raiiaf_writer_end_tensor(raiiaf_writer *w)
         unsigned char *payload = NULL;
         size_t stored = 0;
         rc = encode_tensor(w, &codec, &payload, &stored, &max_error);
-        if (!rc) rc = write_chunk(w, RF_TYPE_TENSOR, codec, payload ? payload : w->t.buf, stored, w->t.raw_size, sha, 1);
+        if (rc) {
+            /* Nothing reached the file: drop the tensor, keep the writer. */
+            drop_tensor(w);
+            return rc;
+        }
+        if (w->t.tolerance > 0) {
+            /* Lossy: the digest covers what readers will decode, not the
+             * input.  The input buffer is no longer needed; decode into it. */
+            rc = rf_zfp_decode(payload, stored, w->t.dtype, w->t.rank, w->t.shape, w->t.buf, (size_t)w->t.raw_size,
+                               "zfp digest", &w->err);
+            if (!rc && rf_sha256_hex(w->t.buf, (size_t)w->t.raw_size, sha)) rc = rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+            if (rc) {
+                free(payload);
+                drop_tensor(w);
+                return rc;
+            }
+        }
+        rc = write_chunk(w, RF_TYPE_TENSOR, codec, payload ? payload : w->t.buf, stored, w->t.raw_size, sha, 1);
         free(payload);
     }
     if (rc) {
@@ -373,10 +399,7 @@ int raiiaf_writer_end_tensor(raiiaf_writer *w)
         }
     }
     if (!rec || json_array_append_new(w->tensors, rec)) return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
-    free(w->t.name);
-    free(w->t.buf);
-    rf_sha256_free(w->t.sha);
-    memset(&w->t, 0, sizeof w->t);
+    drop_tensor(w);
     return RAIIAF_OK;
 }
 
@@ -385,16 +408,21 @@ int raiiaf_writer_add_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype dt
 {
     int rc = raiiaf_writer_begin_tensor(w, name, dtype, rank, shape, codec, tolerance);
     if (rc) return rc;
-    if (size != w->t.raw_size) {
+    if (size != w->t.raw_size)
         rc = rf_fail(&w->err, RAIIAF_E_BUFFER, "tensor \"%s\": %zu bytes given, shape and dtype need %llu", name, size,
                      (unsigned long long)w->t.raw_size);
-        /* Nothing was recorded yet; a raw chunk header placeholder was
-         * written, so the file cannot continue cleanly. */
-        if (w->t.codec == RAIIAF_CODEC_RAW) w->broken = 1;
-        free(w->t.name);
-        free(w->t.buf);
-        rf_sha256_free(w->t.sha);
-        memset(&w->t, 0, sizeof w->t);
+    else if (!data && size)
+        rc = rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": data is NULL", name);
+    if (rc) {
+        /* Nothing was recorded yet; take back the raw chunk header
+         * placeholder so the writer stays usable. */
+        if (w->t.codec == RAIIAF_CODEC_RAW) {
+            if (ftruncate(w->fd, (off_t)w->t.chunk_off) || lseek(w->fd, (off_t)w->t.chunk_off, SEEK_SET) < 0)
+                w->broken = 1;
+            else
+                w->pos = w->t.chunk_off;
+        }
+        drop_tensor(w);
         return rc;
     }
     rc = raiiaf_writer_write_tensor(w, data, size);
