@@ -31,9 +31,11 @@ int rf_zfp_supported(raiiaf_dtype dtype, unsigned rank, const uint64_t *shape);
 
 /* tolerance 0: reversible (lossless, checked bit for bit after coding);
  * tolerance > 0: fixed accuracy, *max_error receives the largest absolute
- * error measured.  Output is malloc'd. */
+ * error measured and decoded_sha the SHA-256 of what a reader will decode
+ * (the manifest's digest is of decoded content).  Output is malloc'd. */
 int rf_zfp_encode(const void *src, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape,
-                  double tolerance, unsigned char **out, size_t *out_size, double *max_error, rf_err *e);
+                  double tolerance, unsigned char **out, size_t *out_size, double *max_error,
+                  char decoded_sha[65], rf_err *e);
 
 /* Decodes into dst (the tensor's raw size).  zfp reads no byte outside the
  * payload: the stream is copied into a buffer padded to zfp's own worst-case

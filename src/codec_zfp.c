@@ -90,7 +90,7 @@ static int all_finite(const void *a, raiiaf_dtype dtype, size_t count)
 }
 
 int rf_zfp_encode(const void *src, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape, double tolerance,
-                  unsigned char **out, size_t *out_size, double *max_error, rf_err *e)
+                  unsigned char **out, size_t *out_size, double *max_error, char decoded_sha[65], rf_err *e)
 {
     *out = NULL;
     *out_size = 0;
@@ -144,7 +144,13 @@ int rf_zfp_encode(const void *src, raiiaf_dtype dtype, unsigned rank, const uint
         rc = rf_fail(e, RAIIAF_E_CODEC, "zfp: reversible mode did not reproduce the tensor bit for bit");
         goto done;
     }
-    if (lossy) *max_error = max_abs_error(src, check, dtype, count);
+    if (lossy) {
+        *max_error = max_abs_error(src, check, dtype, count);
+        if (rf_sha256_hex(check, count * esize, decoded_sha)) {
+            rc = rf_fail(e, RAIIAF_E_NOMEM, "zfp: out of memory");
+            goto done;
+        }
+    }
     *out = buf;
     *out_size = used;
     buf = NULL;

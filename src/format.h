@@ -58,7 +58,7 @@ static const unsigned char RF_FORMAT1_MAGIC[6] = {'r', 'a', 'i', 'i', 'a', 'f'};
 #define RF_TYPE_TENSOR "TENS"
 #define RF_TYPE_MANIFEST "MANI"
 
-/* Limits against hostile files, enforced before any allocation (SPEC.md §8). */
+/* Limits against hostile files, enforced before any allocation (SPEC.md §14). */
 #define RF_MAX_CHUNKS 65536u
 #define RF_MAX_MANIFEST_STORED (16u << 20)    /* compressed manifest */
 #define RF_MAX_MANIFEST_RAW (64u << 20)       /* decompressed manifest JSON */
@@ -66,6 +66,10 @@ static const unsigned char RF_FORMAT1_MAGIC[6] = {'r', 'a', 'i', 'i', 'a', 'f'};
 #define RF_MAX_NAME_BYTES 255u
 #define RF_MAX_TENSOR_BYTES (UINT64_C(1) << 40) /* 1 TiB decoded */
 #define RF_MAX_PLANES 8u
+/* No zstd frame decodes to more than 32768 times its size (a 4-byte RLE
+ * block expands to at most 128 KiB), and zfp's densest case, an all-zero
+ * 4-D block, is below that too; a chunk declaring more is a bomb. */
+#define RF_MAX_EXPANSION 32768u
 
 static inline uint64_t rf_align_up(uint64_t v) { return (v + (RF_ALIGN - 1)) & ~(uint64_t)(RF_ALIGN - 1); }
 

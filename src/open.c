@@ -12,6 +12,8 @@ static int check_header(raiiaf_reader *r)
     size_t n = r->size;
     if (n >= sizeof RF_FORMAT1_MAGIC && !memcmp(d, RF_FORMAT1_MAGIC, sizeof RF_FORMAT1_MAGIC))
         return rf_fail(&r->err, RAIIAF_E_VERSION, "this is a format 1 file (written by the raiiaf Python package); this version of libraiiaf reads format 2 only");
+    if (n > 0 && n < RF_SIGNATURE_SIZE && !memcmp(d, RF_SIGNATURE, n))
+        return rf_fail(&r->err, RAIIAF_E_TRUNCATED, "file of %zu bytes ends inside the 12-byte RAIIAF signature", n);
     if (n < RF_SIGNATURE_SIZE || memcmp(d, RF_SIGNATURE, RF_SIGNATURE_SIZE)) {
         if (n >= 7 && d[0] == 0x89 && !memcmp(d + 1, "RAIIAF", 6))
             return rf_fail(&r->err, RAIIAF_E_CORRUPT, "RAIIAF signature damaged at bytes 7-11 (line endings converted by a text-mode transfer?)");
@@ -63,6 +65,9 @@ int rf_load_manifest(raiiaf_reader *r, uint64_t off, uint64_t end, char **text, 
         return rf_fail(&r->err, RAIIAF_E_CHECKSUM, "manifest chunk header at offset %llu: CRC-32C mismatch", (unsigned long long)off);
     if (memcmp(h, RF_TYPE_MANIFEST, 4) || h[4] != RF_CODEC_ZSTD)
         return rf_fail(&r->err, RAIIAF_E_CORRUPT, "the footer points to offset %llu, which is not a zstd manifest chunk", (unsigned long long)off);
+    for (unsigned i = 0; i < RF_CHUNK_HEADER_SIZE - 4; i++)
+        if (((i >= 5 && i < 8) || (i >= 12 && i < 16) || i >= 36) && h[i])
+            return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest chunk header at offset %llu: reserved byte %u is not zero", (unsigned long long)off, i);
     uint64_t stored = rf_le64(h + 16), raw = rf_le64(h + 24);
     if (stored > RF_MAX_MANIFEST_STORED || raw > RF_MAX_MANIFEST_RAW)
         return rf_fail(&r->err, RAIIAF_E_LIMIT, "manifest at offset %llu declares %llu bytes stored / %llu decoded (limits %u / %u)",
@@ -155,7 +160,10 @@ static int parse_chunks(raiiaf_reader *r, json_t *meta)
             (rc = get_uint(r, o, "crc32c", path, UINT32_MAX, &crc)) || (rc = get_str(r, o, "sha256", path, &sha)))
             return rc;
         if (index != i) return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s/index: is %llu, must be %zu", path, (unsigned long long)index, i);
-        if (strlen(type) != 4) return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s/type: must be 4 characters", path);
+        int printable = strlen(type) == 4;
+        for (int k = 0; printable && k < 4; k++) printable = type[k] >= 0x20 && type[k] <= 0x7e;
+        if (!printable)
+            return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s/type: must be 4 printable ASCII characters", path);
         memcpy(c->type, type, 5);
         raiiaf_codec cd;
         if (raiiaf_codec_from_name(codec, &cd) || cd == RAIIAF_CODEC_AUTO)
@@ -174,6 +182,10 @@ static int parse_chunks(raiiaf_reader *r, json_t *meta)
         if (c->codec == RF_CODEC_RAW && c->raw != c->stored)
             return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s: raw chunk with stored size %llu and raw size %llu", path,
                            (unsigned long long)c->stored, (unsigned long long)c->raw);
+        uint64_t bound;
+        if (c->codec != RF_CODEC_RAW && (rf_mul_u64(c->stored, RF_MAX_EXPANSION, &bound) || c->raw > bound + RF_ALIGN * 1024))
+            return rf_fail(&r->err, RAIIAF_E_LIMIT, "manifest %s: %llu stored bytes cannot decode to the %llu bytes declared (over %ux expansion)",
+                           path, (unsigned long long)c->stored, (unsigned long long)c->raw, RF_MAX_EXPANSION);
         next_free = rf_align_up(end);
     }
     return RAIIAF_OK;
@@ -258,10 +270,6 @@ static int parse_tensors(raiiaf_reader *r, json_t *meta)
             rc = rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s: zfp cannot hold this dtype and shape", path);
             break;
         }
-        if (c->codec == RF_CODEC_ZSTD && bytes % raiiaf_dtype_size(t->dtype)) {
-            rc = rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s: size is not whole elements", path);
-            break;
-        }
         get_number(o, "tolerance", &t->tolerance);
         get_number(o, "max_error", &t->max_error);
     }
@@ -296,6 +304,10 @@ static int parse_image(raiiaf_reader *r, json_t *meta)
         return rc;
     if (chunk >= r->nchunks || strcmp(r->chunks[chunk].type, RF_TYPE_IMAGE) || r->chunks[chunk].codec != RF_CODEC_RAW)
         return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s/chunk: %llu is not a raw IMAG chunk", path, (unsigned long long)chunk);
+    json_t *size = json_object_get(img, "size");
+    if (size && (!json_is_integer(size) || (uint64_t)json_integer_value(size) != r->chunks[chunk].stored))
+        return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s/size: disagrees with the %llu bytes of chunk %llu", path,
+                       (unsigned long long)r->chunks[chunk].stored, (unsigned long long)chunk);
     static const char *const formats[] = {"png", "jpeg", "webp"};
     r->image_format = NULL;
     for (int i = 0; i < 3; i++)

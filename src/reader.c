@@ -147,6 +147,9 @@ int rf_check_chunk(raiiaf_reader *r, size_t ci, const unsigned char **payload)
     const unsigned char *h = r->data + c->offset;
     if (!rf_sum_ok(rf_le32(h + 60), rf_crc32c(0, h, 60)))
         return rf_fail(&r->err, RAIIAF_E_CHECKSUM, "%s: chunk header CRC-32C mismatch", where);
+    for (unsigned i = 0; i < RF_CHUNK_HEADER_SIZE - 4; i++)
+        if ((i >= 5 && i < 8) || (i >= 12 && i < 16) || i >= 36)
+            if (h[i]) return rf_fail(&r->err, RAIIAF_E_CORRUPT, "%s: chunk header reserved byte %u is not zero", where, i);
     if (memcmp(h, c->type, 4) || h[4] != c->codec || rf_le32(h + 8) != ci || rf_le64(h + 16) != c->stored ||
         rf_le64(h + 24) != c->raw || rf_le32(h + 32) != c->crc)
         return rf_fail(&r->err, RAIIAF_E_CORRUPT, "%s: chunk header disagrees with the manifest's record", where);

@@ -146,8 +146,6 @@ static void check_layout(problems *p)
     if (!padding_is_zero(r, mend, r->size - RF_FOOTER_SIZE) || rf_le32(h + 8) != r->nchunks)
         note(p, rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest chunk at offset %llu: non-zero padding or wrong chunk index",
                         (unsigned long long)r->manifest_off));
-    for (unsigned i = 5; i < 8; i++)
-        if (h[i] || h[12 + i - 5] || h[36 + i]) note(p, rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest chunk header: reserved bytes not zero"));
     free(regs);
 }
 

@@ -320,12 +320,13 @@ static void drop_tensor(raiiaf_writer *w)
 }
 
 /* Codes the gathered tensor; picks the smallest lossless form for AUTO. */
-static int encode_tensor(raiiaf_writer *w, unsigned *codec, unsigned char **payload, size_t *stored, double *max_error)
+static int encode_tensor(raiiaf_writer *w, unsigned *codec, unsigned char **payload, size_t *stored, double *max_error,
+                         char sha[65])
 {
     size_t raw = (size_t)w->t.raw_size;
     *max_error = 0;
     if (w->t.codec == RAIIAF_CODEC_ZFP)
-        return rf_zfp_encode(w->t.buf, w->t.dtype, w->t.rank, w->t.shape, w->t.tolerance, payload, stored, max_error, &w->err);
+        return rf_zfp_encode(w->t.buf, w->t.dtype, w->t.rank, w->t.shape, w->t.tolerance, payload, stored, max_error, sha, &w->err);
     int rc = rf_planes_encode(w->t.buf, raw, (unsigned)raiiaf_dtype_size(w->t.dtype), TENSOR_ZSTD_LEVEL, payload, stored, &w->err);
     if (rc) return rc;
     *codec = RF_CODEC_ZSTD;
@@ -362,7 +363,7 @@ int raiiaf_writer_end_tensor(raiiaf_writer *w)
     } else {
         unsigned char *payload = NULL;
         size_t stored = 0;
-        rc = encode_tensor(w, &codec, &payload, &stored, &max_error);
+        rc = encode_tensor(w, &codec, &payload, &stored, &max_error, sha);
         if (rc) {
             /* Nothing reached the file: drop the tensor, keep the writer. */
             drop_tensor(w);

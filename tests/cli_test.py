@@ -16,7 +16,6 @@ import io
 import json
 import os
 import random
-import re
 import shutil
 import struct
 import subprocess
@@ -60,7 +59,8 @@ def tearDownModule():
 def smooth(shape, dtype=np.float32):
     """A smooth field (what a final latent looks like): compresses well."""
     y, x = np.mgrid[0:shape[-2], 0:shape[-1]].astype(np.float64)
-    planes = [np.sin(x / 19.0 + c) * np.cos(y / 23.0 - 0.5 * c) * (1.0 + 0.1 * c) for c in range(shape[-3])]
+    nplanes = int(np.prod(shape[:-2]))
+    planes = [np.sin(x / 19.0 + c) * np.cos(y / 23.0 - 0.5 * c) * (1.0 + 0.1 * c) for c in range(nplanes)]
     return np.stack(planes).reshape(shape).astype(dtype)
 
 
@@ -470,8 +470,10 @@ class Dtypes(CliCase):
         t = self.manifest(out)["raiiaf_metadata"]["tensors"][0]
         self.assertEqual(t["codec"], "zfp")
         self.assertEqual(t["tolerance"], 0.001)
+        self.assertEqual(t["zfp_mode"], "fixed_accuracy")
         self.assertLessEqual(t["max_error"], 0.001)
-        self.ok("extract", out, "--latent", "x=" + self.p("x.npy"))
+        # --no-digest first, so the error bound is checked whatever the SHA-256 says
+        self.ok("extract", out, "--no-digest", "--latent", "x=" + self.p("x.npy"))
         got = np.load(self.p("x.npy"))
         self.assertEqual((got.dtype, got.shape), (a.dtype, a.shape))
         err = np.max(np.abs(got.astype(np.float64) - a.astype(np.float64)))
@@ -482,7 +484,22 @@ class Dtypes(CliCase):
         info = self.ok("info", out)
         self.assertIn("\n  x  float32  [1, 4, 128, 128]  zfp (tolerance 0.001, max error %g)  %d/%d bytes (%.3f)\n"
                       % (t["max_error"], c["stored_size"], c["raw_size"], c["stored_size"] / c["raw_size"]), info)
+        # the chunk's SHA-256 is that of the decoded (reconstructed) bytes
+        # (docs/SPEC.md 6.3): full checks accept the file and give the same values
         self.assertEqual(self.ok("verify", out), out + ": OK\n")
+        self.ok("extract", out, "--latent", "x=" + self.p("y.npy"))
+        self.assertEqual(read(self.p("y.npy")), read(self.p("x.npy")))
+        # float64 too; integers and float16 are refused a tolerance
+        out64 = self.create(self.p("t64.raiiaf"), "--latent", "x=" + self.save("d.npy", a.astype(np.float64)),
+                            "--tolerance", "1e-6")
+        self.ok("extract", out64, "--no-digest", "--latent", "x=" + self.p("x64.npy"))
+        got = np.load(self.p("x64.npy"))
+        self.assertEqual(got.dtype, np.float64)
+        self.assertLessEqual(np.max(np.abs(got - a.astype(np.float64))), 1e-6)
+        err = self.fails(EXIT_USAGE, "create", "-o", self.p("ti.raiiaf"), "--tolerance", "0.5",
+                         "--latent", "x=" + self.save("i.npy", np.arange(64, dtype=np.int32).reshape(8, 8)))
+        self.assertIn("int32", err)
+        self.assertEqual(self.ok("verify", out64), out64 + ": OK\n")
 
     def test_zfp_refused_for_float16(self):
         half = self.save("half.npy", np.ones(5, dtype=np.float16))
@@ -849,28 +866,44 @@ class Extract(CliCase):
         self.assertEqual(sorted(os.listdir(self.dir)), ["bad.raiiaf"])
 
     def test_digest_mismatch_is_caught(self):
-        """A payload changed with its CRC-32C recomputed: only the SHA-256
-        catches it, and --no-digest lets it through."""
+        """An image payload changed with every CRC-32C made to match again
+        (chunk header, the manifest's record, the manifest chunk): only the
+        SHA-256 catches it, and --no-digest lets it through."""
         c = self.meta["chunks"][self.meta["image"]["chunk"]]
         b = bytearray(self.data)
-        pos = c["offset"] + 64 + 5000
-        b[pos] ^= 0x01
-        # chunk header (docs/SPEC.md): payload CRC-32C at 32, header CRC-32C of bytes 0..59 at 60
-        o = c["offset"]
+        o, n = c["offset"], c["stored_size"]
+        b[o + 64 + 5000] ^= 0x01
+        # chunk header (docs/SPEC.md): payload CRC-32C at 32, CRC-32C of bytes 0..59 at 60
         self.assertEqual(struct.unpack("<I", bytes(b[o + 32:o + 36]))[0], c["crc32c"])
-        b[o + 32:o + 36] = struct.pack("<I", crc32c(bytes(b[o + 64:o + 64 + c["stored_size"]])))
+        new_crc = crc32c(bytes(b[o + 64:o + 64 + n]))
+        b[o + 32:o + 36] = struct.pack("<I", new_crc)
         b[o + 60:o + 64] = struct.pack("<I", crc32c(bytes(b[o:o + 60])))
+        # the manifest repeats the CRC: rewrite it as a MANI chunk with one stored (mode 0) plane
+        footer = bytes(b[-64:])
+        mo = struct.unpack("<Q", footer[8:16])[0]
+        text = self.ok("info", "--json", self.good)[:-1].encode()
+        old = b'"crc32c": %d' % c["crc32c"]
+        self.assertEqual(text.count(old), 1)
+        text = text.replace(old, b'"crc32c": %d' % new_crc)
+        payload = b"\x01" + bytes(7) + b"\x00" + bytes(7) + struct.pack("<Q", len(text)) + text
+        h = bytearray(b[mo:mo + 64])
+        h[16:32] = struct.pack("<QQ", len(payload), len(text))
+        h[32:36] = struct.pack("<I", crc32c(payload))
+        h[60:64] = struct.pack("<I", crc32c(bytes(h[:60])))
+        body = bytes(b[:mo]) + bytes(h) + payload
+        body += bytes(-len(body) % 64) + footer
         bad = self.p("sha.raiiaf")
-        write(bad, bytes(b))
+        write(bad, body)
+        self.assertEqual(self.ok("info", "--json", bad)[:-1].encode(), text)
         err = self.fails(EXIT_INPUT, "extract", bad, "--image", self.p("x.jpg"))
-        self.assertIn("SHA-256", err)
+        self.assertIn(bad + ": chunk 0 (IMAG) at offset %d: SHA-256" % o, err)
         self.assertFalse(os.path.exists(self.p("x.jpg")))
         rc, out, err = run("verify", bad)
         self.assertEqual((rc, out), (EXIT_PROBLEM, bad + ": FAILED\n"))
         self.assertIn("SHA-256", err)
         # --no-digest skips exactly that check
         self.ok("extract", bad, "--no-digest", "--image", self.p("x.jpg"))
-        self.assertEqual(read(self.p("x.jpg")), bytes(b[o + 64:o + 64 + c["stored_size"]]))
+        self.assertEqual(read(self.p("x.jpg")), bytes(b[o + 64:o + 64 + n]))
 
     def test_hostile_names_stay_inside(self):
         half = os.path.join(NPY, "f16_5.npy")
