@@ -240,14 +240,14 @@ static void check_manifest(problems *p)
 int raiiaf_reader_verify(raiiaf_reader *r, raiiaf_problem_fn report, void *ctx)
 {
     if (!r) return RAIIAF_E_ARG;
-    problems p = {r, report, ctx, 0, 0, calloc(r->nchunks + 1, 1), ""};
-    if (!p.bad) return rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory");
     if (!r->manifest) {
         /* Opening failed: that failure is the (only) problem to report. */
         int code = r->err.code ? r->err.code : RAIIAF_E_STATE;
         if (report) report(ctx, code, r->err.msg);
         return code;
     }
+    problems p = {r, report, ctx, 0, 0, calloc(r->nchunks + 1, 1), ""};
+    if (!p.bad) return rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory");
     rf_err_clear(&r->err);
     check_layout(&p);
     check_payloads(&p);

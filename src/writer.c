@@ -369,18 +369,6 @@ int raiiaf_writer_end_tensor(raiiaf_writer *w)
             drop_tensor(w);
             return rc;
         }
-        if (w->t.tolerance > 0) {
-            /* Lossy: the digest covers what readers will decode, not the
-             * input.  The input buffer is no longer needed; decode into it. */
-            rc = rf_zfp_decode(payload, stored, w->t.dtype, w->t.rank, w->t.shape, w->t.buf, (size_t)w->t.raw_size,
-                               "zfp digest", &w->err);
-            if (!rc && rf_sha256_hex(w->t.buf, (size_t)w->t.raw_size, sha)) rc = rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
-            if (rc) {
-                free(payload);
-                drop_tensor(w);
-                return rc;
-            }
-        }
         rc = write_chunk(w, RF_TYPE_TENSOR, codec, payload ? payload : w->t.buf, stored, w->t.raw_size, sha, 1);
         free(payload);
     }
