@@ -476,6 +476,14 @@ static void lie_chunks_type(json_t *m, const layout *L) { (void)L; json_object_s
 static void lie_shape_negative(json_t *m, const layout *L) { (void)L; json_object_set_new(tensor_rec(m, 0), "shape", json_pack("[i,i]", -2, -3)); }
 static void lie_shape_rank9(json_t *m, const layout *L) { (void)L; json_object_set_new(tensor_rec(m, 0), "shape", json_pack("[i,i,i,i,i,i,i,i,i]", 1, 1, 1, 1, 1, 1, 1, 2, 3)); }
 static void lie_name_empty(json_t *m, const layout *L) { (void)L; json_object_set_new(tensor_rec(m, 0), "name", json_string("")); }
+static void lie_expansion(json_t *m, const layout *L)
+{
+    (void)L;
+    /* a zstd chunk of a few dozen bytes claiming 2^39 decoded bytes, with a
+     * tensor shape to match: refused before anything is allocated */
+    json_object_set_new(chunk_rec(m, 1), "raw_size", json_integer((json_int_t)1 << 39));
+    json_object_set_new(tensor_rec(m, 1), "shape", json_pack("[I,I]", (json_int_t)1 << 20, (json_int_t)1 << 18));
+}
 static void lie_image_chunk(json_t *m, const layout *L)
 {
     (void)L;
@@ -507,6 +515,7 @@ static void test_hostile_manifest_records(void **state)
     expect_lie(lie_shape_negative, RAIIAF_E_LIMIT, "/raiiaf_metadata/tensors/0/shape/0");
     expect_lie(lie_shape_rank9, RAIIAF_E_CORRUPT, "/raiiaf_metadata/tensors/0/shape");
     expect_lie(lie_name_empty, RAIIAF_E_CORRUPT, "/raiiaf_metadata/tensors/0/name");
+    expect_lie(lie_expansion, RAIIAF_E_LIMIT, "/raiiaf_metadata/chunks/1: ");
     expect_lie(lie_image_chunk, RAIIAF_E_CORRUPT, "/raiiaf_metadata/image/chunk");
 }
 
@@ -563,7 +572,6 @@ static void test_hostile_sizes(void **state)
     size_t n;
     layout L;
     unsigned char *d = build(NULL, NULL, 0, &n, &L);
-    unsigned char *mh = d + L.moff, *foot = d + n - 64;
     char where[64];
     snprintf(where, sizeof where, "manifest at offset %llu", (unsigned long long)L.moff);
 
@@ -636,8 +644,6 @@ static void test_hostile_sizes(void **state)
     memcpy(c, d, n);
     c[L.moff + 64 + 30] ^= 1;
     expect_open(c, n, RAIIAF_E_CHECKSUM, "payload CRC-32C");
-    (void)mh;
-    (void)foot;
     free(c);
     free(d);
 
