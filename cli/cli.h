@@ -44,5 +44,24 @@ int cmd_create(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_env(int argc, char **argv);
+
+/* ---- environment record (cmd_env.c) ---- */
+
+/* create's --env, --no-env and --env-include options. */
+typedef struct cli_env_opts {
+    const char **args; /* --env values */
+    int nargs, none, hostname;
+} cli_env_opts;
+/* 1 when argv[*i] was one of them (consumed), 0 when not, -1 on a usage error. */
+int cli_env_create_opt(int argc, char **argv, int *i, cli_env_opts *o);
+/* Passes them to the writer; an exit status (EXIT_OK on success). */
+int cli_env_apply(raiiaf_writer *w, const cli_env_opts *o);
+void cli_env_opts_free(cli_env_opts *o);
+/* On stderr, one line when the machine differs from the file's record. */
+void cli_env_drift_summary(raiiaf_reader *r, const char *path);
+/* info's "Environment:" line (nothing when the file holds no record). */
+void cli_env_info_line(raiiaf_reader *r);
 
 #endif

@@ -1,6 +1,7 @@
 /* cmd_create.c -- `raiiaf create`: image + latents + generation record -> file. */
 #include "cli.h"
 #include "npy.h"
+#include "interop.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +11,13 @@ static const char usage[] =
     "                     [--model NAME] [--model-version V] [--prompt TEXT] [--negative-prompt TEXT]\n"
     "                     [--tag TAG]... [--seed N] [--steps N] [--sampler S] [--cfg-scale X]\n"
     "                     [--scheduler S] [--meta EXTRA.json] [--codec auto|raw|zstd|zfp]\n"
-    "                     [--tolerance X] [-q]\n"
+    "                     [--tolerance X] [--format 1|2] [-q]\n"
     "\n"
     "Writes a RAIIAF format 2 file atomically: OUT is replaced whole or not at all.\n"
     "  -o, --output OUT     the file to write\n"
     "  --image IMAGE        a PNG, JPEG or WebP; stored byte for byte after validation\n"
-    "  --latent NAME=FILE   a tensor from a .npy file (little-endian, C order); repeatable.\n"
+    "  --latent NAME=FILE   a tensor from a .npy file (little-endian, C order) or a\n"
+    "                       .safetensors file (FILE.safetensors:TENSOR when it holds several); repeatable.\n"
     "                       A suffix :raw, :zstd, :zfp or :auto picks its codec\n"
     "  --model, --model-version, --prompt, --negative-prompt, --tag (repeatable)\n"
     "                       the generation record (model_info)\n"
@@ -26,6 +28,17 @@ static const char usage[] =
     "  --codec C            default codec for latents (auto: smallest lossless, never\n"
     "                       larger than raw; zstd: byte-plane zstd; zfp: reversible zfp)\n"
     "  --tolerance X        lossy zfp with absolute error at most X (float32/float64 only)\n"
+    "  --format 1|2         2 (default), or 1: the original Python package's layout, for\n"
+    "                       tools that read only that.  Format 1 holds 4-D float32/float16\n"
+    "                       latents (float32 zfp-compressed unless --codec raw) and needs\n"
+    "                       --model, --model-version, --prompt and at least one --tag\n"
+    "  --env ID=KEY=VALUE;KEY=VALUE\n"
+    "                       add a component to the environment record (python, torch,\n"
+    "                       diffusers, the model's hash, ...); repeatable.  --env FILE.json\n"
+    "                       adds {\"components\": [{\"id\": ..., \"canonical\": ...}]}\n"
+    "  --no-env             store no environment record at all\n"
+    "  --env-include hostname\n"
+    "                       also record the host name (never recorded unless asked)\n"
     "  -q, --quiet          print nothing on success\n";
 
 typedef struct {
@@ -106,10 +119,11 @@ int cmd_create(int argc, char **argv)
     const char *out = NULL, *image = NULL, *meta = NULL, *values[NFIELDS] = {0};
     raiiaf_codec codec = RAIIAF_CODEC_AUTO;
     double tolerance = 0;
-    int quiet = 0, status = EXIT_USAGE, ntags = 0, nlatents = 0;
+    int quiet = 0, status = EXIT_USAGE, ntags = 0, nlatents = 0, format = 2;
     const char **tags = calloc((size_t)argc, sizeof *tags);
     latent_arg *latents = calloc((size_t)argc, sizeof *latents);
     raiiaf_writer *w = NULL;
+    cli_env_opts envo = {0};
     char err[1024];
     if (!tags || !latents) {
         cli_err("out of memory");
@@ -132,6 +146,10 @@ int cmd_create(int argc, char **argv)
         if ((r = cli_opt(argc, argv, &i, "-o", &v)) || (r = cli_opt(argc, argv, &i, "--output", &v))) {
             if (r < 0) goto done;
             out = v;
+            continue;
+        }
+        if ((r = cli_env_create_opt(argc, argv, &i, &envo))) { /* --env, --no-env, --env-include */
+            if (r < 0) goto done;
             continue;
         }
         if ((r = cli_opt(argc, argv, &i, "--image", &v))) {
@@ -160,6 +178,15 @@ int cmd_create(int argc, char **argv)
                 cli_err("--codec: unknown codec '%s' (auto, raw, zstd, zfp)", v);
                 goto done;
             }
+            continue;
+        }
+        if ((r = cli_opt(argc, argv, &i, "--format", &v))) {
+            if (r < 0) goto done;
+            if (strcmp(v, "1") && strcmp(v, "2")) {
+                cli_err("--format: expected 1 or 2, got '%s'", v);
+                goto done;
+            }
+            format = v[0] - '0';
             continue;
         }
         if ((r = cli_opt(argc, argv, &i, "--tolerance", &v))) {
@@ -196,6 +223,12 @@ int cmd_create(int argc, char **argv)
         status = cli_exit_for_output(rc);
         goto done;
     }
+    if (format == 1 && (rc = raiiaf_writer_set_format(w, 1))) {
+        cli_err("%s", raiiaf_writer_errmsg(w));
+        status = cli_exit_for_output(rc);
+        goto done;
+    }
+    if ((status = cli_env_apply(w, &envo)) != EXIT_OK) goto done;
     /* Metadata first: a bad value fails before any large payload is read. */
     status = EXIT_INPUT;
     if (meta) {
@@ -279,7 +312,7 @@ int cmd_create(int argc, char **argv)
     }
     for (int k = 0; k < nlatents; k++) {
         npy_array a = {0};
-        if ((rc = npy_read_file(latents[k].path, &a, err, sizeof err))) {
+        if ((rc = cli_latent_read(latents[k].path, &a, err, sizeof err))) { /* .npy or .safetensors[:TENSOR] */
             cli_err("--latent %s: %s", latents[k].name, err);
             status = cli_exit_for_input(rc);
             goto done;
@@ -308,5 +341,6 @@ done:
     }
     free(latents);
     free(tags);
+    cli_env_opts_free(&envo);
     return status;
 }

@@ -1,6 +1,7 @@
 /* cmd_extract.c -- `raiiaf extract`: image, tensors (.npy) and manifest out. */
 #include "cli.h"
 #include "npy.h"
+#include "interop.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -9,15 +10,18 @@
 
 static const char usage[] =
     "usage: raiiaf extract FILE [--image OUT] [--latent NAME=OUT.npy]... [--meta OUT.json]\n"
-    "                      [--all DIR] [--no-digest]\n"
+    "                      [--all DIR] [--no-digest] [-q]\n"
     "\n"
     "Writes what a RAIIAF file holds, each output atomically.  Every payload's CRC-32C\n"
     "and SHA-256 are checked first: nothing is written from damaged data.\n"
     "  --image OUT          the image, byte for byte as stored\n"
-    "  --latent NAME=OUT    tensor NAME as a .npy file (bfloat16 is written as '<V2')\n"
+    "  --latent NAME=OUT    tensor NAME as a .npy file (bfloat16 is written as '<V2'), or as\n"
+    "                       .safetensors when OUT ends so (the generation record in __metadata__)\n"
     "  --meta OUT           the manifest as JSON\n"
     "  --all DIR            everything: image.EXT, NAME.npy per tensor, manifest.json\n"
-    "  --no-digest          skip the SHA-256 checks (CRC-32C checks still run)\n";
+    "  --no-digest          skip the SHA-256 checks (CRC-32C checks still run)\n"
+    "  -q, --quiet          do not warn on stderr when this machine's environment differs\n"
+    "                       from the file's record (raiiaf env diff FILE shows how)\n";
 
 /* Decodes tensor `index` (every check included) and, when `out` is not
  * NULL, writes it as a .npy file; with out NULL it only checks. */
@@ -49,7 +53,7 @@ static int write_tensor(raiiaf_reader *r, const char *file, size_t index, const 
         free(buf);
         return EXIT_OK;
     }
-    rc = npy_write_file(out, t.dtype, t.rank, t.shape, buf, (size_t)t.raw_size, err, sizeof err);
+    rc = cli_latent_write(r, out, t.name, t.dtype, t.rank, t.shape, buf, (size_t)t.raw_size, err, sizeof err); /* .npy or .safetensors */
     free(buf);
     if (rc) {
         cli_err("%s", err);
@@ -154,7 +158,7 @@ int cmd_extract(int argc, char **argv)
 {
     const char *file = NULL, *image = NULL, *meta = NULL, *all = NULL;
     unsigned flags = 0;
-    int nlat = 0, status = EXIT_USAGE;
+    int nlat = 0, status = EXIT_USAGE, quiet = 0;
     const char **lat = calloc((size_t)argc, sizeof *lat);
     raiiaf_reader *r = NULL;
     if (!lat) return EXIT_SYSTEM;
@@ -168,6 +172,10 @@ int cmd_extract(int argc, char **argv)
         }
         if (!strcmp(argv[i], "--no-digest")) {
             flags |= RAIIAF_READ_NO_DIGEST;
+            continue;
+        }
+        if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
+            quiet = 1;
             continue;
         }
         if ((k = cli_opt(argc, argv, &i, "--image", &v))) {
@@ -211,6 +219,7 @@ int cmd_extract(int argc, char **argv)
         status = cli_exit_for_input(rc);
         goto done;
     }
+    if (!quiet) cli_env_drift_summary(r, file); /* cmd_env.c; stderr */
     /* Resolve every requested name before writing anything. */
     size_t *idx = calloc((size_t)nlat + 1, sizeof *idx);
     if (!idx) {

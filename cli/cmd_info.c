@@ -5,11 +5,15 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: raiiaf info [--json] FILE...\n"
+    "usage: raiiaf info [--json] [-q] FILE...\n"
     "\n"
     "Prints what a RAIIAF file holds: model, prompts, generation settings, the image\n"
     "(format, size, bytes) and each tensor (name, dtype, shape, codec, stored/raw bytes).\n"
-    "  --json   print the whole manifest as JSON instead\n";
+    "  --json   print the whole manifest as JSON instead\n"
+    "  -q, --quiet  do not warn on stderr when this machine's environment differs from\n"
+    "           the one recorded in the file (raiiaf env diff FILE shows how)\n";
+
+static int quiet; /* -q: no environment drift summary */
 
 static const char *str_at(json_t *o, const char *key)
 {
@@ -59,6 +63,7 @@ static int info_one(const char *path, int json, int many)
         raiiaf_reader_free(r);
         return cli_exit_for_input(rc);
     }
+    if (!quiet) cli_env_drift_summary(r, path); /* cmd_env.c; stderr */
     size_t len;
     const char *text = raiiaf_reader_manifest(r, &len);
     if (json) {
@@ -105,6 +110,9 @@ static int info_one(const char *path, int json, int many)
         h = (uint32_t)json_integer_value(json_object_get(img, "height"));
         isize = (size_t)json_integer_value(json_object_get(img, "size"));
         printf("%-12s %s %ux%u, %zu bytes\n", "Image:", format ? format : "?", w, h, isize);
+    } else if (major == 1 && raiiaf_reader_image(r, NULL, &isize, &format, &w, &h) == RAIIAF_OK) {
+        /* format 1 manifests do not describe the image: look at it */
+        printf("%-12s %s %ux%u, %zu bytes\n", "Image:", format, w, h, isize);
     } else {
         printf("%-12s none\n", "Image:");
     }
@@ -121,10 +129,12 @@ static int info_one(const char *path, int json, int many)
         if (t.raw_size) printf(" (%.3f)", (double)t.stored_size / (double)t.raw_size);
         putchar('\n');
     }
+    cli_env_info_line(r); /* "Environment: N components, ..." (cmd_env.c) */
     size_t nc = raiiaf_reader_chunk_count(r);
     for (size_t i = 0; i < nc; i++) {
         raiiaf_chunk_info c;
-        if (raiiaf_reader_chunk_info(r, i, &c) == RAIIAF_OK && strcmp(c.type, "TENS") && strcmp(c.type, "IMAG"))
+        if (raiiaf_reader_chunk_info(r, i, &c) == RAIIAF_OK && strcmp(c.type, "TENS") && strcmp(c.type, "IMAG") &&
+            strcmp(c.type, "ENVR") && major != 1)
             printf("%-12s chunk %u type %s, %llu bytes (kept, not interpreted)\n", "Other:", c.index, c.type,
                    (unsigned long long)c.stored_size);
     }
@@ -142,6 +152,8 @@ int cmd_info(int argc, char **argv)
             return EXIT_OK;
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
+        } else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
+            quiet = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             cli_err("info: unknown option '%s' (see raiiaf info --help)", argv[i]);
             return EXIT_USAGE;

@@ -1,5 +1,6 @@
 /* main.c -- the raiiaf command: dispatches to one command per file. */
 #include "cli.h"
+#include "interop.h"
 
 #include <string.h>
 
@@ -11,6 +12,12 @@ static const char usage[] =
     "  info      summarise a file (--json: the whole manifest)\n"
     "  extract   write out the image, tensors (.npy) and manifest\n"
     "  verify    check every structure, checksum, digest and the metadata schema\n"
+    "  import    an image with its generator's metadata (A1111, ComfyUI, ...) -> a file\n"
+    "  export    the image as PNG/JPEG/WebP carrying A1111 `parameters` and the manifest\n"
+    "  index     index folders of .raiiaf files into a SQLite library (--db)\n"
+    "  search    search that library by words, model, seed, tag\n"
+    "  convert   rewrite a file in format 2 or format 1 (the original Python package's)\n"
+    "  env       this machine's environment; a file's record (env show); drift (env diff)\n"
     "\n"
     "'raiiaf COMMAND --help' describes each.  --version prints the version.\n"
     "\n"
@@ -35,7 +42,7 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } commands[] = {{"create", cmd_create}, {"info", cmd_info}, {"extract", cmd_extract}, {"verify", cmd_verify}};
+    } commands[] = {{"create", cmd_create}, {"info", cmd_info}, {"extract", cmd_extract}, {"verify", cmd_verify}, {"import", cmd_import}, {"export", cmd_export}, {"index", cmd_index}, {"search", cmd_search}, {"convert", cmd_convert}, {"env", cmd_env}};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(cmd, commands[i].name)) {
             int status = commands[i].fn(argc - 1, argv + 1);

@@ -203,6 +203,32 @@ RAIIAF_API int raiiaf_writer_merge_json(raiiaf_writer *w, const char *json_objec
  * into place.  After success the only valid call is raiiaf_writer_free(). */
 RAIIAF_API int raiiaf_writer_finish(raiiaf_writer *w);
 
+/* Chooses the container format the writer produces: 2 (the default) or 1,
+ * the original Python package's layout, for tools that only read that.
+ * Must be called before anything else is added.  A format 1 writer buffers
+ * everything and writes the whole file in raiiaf_writer_finish()
+ * (atomically, as for format 2), laid out exactly as the Python package
+ * did: LATN per tensor in the order added, DATA (the image), ENVC, META.
+ * Format 1 holds only 4-D (N, C, H, W) float32 or float16 tensors without
+ * NaN or infinity: codec AUTO or ZFP stores float32 as a reversible zfp
+ * stream (each dimension at most 4096; AUTO falls back to uncompressed
+ * beyond that), RAW stores it uncompressed, float16 is always
+ * uncompressed; ZSTD and tolerances are refused (RAIIAF_E_CODEC).  The
+ * image may be any bytes format 1 allowed, but must still be a valid PNG,
+ * JPEG or WebP here.  raiiaf_writer_finish() needs model_info/model_name,
+ * version, prompt (strings) and tags (array of strings); date defaults to
+ * now; generation_settings and hardware_info are taken when set; the
+ * result is checked against schema/raiiaf-format1.schema.json.  Other
+ * manifest fields (extensions, ...) have no place in format 1 and are not
+ * written; raiiaf_writer_add_chunk() is refused. */
+RAIIAF_API int raiiaf_writer_set_format(raiiaf_writer *w, unsigned major);
+
+/* Format 1 writers only: the ENVC chunk's JSON text, stored verbatim (it
+ * must be a JSON object).  Without it the writer stores
+ * {"env_version": 1, "components": [os]}, the os component in the Python
+ * package's canonical form "name=os;version=SYSTEM RELEASE" (uname). */
+RAIIAF_API int raiiaf_writer_set_format1_env(raiiaf_writer *w, const char *json, size_t size);
+
 /* ---------------------------------------------------------------------- */
 /* Reader                                                                  */
 /* ---------------------------------------------------------------------- */
@@ -295,7 +321,10 @@ RAIIAF_API size_t raiiaf_reader_chunk_count(const raiiaf_reader *r);
 RAIIAF_API int raiiaf_reader_chunk_info(raiiaf_reader *r, size_t index, raiiaf_chunk_info *info);
 
 /* Called by raiiaf_reader_verify() once per problem found, with the status
- * code and a message naming where (offset, chunk, JSON path). */
+ * code and a message naming where (offset, chunk, JSON path).  A call with
+ * status RAIIAF_OK is a warning, not a problem: its message starts with
+ * "warning: " and it does not make verify fail (for example the stale
+ * file_info/file_size every format 1 writer recorded). */
 typedef void (*raiiaf_problem_fn)(void *ctx, int status, const char *message);
 
 /* Checks everything: every byte of the file belongs to the header, a chunk
@@ -306,6 +335,157 @@ typedef void (*raiiaf_problem_fn)(void *ctx, int status, const char *message);
  * is wrong, else the status of the first problem (also left as the
  * reader's message). */
 RAIIAF_API int raiiaf_reader_verify(raiiaf_reader *r, raiiaf_problem_fn report, void *ctx);
+
+/* ---------------------------------------------------------------------- */
+/* Format 1 (the original Python package's files; docs/SPEC.md Appendix A) */
+/* ---------------------------------------------------------------------- */
+
+/* Format 1 files are opened by the same open functions (recognised by the
+ * signature "raiiaf" at offset 0); raiiaf_reader_format() then gives 1.0.
+ * Every reader call works on them: tensors are its LATN latents (float32
+ * through zfp: codec "zfp"; uncompressed float32/float16: codec "raw"),
+ * the image is the DATA chunk (decoded once and kept by the reader; its
+ * format is "bin" with width and height 0 when the bytes are not a PNG,
+ * JPEG or WebP, which format 1 allowed), the manifest is the META JSON text
+ * exactly as stored, and the chunk list holds the LATN, DATA and ENVC
+ * records.  raiiaf_reader_tensor_data() gives RAIIAF_E_CODEC (nothing in
+ * format 1 is aligned for use in place).  raiiaf_reader_verify() checks the
+ * header against the file, every record's place, every stored SHA-256
+ * (payloads and environment components) and the manifest against
+ * schema/raiiaf-format1.schema.json; a stale file_info/file_size is a
+ * warning. */
+
+/* The environment record of a format 1 file (the ENVC chunk's JSON text,
+ * exactly as stored, NUL-terminated, owned by the reader; its SHA-256 is
+ * checked unless the reader was opened with RAIIAF_READ_NO_DIGEST).
+ * RAIIAF_E_NOT_FOUND when the file holds none, and for format 2 files
+ * (their record: raiiaf_reader_env_record()). */
+RAIIAF_API int raiiaf_reader_env_json(raiiaf_reader *r, const char **json, size_t *size);
+
+/* ---------------------------------------------------------------------- */
+/* Environment record and drift (docs/SPEC.md, "Environment record")       */
+/* ---------------------------------------------------------------------- */
+
+/* An environment: a set of components, each an id ("os", "gpu0", "torch")
+ * and a canonical string "key=value;key=value" whose SHA-256 is recorded
+ * beside it (the scheme of format 1's ENVC chunk).  Ids are 1..64 of
+ * [a-z0-9_.-]; in canonical strings keys are [a-z0-9_.-]+, each at most
+ * once, and values hold no ';', '=' or control character (strings that do
+ * are refused, not escaped); at most 4096 bytes, 256 components. */
+typedef struct raiiaf_env raiiaf_env;
+
+/* Flags for raiiaf_writer_set_env() and raiiaf_env_capture(). */
+#define RAIIAF_ENV_DEFAULT 0x0u          /* capture, no host name */
+#define RAIIAF_ENV_NONE 0x1u             /* writer: store no environment record at all */
+#define RAIIAF_ENV_INCLUDE_HOSTNAME 0x2u /* also record the host name ("hostname") */
+#define RAIIAF_ENV_NO_CAPTURE 0x4u       /* writer: store only the caller's components */
+
+/* Captures the environment of this process: os, arch, cpu, ram, libc,
+ * libraiiaf and each linked library (zstd, zfp, openssl, spng, jansson),
+ * and every NVIDIA GPU through NVML when libnvidia-ml.so.1 loads (the
+ * environment variable RAIIAF_NVML_LIBRARY names another path); no GPU or
+ * no NVML gives no gpu component, not an error.  No host name, user name or
+ * path is captured unless `flags` has RAIIAF_ENV_INCLUDE_HOSTNAME. */
+RAIIAF_API int raiiaf_env_capture(unsigned flags, raiiaf_env **out);
+
+/* An empty environment, to fill with raiiaf_env_add_component(). */
+RAIIAF_API int raiiaf_env_new(raiiaf_env **out);
+
+/* Parses an environment record: format 2's ENVR JSON
+ * {"env_version": 2, "components": [{"id", "canonical", "sha256"}]} or
+ * format 1's ENVC JSON {"env_version": 1, "components": [{"component_id",
+ * "cononical_str", "component_sha256_digest"}]}.  Every stored digest must
+ * match its canonical string (RAIIAF_E_DIGEST otherwise).  On failure *out
+ * is still set when memory allows, so raiiaf_env_errmsg() can say why. */
+RAIIAF_API int raiiaf_env_from_json(const char *json, size_t size, raiiaf_env **out);
+
+/* Frees an environment.  Accepts NULL. */
+RAIIAF_API void raiiaf_env_free(raiiaf_env *env);
+
+/* The message for the last error on this environment ("" when none). */
+RAIIAF_API const char *raiiaf_env_errmsg(const raiiaf_env *env);
+
+/* Adds a component, or replaces the one with the same id.  RAIIAF_E_ARG
+ * with a message when the id or the canonical string is invalid. */
+RAIIAF_API int raiiaf_env_add_component(raiiaf_env *env, const char *id, const char *canonical);
+
+/* Number of components, and component `index` in id order; any output
+ * pointer may be NULL.  `sha256` is 64 lowercase hex digits. */
+RAIIAF_API size_t raiiaf_env_count(const raiiaf_env *env);
+RAIIAF_API int raiiaf_env_component(const raiiaf_env *env, size_t index, const char **id,
+                                    const char **canonical, const char **sha256);
+
+/* The canonical string of component `id`, or NULL when there is none. */
+RAIIAF_API const char *raiiaf_env_find(const raiiaf_env *env, const char *id);
+
+/* The environment as format 2 record JSON (what the ENVR chunk stores),
+ * components in id order.  Owned by env, valid until it changes or is
+ * freed; NULL only when memory ran out. */
+RAIIAF_API const char *raiiaf_env_json(raiiaf_env *env);
+
+/* Checks a canonical string as raiiaf_env_add_component() does; writes why
+ * it is invalid to msg (truncated to msg_size) and returns RAIIAF_E_ARG. */
+RAIIAF_API int raiiaf_env_check_canonical(const char *canonical, char *msg, size_t msg_size);
+
+/* Writer: what to record (RAIIAF_ENV_* flags; default: capture).  Call
+ * before raiiaf_writer_finish(), which writes the record as an ENVR chunk
+ * and, when the caller set no /raiiaf_metadata/model_info/hardware_info,
+ * fills it from the record (os, cpu, cpu_cores, ram_gb, gpu). */
+RAIIAF_API int raiiaf_writer_set_env(raiiaf_writer *w, unsigned flags);
+
+/* Writer: adds the caller's own component (python, torch, diffusers, the
+ * model file's hash, ...); it replaces a captured one of the same id.
+ * RAIIAF_E_EXISTS when the caller already added that id. */
+RAIIAF_API int raiiaf_writer_add_env_component(raiiaf_writer *w, const char *id, const char *canonical);
+
+/* The file's stored environment record as JSON text, exactly as stored
+ * (format 2: the ENVR chunk, checked like any payload; format 1: the ENVC
+ * JSON).  RAIIAF_E_NOT_FOUND when the file holds none.  The text is owned
+ * by the reader. */
+RAIIAF_API int raiiaf_reader_env_record(raiiaf_reader *r, const char **json, size_t *size);
+
+/* The file's stored environment, parsed (either format); caller frees. */
+RAIIAF_API int raiiaf_reader_env(raiiaf_reader *r, raiiaf_env **out);
+
+typedef struct raiiaf_drift raiiaf_drift;
+
+typedef enum raiiaf_drift_kind {
+    RAIIAF_DRIFT_ADDED = 1,   /* in the current environment, not in the file */
+    RAIIAF_DRIFT_REMOVED = 2, /* in the file, not in the current environment */
+    RAIIAF_DRIFT_CHANGED = 3, /* in both, with different canonical strings */
+    RAIIAF_DRIFT_UNCHECKED = 4 /* in the file only, and not a component raiiaf_env_capture()
+                                  produces (python, torch, a model hash, hostname...): the
+                                  current environment cannot say whether it changed */
+} raiiaf_drift_kind;
+
+typedef struct raiiaf_drift_item {
+    const char *id;
+    raiiaf_drift_kind kind;
+    const char *file_canonical;    /* NULL when added */
+    const char *current_canonical; /* NULL when removed */
+} raiiaf_drift_item;
+
+/* Compares two environments: one item per component that differs, sorted
+ * by id (bytewise).  Components are compared by id and canonical string.
+ * A component only in `file` is REMOVED when capture produces that id
+ * (os, arch, cpu, ram, libc, libraiiaf, zstd, zfp, openssl, spng, jansson,
+ * gpu, gpuN), else UNCHECKED. */
+RAIIAF_API int raiiaf_drift_compare(const raiiaf_env *file, const raiiaf_env *current, raiiaf_drift **out);
+
+/* Compares the file's stored record with `current` (NULL: capture now with
+ * default flags).  RAIIAF_E_NOT_FOUND when the file holds no record. */
+RAIIAF_API int raiiaf_reader_drift(raiiaf_reader *r, const raiiaf_env *current, raiiaf_drift **out);
+
+/* Number of items, the number of one kind, the number of differences
+ * (changed + added + removed: 0 when the environments agree on everything
+ * both can see), and item `index`. */
+RAIIAF_API size_t raiiaf_drift_count(const raiiaf_drift *d);
+RAIIAF_API size_t raiiaf_drift_differences(const raiiaf_drift *d);
+RAIIAF_API size_t raiiaf_drift_count_kind(const raiiaf_drift *d, raiiaf_drift_kind kind);
+RAIIAF_API int raiiaf_drift_item_get(const raiiaf_drift *d, size_t index, raiiaf_drift_item *item);
+
+/* Frees a drift report.  Accepts NULL. */
+RAIIAF_API void raiiaf_drift_free(raiiaf_drift *d);
 
 /* ---------------------------------------------------------------------- */
 /* Schema                                                                  */

@@ -43,4 +43,19 @@ int rf_zfp_encode(const void *src, raiiaf_dtype dtype, unsigned rank, const uint
 int rf_zfp_decode(const void *src, size_t stored, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape,
                   void *dst, size_t raw_size, const char *where, rf_err *e);
 
+/* ---- zfp streams of format 1 (the Python package's layout) -----------
+ * zfp's full header (magic, field metadata, mode) followed by a 4-D float32
+ * field with n[0] = nx (fastest, W), n[1] = ny (H), n[2] = nz (C),
+ * n[3] = nw (N), reversible mode.  The header's 12 bits per dimension
+ * limit each to 4096. */
+int rf_zfp_encode_full4(const float *src, const size_t n[4], unsigned char **out, size_t *out_size, rf_err *e);
+
+/* Decodes such a stream into dst (raw_size bytes), checking that its header
+ * describes exactly this field in reversible mode.  Reads no byte outside
+ * src[0..stored): decoding runs on a zero-padded copy sized by
+ * zfp_stream_maximum_size, and a stream whose decoder needs more or fewer
+ * bytes than stored is refused. */
+int rf_zfp_decode_full4(const void *src, size_t stored, const size_t n[4], void *dst, size_t raw_size,
+                        const char *where, rf_err *e);
+
 #endif

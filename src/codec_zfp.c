@@ -229,3 +229,141 @@ done:
     stream_close(bs);
     return rc;
 }
+
+/* ---- format 1: full-header 4-D float32 streams ------------------------ */
+
+int rf_zfp_decode_full4(const void *src, size_t stored, const size_t n[4], void *dst, size_t raw_size,
+                        const char *where, rf_err *e)
+{
+    int rc = RAIIAF_OK;
+    unsigned char *pad = NULL;
+    bitstream *bs = NULL;
+    zfp_stream *zs = zfp_stream_open(NULL);
+    zfp_field *field = zfp_field_alloc();
+    if (!zs || !field) {
+        rc = rf_fail(e, RAIIAF_E_NOMEM, "%s: zfp: out of memory", where);
+        goto done;
+    }
+    if (raw_size != n[0] * n[1] * n[2] * n[3] * sizeof(float)) {
+        rc = rf_fail(e, RAIIAF_E_BUFFER, "%s: zfp: buffer of %zu bytes for a %zux%zux%zux%zu float32 field", where, raw_size,
+                     n[0], n[1], n[2], n[3]);
+        goto done;
+    }
+    /* The header, from a bounded copy: at most ZFP_HEADER_MAX_BITS (148) bits. */
+    unsigned char head[32] = {0};
+    memcpy(head, src, stored < sizeof head ? stored : sizeof head);
+    bs = stream_open(head, sizeof head);
+    if (!bs) {
+        rc = rf_fail(e, RAIIAF_E_NOMEM, "%s: zfp: out of memory", where);
+        goto done;
+    }
+    zfp_stream_set_bit_stream(zs, bs);
+    zfp_stream_rewind(zs);
+    size_t hbits = zfp_read_header(zs, field, ZFP_HEADER_FULL);
+    if (!hbits || stored * 8 < hbits) {
+        rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream header is invalid", where);
+        goto done;
+    }
+    size_t fx = field->nx, fy = field->ny, fz = field->nz, fw = field->nw;
+    if (field->type != zfp_type_float || zfp_field_dimensionality(field) != 4 || fx != n[0] || fy != n[1] || fz != n[2] || fw != n[3]) {
+        const char *t = field->type == zfp_type_float ? "float32" : field->type == zfp_type_double ? "float64" : "integer";
+        rc = rf_fail(e, RAIIAF_E_CORRUPT,
+                     "%s: the zfp header describes a %u-D %s field (nx=%zu ny=%zu nz=%zu nw=%zu); the manifest's shape [N,C,H,W] needs 4-D float32 nx=%zu ny=%zu nz=%zu nw=%zu",
+                     where, zfp_field_dimensionality(field), t, fx, fy, fz, fw, n[0], n[1], n[2], n[3]);
+        goto done;
+    }
+    if (zfp_stream_compression_mode(zs) != zfp_mode_reversible) {
+        rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream is not in reversible (lossless) mode", where);
+        goto done;
+    }
+    size_t cap = zfp_stream_maximum_size(zs, field);
+    if (cap == 0 || stored > cap) {
+        rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream of %zu bytes exceeds the %zu bytes its mode can produce", where, stored, cap);
+        goto done;
+    }
+    cap += 64;
+    pad = calloc(1, cap);
+    if (!pad) {
+        rc = rf_fail(e, RAIIAF_E_NOMEM, "%s: zfp: out of memory for %zu bytes", where, cap);
+        goto done;
+    }
+    memcpy(pad, src, stored);
+    stream_close(bs);
+    bs = stream_open(pad, cap);
+    if (!bs) {
+        rc = rf_fail(e, RAIIAF_E_NOMEM, "%s: zfp: out of memory", where);
+        goto done;
+    }
+    zfp_stream_set_bit_stream(zs, bs);
+    zfp_stream_rewind(zs);
+    if (!zfp_read_header(zs, field, ZFP_HEADER_FULL)) {
+        rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream header is invalid", where);
+        goto done;
+    }
+    zfp_field_set_pointer(field, dst);
+    size_t used = zfp_decompress(zs, field);
+    if (used == 0 || used > stored)
+        rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream is damaged (decoder needed %zu bytes, %zu stored)", where, used, stored);
+    else if (used != stored)
+        rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream ends after %zu of its %zu stored bytes", where, used, stored);
+done:
+    free(pad);
+    zfp_field_free(field);
+    zfp_stream_close(zs);
+    stream_close(bs);
+    return rc;
+}
+
+int rf_zfp_encode_full4(const float *src, const size_t n[4], unsigned char **out, size_t *out_size, rf_err *e)
+{
+    *out = NULL;
+    *out_size = 0;
+    for (int i = 0; i < 4; i++)
+        if (n[i] < 1 || n[i] > 4096)
+            return rf_fail(e, RAIIAF_E_CODEC, "zfp's 4-D header holds dimensions of 1 to 4096; this one is %zu", n[i]);
+    int rc = RAIIAF_OK;
+    unsigned char *buf = NULL, *check = NULL;
+    bitstream *bs = NULL;
+    size_t raw = n[0] * n[1] * n[2] * n[3] * sizeof(float);
+    zfp_stream *zs = zfp_stream_open(NULL);
+    zfp_field *field = zfp_field_4d((void *)src, zfp_type_float, n[0], n[1], n[2], n[3]);
+    if (!zs || !field) {
+        rc = rf_fail(e, RAIIAF_E_NOMEM, "zfp: out of memory");
+        goto done;
+    }
+    zfp_stream_set_reversible(zs);
+    size_t cap = zfp_stream_maximum_size(zs, field);
+    buf = malloc(cap);
+    if (!buf || !(bs = stream_open(buf, cap))) {
+        rc = rf_fail(e, RAIIAF_E_NOMEM, "zfp: out of memory for %zu bytes", cap);
+        goto done;
+    }
+    zfp_stream_set_bit_stream(zs, bs);
+    zfp_stream_rewind(zs);
+    size_t used;
+    /* As the Python package's zfpy.compress_numpy: full header, compress,
+     * keep the bytes zfp_compress reports. */
+    if (!zfp_write_header(zs, field, ZFP_HEADER_FULL) || !(used = zfp_compress(zs, field))) {
+        rc = rf_fail(e, RAIIAF_E_CODEC, "zfp: compression failed");
+        goto done;
+    }
+    check = malloc(raw ? raw : 1);
+    if (!check) {
+        rc = rf_fail(e, RAIIAF_E_NOMEM, "zfp: out of memory");
+        goto done;
+    }
+    rc = rf_zfp_decode_full4(buf, used, n, check, raw, "zfp self-check", e);
+    if (!rc && memcmp(check, src, raw))
+        rc = rf_fail(e, RAIIAF_E_CODEC, "zfp: reversible mode did not reproduce the tensor bit for bit");
+    if (rc) goto done;
+    *out = buf;
+    *out_size = used;
+    buf = NULL;
+done:
+    free(buf);
+    free(check);
+    zfp_field_free(field);
+    zfp_stream_close(zs);
+    stream_close(bs);
+    return rc;
+}

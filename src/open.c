@@ -2,6 +2,8 @@
  * manifest chunk, and the manifest records the reader relies on.  Every
  * size is checked against the file and the limits before it is used. */
 #include "reader_impl.h"
+#include "format1.h"
+#include "env.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +12,6 @@ static int check_header(raiiaf_reader *r)
 {
     const unsigned char *d = r->data;
     size_t n = r->size;
-    if (n >= sizeof RF_FORMAT1_MAGIC && !memcmp(d, RF_FORMAT1_MAGIC, sizeof RF_FORMAT1_MAGIC))
-        return rf_fail(&r->err, RAIIAF_E_VERSION, "this is a format 1 file (written by the raiiaf Python package); this version of libraiiaf reads format 2 only");
     if (n > 0 && n < RF_SIGNATURE_SIZE && !memcmp(d, RF_SIGNATURE, n))
         return rf_fail(&r->err, RAIIAF_E_TRUNCATED, "file of %zu bytes ends inside the 12-byte RAIIAF signature", n);
     if (n < RF_SIGNATURE_SIZE || memcmp(d, RF_SIGNATURE, RF_SIGNATURE_SIZE)) {
@@ -321,6 +321,7 @@ static int parse_image(raiiaf_reader *r, json_t *meta)
 
 int rf_open_parsed(raiiaf_reader *r)
 {
+    if (rf_f1_detect(r->data, r->size)) return rf_f1_open(r); /* format 1: format1_read.c */
     int rc = check_header(r);
     if (rc) return rc;
     if (r->size < RF_HEADER_SIZE + RF_CHUNK_HEADER_SIZE + RF_FOOTER_SIZE)
@@ -338,7 +339,8 @@ int rf_open_parsed(raiiaf_reader *r)
         return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest /raiiaf_metadata: missing or not an object");
     }
     r->manifest = m;
-    if ((rc = parse_chunks(r, meta)) || (rc = parse_tensors(r, meta)) || (rc = parse_image(r, meta))) {
+    if ((rc = parse_chunks(r, meta)) || (rc = parse_tensors(r, meta)) || (rc = parse_image(r, meta)) ||
+        (rc = rf_env_open_check(r, meta))) {
         r->manifest = NULL; /* "not open": access calls refuse */
         json_decref(m);
         return rc;

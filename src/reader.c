@@ -4,6 +4,7 @@
  * end, then the manifest it points to.  Payloads are checked (CRC-32C
  * always, SHA-256 unless disabled) only when they are read. */
 #include "reader_impl.h"
+#include "format1.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,8 @@ void raiiaf_reader_free(raiiaf_reader *r)
     json_decref(r->manifest);
     free(r->chunks);
     free(r->tensors);
+    rf_f1_free(r->f1);
+    free(r->env_text);
     free(r);
 }
 
@@ -216,6 +219,7 @@ int raiiaf_reader_read_tensor(raiiaf_reader *r, size_t index, void *dst, size_t 
     if (rc) return rc;
     if (index >= r->ntensors) return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "tensor index %zu out of range (%zu tensors)", index, r->ntensors);
     rf_err_clear(&r->err);
+    if (r->f1) return rf_f1_decode_tensor(r, index, dst, dst_size, 0);
     return rf_decode_tensor(r, index, dst, dst_size, 0);
 }
 
@@ -225,6 +229,7 @@ int raiiaf_reader_tensor_data(raiiaf_reader *r, size_t index, const void **data)
     int rc = opened(r);
     if (rc) return rc;
     if (index >= r->ntensors) return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "tensor index %zu out of range (%zu tensors)", index, r->ntensors);
+    if (r->f1) return rf_f1_tensor_data(r, index, data);
     const rf_rtensor *t = &r->tensors[index];
     const rf_rchunk *c = &r->chunks[t->chunk];
     if (c->codec != RF_CODEC_RAW)
@@ -244,6 +249,7 @@ int raiiaf_reader_image(raiiaf_reader *r, const void **data, size_t *size, const
     if (!r) return RAIIAF_E_ARG;
     int rc = opened(r);
     if (rc) return rc;
+    if (r->f1) return rf_f1_image(r, data, size, format, width, height);
     if (r->image_chunk < 0) return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "the file holds no image");
     const rf_rchunk *c = &r->chunks[r->image_chunk];
     const unsigned char *p;
@@ -256,4 +262,15 @@ int raiiaf_reader_image(raiiaf_reader *r, const void **data, size_t *size, const
     if (width) *width = r->image_width;
     if (height) *height = r->image_height;
     return RAIIAF_OK;
+}
+
+int raiiaf_reader_env_json(raiiaf_reader *r, const char **json, size_t *size)
+{
+    if (!r) return RAIIAF_E_ARG;
+    int rc = opened(r);
+    if (rc) return rc;
+    if (r->f1) return rf_f1_env_json(r, json, size); /* format 1: the ENVC chunk */
+    /* Format 2: the environment record is read by env_record.c
+     * (raiiaf_reader_env_record); nothing here yet. */
+    return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "the file holds no format 1 environment record (ENVC)");
 }

@@ -47,6 +47,10 @@ struct raiiaf_reader {
     long image_chunk; /* -1: none */
     const char *image_format;
     uint32_t image_width, image_height;
+    struct rf_f1 *f1; /* format 1 state (format1_read.c); NULL for format 2 */
+    size_t env_chunk; /* ENVR chunk index + 1 (0: none); env_record.c */
+    char *env_text;   /* the decoded ENVR record, once read */
+    size_t env_len;
 };
 
 /* Runs every open-time check on r->data/r->size and fills the reader. */

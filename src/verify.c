@@ -6,6 +6,8 @@
  * reachable from the newest footer, and the footer last.  A single flipped
  * bit anywhere therefore fails some check. */
 #include "reader_impl.h"
+#include "format1.h"
+#include "env.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -186,7 +188,12 @@ static void check_payloads(problems *p)
     for (size_t ci = 0; ci < r->nchunks; ci++) {
         const rf_rchunk *c = &r->chunks[ci];
         if (claimed[ci] || (size_t)r->image_chunk == ci || p->bad[ci]) continue;
-        if (!strcmp(c->type, RF_TYPE_TENSOR) || !strcmp(c->type, RF_TYPE_IMAGE) || !strcmp(c->type, RF_TYPE_MANIFEST)) {
+        if (r->env_chunk == ci + 1) { /* the environment record: env_record.c */
+            note(p, rf_env_verify_chunk(r, ci));
+            continue;
+        }
+        if (!strcmp(c->type, RF_TYPE_TENSOR) || !strcmp(c->type, RF_TYPE_IMAGE) || !strcmp(c->type, RF_TYPE_MANIFEST) ||
+            !strcmp(c->type, RF_TYPE_ENV)) {
             note(p, rf_fail(&r->err, RAIIAF_E_CORRUPT, "chunk %zu (%s) is not described by the manifest", ci, c->type));
             continue;
         }
@@ -246,6 +253,7 @@ int raiiaf_reader_verify(raiiaf_reader *r, raiiaf_problem_fn report, void *ctx)
         if (report) report(ctx, code, r->err.msg);
         return code;
     }
+    if (r->f1) return rf_f1_verify(r, report, ctx); /* format1_read.c */
     problems p = {r, report, ctx, 0, 0, calloc(r->nchunks + 1, 1), ""};
     if (!p.bad) return rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory");
     rf_err_clear(&r->err);

@@ -4,6 +4,8 @@
  * footer follow in raiiaf_writer_finish().  Everything goes to a temporary
  * file that is renamed over the destination only when complete. */
 #include "codec.h"
+#include "format1.h"
+#include "env.h"
 #include "fileio.h"
 #include "format.h"
 #include "jsonutil.h"
@@ -26,6 +28,8 @@ struct raiiaf_writer {
     unsigned nchunks;
     int has_image;
     json_t *manifest, *meta, *chunks, *tensors;
+    struct rf_f1w *f1; /* format 1 output (format1_write.c); NULL for format 2 */
+    rf_wenv env; /* the environment record (env_record.c) */
 
     struct { /* the tensor between begin and end */
         int active;
@@ -99,6 +103,8 @@ void raiiaf_writer_free(raiiaf_writer *w)
     json_decref(w->meta);
     json_decref(w->chunks);
     json_decref(w->tensors);
+    rf_f1w_free(w->f1);
+    rf_wenv_free(&w->env);
     free(w);
 }
 
@@ -176,6 +182,7 @@ int raiiaf_writer_add_image(raiiaf_writer *w, const void *data, size_t size)
     if (!w) return RAIIAF_E_ARG;
     int rc = usable(w, 0);
     if (rc) return rc;
+    if (w->f1) return rf_f1w_add_image(w->f1, data, size, &w->err);
     if (w->has_image) return rf_fail(&w->err, RAIIAF_E_STATE, "the file already holds an image (one per file)");
     if (!data && size) return rf_fail(&w->err, RAIIAF_E_ARG, "image data is NULL");
     rf_image_desc d;
@@ -198,11 +205,13 @@ int raiiaf_writer_add_chunk(raiiaf_writer *w, const char type[4], const void *da
     if (!w) return RAIIAF_E_ARG;
     int rc = usable(w, 0);
     if (rc) return rc;
+    if (w->f1) return rf_fail(&w->err, RAIIAF_E_STATE, "format 1 has no place for chunks of other types");
     if (!type) return rf_fail(&w->err, RAIIAF_E_ARG, "chunk type is NULL");
     for (int i = 0; i < 4; i++)
         if (type[i] < 0x20 || type[i] > 0x7e)
             return rf_fail(&w->err, RAIIAF_E_ARG, "chunk type must be four printable ASCII characters");
-    if (!memcmp(type, RF_TYPE_IMAGE, 4) || !memcmp(type, RF_TYPE_TENSOR, 4) || !memcmp(type, RF_TYPE_MANIFEST, 4))
+    if (!memcmp(type, RF_TYPE_IMAGE, 4) || !memcmp(type, RF_TYPE_TENSOR, 4) || !memcmp(type, RF_TYPE_MANIFEST, 4) ||
+        !memcmp(type, RF_TYPE_ENV, 4))
         return rf_fail(&w->err, RAIIAF_E_ARG, "chunk type %.4s is defined by the format; use the matching call", type);
     if (!data && size) return rf_fail(&w->err, RAIIAF_E_ARG, "chunk data is NULL");
     char sha[65];
@@ -226,6 +235,7 @@ int raiiaf_writer_begin_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype 
     int rc = usable(w, 0);
     if (rc) return rc;
     if (!name || !*name) return rf_fail(&w->err, RAIIAF_E_ARG, "a tensor needs a non-empty name");
+    if (w->f1 && (rc = rf_f1w_check_tensor(w->f1, name, dtype, rank, shape, codec, tolerance, &w->err))) return rc;
     size_t len = strlen(name);
     if (len > RF_MAX_NAME_BYTES) return rf_fail(&w->err, RAIIAF_E_ARG, "tensor name of %zu bytes exceeds %u", len, RF_MAX_NAME_BYTES);
     json_t *probe = json_string(name);
@@ -265,7 +275,7 @@ int raiiaf_writer_begin_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype 
     w->t.codec = tolerance > 0 ? RAIIAF_CODEC_ZFP : codec;
     w->t.tolerance = tolerance;
     w->t.raw_size = raw;
-    if (w->t.codec == RAIIAF_CODEC_RAW) {
+    if (w->t.codec == RAIIAF_CODEC_RAW && !w->f1) {
         /* The header is written last, once the CRC is known. */
         w->t.chunk_off = w->pos;
         unsigned char h[RF_CHUNK_HEADER_SIZE] = {0};
@@ -295,7 +305,7 @@ int raiiaf_writer_write_tensor(raiiaf_writer *w, const void *data, size_t size)
         return rf_fail(&w->err, RAIIAF_E_BUFFER, "tensor \"%s\": %zu more bytes would exceed its %llu bytes", w->t.name,
                        size, (unsigned long long)w->t.raw_size);
     rf_sha256_update(w->t.sha, data, size);
-    if (w->t.codec == RAIIAF_CODEC_RAW) {
+    if (w->t.codec == RAIIAF_CODEC_RAW && !w->f1) {
         w->t.crc = rf_crc32c(w->t.crc, data, size);
         rc = rf_write_all(w->fd, data, size, w->tmp_path, &w->err);
         if (rc) {
@@ -349,6 +359,11 @@ int raiiaf_writer_end_tensor(raiiaf_writer *w)
     if (w->t.received != w->t.raw_size)
         return rf_fail(&w->err, RAIIAF_E_BUFFER, "tensor \"%s\": got %llu bytes, its shape needs %llu", w->t.name,
                        (unsigned long long)w->t.received, (unsigned long long)w->t.raw_size);
+    if (w->f1) { /* format 1: kept until finish */
+        rc = rf_f1w_add_tensor(w->f1, w->t.name, w->t.dtype, w->t.shape, &w->t.buf, (size_t)w->t.raw_size, w->t.codec, &w->err);
+        drop_tensor(w);
+        return rc;
+    }
     char sha[65];
     rf_sha256_final_hex(w->t.sha, sha);
     unsigned index = w->nchunks, codec = w->t.codec;
@@ -405,7 +420,7 @@ int raiiaf_writer_add_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype dt
     if (rc) {
         /* Nothing was recorded yet; take back the raw chunk header
          * placeholder so the writer stays usable. */
-        if (w->t.codec == RAIIAF_CODEC_RAW) {
+        if (w->t.codec == RAIIAF_CODEC_RAW && !w->f1) {
             if (ftruncate(w->fd, (off_t)w->t.chunk_off) || lseek(w->fd, (off_t)w->t.chunk_off, SEEK_SET) < 0)
                 w->broken = 1;
             else
@@ -423,7 +438,8 @@ int raiiaf_writer_add_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype dt
 static int owned_key(const char *pointer)
 {
     static const char *const owned[] = {"/raiiaf_metadata/file_info", "/raiiaf_metadata/chunks",
-                                        "/raiiaf_metadata/tensors", "/raiiaf_metadata/image"};
+                                        "/raiiaf_metadata/tensors", "/raiiaf_metadata/image",
+                                        "/raiiaf_metadata/environment"};
     if (!strcmp(pointer, "/raiiaf_metadata")) return 1;
     for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) {
         size_t n = strlen(owned[i]);
@@ -480,7 +496,7 @@ int raiiaf_writer_merge_json(raiiaf_writer *w, const char *json_object)
         json_decref(v);
         return rf_fail(&w->err, RAIIAF_E_SCHEMA, "/raiiaf_metadata: must be an object");
     }
-    static const char *const owned[] = {"file_info", "chunks", "tensors", "image"};
+    static const char *const owned[] = {"file_info", "chunks", "tensors", "image", "environment"};
     for (size_t i = 0; m && i < sizeof owned / sizeof owned[0]; i++)
         if (json_object_get(m, owned[i])) {
             json_decref(v);
@@ -491,13 +507,96 @@ int raiiaf_writer_merge_json(raiiaf_writer *w, const char *json_object)
     return rc;
 }
 
+int raiiaf_writer_set_env(raiiaf_writer *w, unsigned flags)
+{
+    if (!w) return RAIIAF_E_ARG;
+    int rc = usable(w, 0);
+    return rc ? rc : rf_wenv_set(&w->env, flags, &w->err);
+}
+
+int raiiaf_writer_add_env_component(raiiaf_writer *w, const char *id, const char *canonical)
+{
+    if (!w) return RAIIAF_E_ARG;
+    int rc = usable(w, 0);
+    return rc ? rc : rf_wenv_add(&w->env, id, canonical, &w->err);
+}
+
+/* The environment record (env_record.c builds it): an ENVR chunk, zstd
+ * with one plane like the manifest, named by /raiiaf_metadata/environment. */
+static int write_env(raiiaf_writer *w)
+{
+    char *text;
+    size_t len;
+    if (w->f1) return RAIIAF_OK; /* format 1 stores its ENVC record itself (format1_write.c) */
+    int rc = rf_env_build_record(&w->env, w->manifest, &text, &len, &w->err);
+    if (rc || !text) return rc;
+    unsigned char *payload = NULL;
+    size_t stored = 0;
+    char sha[65];
+    unsigned index = w->nchunks;
+    rc = rf_planes_encode(text, len, 1, MANIFEST_ZSTD_LEVEL, &payload, &stored, &w->err);
+    if (!rc && rf_sha256_hex(text, len, sha)) rc = rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+    free(text);
+    if (!rc) rc = write_chunk(w, RF_TYPE_ENV, RF_CODEC_ZSTD, payload, stored, len, sha, 1);
+    free(payload);
+    if (rc) return rc;
+    w->env.written = 1;
+    return rf_pointer_set(w->manifest, "/raiiaf_metadata/environment", json_pack("{s:I}", "chunk", (json_int_t)index), &w->err);
+}
+
+int raiiaf_writer_set_format(raiiaf_writer *w, unsigned major)
+{
+    if (!w) return RAIIAF_E_ARG;
+    int rc = usable(w, 0);
+    if (rc) return rc;
+    if (major != 1 && major != 2) return rf_fail(&w->err, RAIIAF_E_ARG, "format %u: this library writes formats 1 and 2", major);
+    if ((major == 1) == (w->f1 != NULL)) return RAIIAF_OK;
+    if (w->nchunks || w->has_image || (w->f1 && major == 2))
+        return rf_fail(&w->err, RAIIAF_E_STATE, "the format must be chosen before anything is added");
+    if (!(w->f1 = rf_f1w_new())) return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+    char now[40];
+    rf_f1_date_now(now); /* the Python package's form, with microseconds and +00:00 */
+    return rf_pointer_set(w->manifest, "/raiiaf_metadata/model_info/date", json_string(now), &w->err);
+}
+
+int raiiaf_writer_set_format1_env(raiiaf_writer *w, const char *json, size_t size)
+{
+    if (!w) return RAIIAF_E_ARG;
+    int rc = usable(w, 0);
+    if (rc) return rc;
+    if (!w->f1) return rf_fail(&w->err, RAIIAF_E_STATE, "a format 1 environment record needs raiiaf_writer_set_format(w, 1) first");
+    if (!json) return rf_fail(&w->err, RAIIAF_E_ARG, "JSON text is NULL");
+    return rf_f1w_set_env(w->f1, json, size, &w->err);
+}
+
+/* Format 1: the whole file is written now from what was buffered. */
+static int finish_format1(raiiaf_writer *w)
+{
+    int rc = rf_f1w_finish(w->f1, w->manifest, w->fd, w->tmp_path, &w->err);
+    if (rc) {
+        if (rc == RAIIAF_E_IO) w->broken = 1;
+        return rc;
+    }
+    int fd = w->fd;
+    w->fd = -1;
+    rc = rf_commit(fd, w->tmp_path, w->path, &w->err);
+    if (rc) {
+        w->broken = 1;
+        return rc;
+    }
+    w->finished = 1;
+    return RAIIAF_OK;
+}
+
 int raiiaf_writer_finish(raiiaf_writer *w)
 {
     if (!w) return RAIIAF_E_ARG;
     int rc = usable(w, 0);
     if (rc) return rc;
+    if (w->f1) return finish_format1(w);
     char now[32];
     rf_utc_now(now);
+    if ((rc = write_env(w))) return rc; /* the ENVR chunk, before file_info counts the chunks */
     json_t *fi = json_pack("{s:s,s:i,s:i,s:s,s:s,s:I,s:i,s:n}", "magic", "raiiaf", "version_major", RAIIAF_FORMAT_MAJOR,
                            "version_minor", RAIIAF_FORMAT_MINOR, "created", now, "writer",
                            "libraiiaf " RAIIAF_VERSION_STRING, "chunk_count", (json_int_t)w->nchunks,

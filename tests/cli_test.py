@@ -211,7 +211,7 @@ class RoundTrip(CliCase):
         self.assertRegex(mi["date"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
         self.assertEqual(meta["file_info"]["magic"], "raiiaf")
         self.assertEqual(meta["file_info"]["version_major"], 2)
-        self.assertEqual(meta["file_info"]["chunk_count"], 3)
+        self.assertEqual(meta["file_info"]["chunk_count"], 4)  # image, 2 tensors, environment record (ENVR)
         self.assertEqual(meta["image"]["format"], fmt)
         self.assertEqual((meta["image"]["width"], meta["image"]["height"]), (width, height))
         self.assertEqual(meta["image"]["size"], len(img))
@@ -224,7 +224,7 @@ class RoundTrip(CliCase):
         # smooth data must compress (auto never picks something larger than raw)
         self.assertNotEqual(tens[1]["codec"], "raw")
         chunks = meta["chunks"]
-        self.assertEqual([c["type"] for c in chunks], ["IMAG", "TENS", "TENS"])
+        self.assertEqual([c["type"] for c in chunks], ["IMAG", "TENS", "TENS", "ENVR"])
         for t in tens:
             c = chunks[t["chunk"]]
             self.assertEqual(c["codec"], t["codec"])
@@ -249,7 +249,9 @@ class RoundTrip(CliCase):
             lines.append("  %s  float32  [1, 4, 128, 128]  %s  %d/%d bytes (%.3f)" %
                          (t["name"], t["codec"], c["stored_size"], c["raw_size"], c["stored_size"] / c["raw_size"]))
         info = self.ok("info", out)
-        self.assertEqual(info, "\n".join(lines) + "\n")
+        env_line = info.splitlines()[-1]  # the environment record (machine-dependent; tests/cli_env.py)
+        self.assertRegex(env_line, r"^Environment: \d+ components, os .+ \(raiiaf env show\)$")
+        self.assertEqual(info, "\n".join(lines + [env_line]) + "\n")
 
         # extract: image byte for byte, tensors bit for bit, manifest
         self.ok("extract", out, "--image", self.p("out." + EXT[fmt]), "--latent", "final=" + self.p("final.npy"),
@@ -299,7 +301,8 @@ class RoundTrip(CliCase):
         self.assertEqual((rc, out, err), (0, "a.raiiaf: OK\nb.raiiaf: OK\n", ""))
 
     def test_info_no_image_no_record(self):
-        out = self.create(self.p("r.raiiaf"), "--latent", "x=" + os.path.join(NPY, "f16_5.npy"), "--codec", "raw")
+        out = self.create(self.p("r.raiiaf"), "--latent", "x=" + os.path.join(NPY, "f16_5.npy"), "--codec", "raw",
+                          "--no-env")
         m = self.manifest(out)
         info = self.ok("info", out)
         self.assertEqual(info, "File:        %s\nFormat:      RAIIAF format 2.0\nSize:        %d bytes\n"

@@ -609,6 +609,7 @@ static void test_images(void **state)
         unsigned char *img = tu_read_data(imgs[i].file, &n);
         char *path = tu_path(dir, "img.raiiaf");
         raiiaf_writer *w = writer_or_fail(path);
+        EXPECT_W(w, raiiaf_writer_set_env(w, RAIIAF_ENV_NONE), RAIIAF_OK); /* the image is chunk 0 of 1 */
         EXPECT_W(w, raiiaf_writer_add_image(w, img, n), RAIIAF_OK);
         EXPECT_W(w, raiiaf_writer_add_image(w, img, n), RAIIAF_E_STATE);
         EXPECT_MSG(raiiaf_writer_errmsg(w), "already holds an image");
@@ -667,6 +668,7 @@ static void test_unknown_chunk(void **state)
     static const uint64_t shape[1] = {3};
     const uint8_t t[3] = {1, 2, 3};
     raiiaf_writer *w = writer_or_fail(path);
+    EXPECT_W(w, raiiaf_writer_set_env(w, RAIIAF_ENV_NONE), RAIIAF_OK); /* exactly the chunks added here */
     EXPECT_W(w, raiiaf_writer_add_tensor(w, "t", RAIIAF_U8, 1, shape, t, 3, RAIIAF_CODEC_RAW, 0), RAIIAF_OK);
     EXPECT_W(w, raiiaf_writer_add_chunk(w, "XTRA", extra, sizeof extra), RAIIAF_OK);
     EXPECT_W(w, raiiaf_writer_add_chunk(w, "x y~", NULL, 0), RAIIAF_OK);
@@ -715,6 +717,7 @@ static void test_manifest_fields(void **state)
     char *dir = tu_tempdir();
     char *path = tu_path(dir, "m.raiiaf");
     raiiaf_writer *w = writer_or_fail(path);
+    EXPECT_W(w, raiiaf_writer_set_env(w, RAIIAF_ENV_NONE), RAIIAF_OK); /* no chunks at all */
     const char *prompt = "a \"quoted\" prompt \xe2\x98\x83 with\nnewline \\ and tab\t";
     EXPECT_W(w, raiiaf_writer_set_string(w, "/raiiaf_metadata/model_info/model_name", "sdxl-base"), RAIIAF_OK);
     EXPECT_W(w, raiiaf_writer_set_string(w, "/raiiaf_metadata/model_info/prompt", prompt), RAIIAF_OK);

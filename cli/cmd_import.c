@@ -1,0 +1,234 @@
+/* cmd_import.c -- `raiiaf import`: an image with its generator's metadata
+ * (PNG text chunks, EXIF UserComment) -> a RAIIAF file. */
+#include "cli.h"
+#include "interop.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: raiiaf import IMAGE -o OUT.raiiaf [--latent NAME=FILE[:CODEC]]... [--tag TAG]...\n"
+    "                     [--codec auto|raw|zstd|zfp] [--env] [-q]\n"
+    "\n"
+    "Reads the generation record an image already carries and writes it, with the image\n"
+    "byte for byte, as a RAIIAF file.  Recognised: AUTOMATIC1111 / Forge / SD.Next\n"
+    "`parameters`, ComfyUI `prompt` graphs, InvokeAI, NovelAI, SwarmUI, Fooocus and\n"
+    "RuinedFooocus (PNG tEXt/zTXt/iTXt), and A1111 or ComfyUI text in the EXIF UserComment\n"
+    "of JPEG and WebP.  Prompt, negative prompt, seed, steps, sampler, scheduler, CFG,\n"
+    "size, model and hash, LoRAs, clip skip and denoising strength go into model_info;\n"
+    "every text record is kept verbatim under extensions/org.raiiaf.import, with the tool,\n"
+    "its version and whatever could not be mapped.  A PNG made by `raiiaf export`\n"
+    "restores its whole record from the `raiiaf` chunk.\n"
+    "  -o, --output OUT     the file to write (atomically)\n"
+    "  --latent NAME=FILE   a tensor from .npy or .safetensors[:TENSOR]; repeatable\n"
+    "  --tag TAG            a tag (repeatable)\n"
+    "  --codec C            codec for latents (default auto)\n"
+    "  --env                record this machine's environment (off by default: the machine\n"
+    "                       importing is usually not the one that generated the image)\n"
+    "  -q, --quiet          print nothing on success, no notes\n";
+
+/* The record of our own export, if the image carries one. */
+static json_t *own_record(const meta_list *l)
+{
+    const meta_text *t = meta_find(l, "raiiaf");
+    if (!t) return NULL;
+    json_t *m = json_loadb(t->text, t->len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *meta = json_object_get(m, "raiiaf_metadata");
+    if (!json_is_object(meta)) {
+        json_decref(m);
+        return NULL;
+    }
+    json_t *out = json_object(), *om = json_object();
+    json_t *mi = json_object_get(meta, "model_info"), *ext = json_object_get(meta, "extensions");
+    json_object_set(om, "model_info", json_is_object(mi) ? mi : json_object());
+    if (json_is_object(ext)) json_object_set(om, "extensions", ext);
+    json_object_set_new(out, "raiiaf_metadata", om);
+    json_decref(m);
+    return out;
+}
+
+int cmd_import(int argc, char **argv)
+{
+    const char *in = NULL, *out = NULL;
+    raiiaf_codec codec = RAIIAF_CODEC_AUTO;
+    int quiet = 0, env = 0, nlat = 0, ntags = 0, status = EXIT_USAGE;
+    const char **lat = calloc((size_t)argc + 1, sizeof *lat);
+    const char **tags = calloc((size_t)argc + 1, sizeof *tags);
+    unsigned char *img = NULL;
+    size_t img_len = 0;
+    meta_list ml = {0};
+    import_result ir = {0};
+    json_t *doc = NULL;
+    raiiaf_writer *w = NULL;
+    char err[1024];
+    if (!lat || !tags) {
+        status = EXIT_SYSTEM;
+        goto done;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        int k;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(usage, stdout);
+            status = EXIT_OK;
+            goto done;
+        }
+        if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) quiet = 1;
+        else if (!strcmp(argv[i], "--env")) env = 1;
+        else if ((k = cli_opt(argc, argv, &i, "-o", &v)) || (k = cli_opt(argc, argv, &i, "--output", &v))) {
+            if (k < 0) goto done;
+            out = v;
+        } else if ((k = cli_opt(argc, argv, &i, "--latent", &v))) {
+            if (k < 0) goto done;
+            const char *eq = strchr(v, '=');
+            if (!eq || eq == v || !eq[1]) {
+                cli_err("--latent expects NAME=FILE, got '%s'", v);
+                goto done;
+            }
+            lat[nlat++] = v;
+        } else if ((k = cli_opt(argc, argv, &i, "--tag", &v))) {
+            if (k < 0) goto done;
+            tags[ntags++] = v;
+        } else if ((k = cli_opt(argc, argv, &i, "--codec", &v))) {
+            if (k < 0) goto done;
+            if (raiiaf_codec_from_name(v, &codec)) {
+                cli_err("--codec: unknown codec '%s' (auto, raw, zstd, zfp)", v);
+                goto done;
+            }
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            cli_err("import: unknown option '%s' (see raiiaf import --help)", argv[i]);
+            goto done;
+        } else if (!in) in = argv[i];
+        else {
+            cli_err("import: one image at a time ('%s' and '%s' given)", in, argv[i]);
+            goto done;
+        }
+    }
+    if (!in || !out) {
+        cli_err("import: %s", !in ? "no image given" : "no output file (-o OUT.raiiaf)");
+        goto done;
+    }
+    int rc = cli_read_file(in, &img, &img_len, err, sizeof err);
+    if (rc) {
+        cli_err("%s", err);
+        status = cli_exit_for_input(rc);
+        goto done;
+    }
+    rc = meta_collect(img, img_len, &ml, err, sizeof err);
+    if (rc) {
+        cli_err("%s: %s", in, err);
+        status = EXIT_INPUT;
+        goto done;
+    }
+    if (*err && !quiet) cli_err("note: %s: %s", in, err);
+
+    import_result_init(&ir);
+    const char *tool = NULL;
+    doc = own_record(&ml);
+    if (doc) {
+        tool = "raiiaf";
+    } else {
+        doc = json_object();
+        json_t *meta = json_object();
+        json_object_set_new(doc, "raiiaf_metadata", meta);
+        int known = import_detect(&ml, &ir);
+        tool = ir.tool;
+        if (!known && !quiet)
+            cli_err("note: %s: no generator metadata recognised (%zu text record%s kept verbatim); "
+                    "the file holds the image only", in, ml.count, ml.count == 1 ? "" : "s");
+        if (tool) json_object_set_new(ir.ext, "tool", json_string(tool));
+        json_object_set_new(ir.ext, "source_format", json_string(ml.format));
+        json_object_set_new(ir.ext, "chunks", import_chunks_json(&ml));
+        json_t *exts = json_object();
+        json_object_set(exts, "org.raiiaf.import", ir.ext);
+        json_object_set(meta, "model_info", ir.model_info);
+        json_object_set_new(meta, "extensions", exts);
+        size_t i;
+        json_t *note;
+        if (!quiet) json_array_foreach(json_object_get(ir.ext, "notes"), i, note)
+                cli_err("note: %s: %s", in, json_string_value(note));
+    }
+    if (ntags) {
+        json_t *mi = json_object_get(json_object_get(doc, "raiiaf_metadata"), "model_info");
+        json_t *t = json_object_get(mi, "tags");
+        if (!json_is_array(t)) {
+            t = json_array();
+            json_object_set_new(mi, "tags", t);
+        }
+        for (int k = 0; k < ntags; k++) json_array_append_new(t, json_string(tags[k]));
+    }
+
+    rc = raiiaf_writer_new(out, &w);
+    if (rc) {
+        cli_err("%s", w ? raiiaf_writer_errmsg(w) : "out of memory");
+        status = cli_exit_for_output(rc);
+        goto done;
+    }
+    if (!env && (rc = raiiaf_writer_set_env(w, RAIIAF_ENV_NONE))) {
+        cli_err("%s", raiiaf_writer_errmsg(w));
+        status = cli_exit_for_output(rc);
+        goto done;
+    }
+    char *text = json_dumps(doc, JSON_COMPACT);
+    if (!text) {
+        cli_err("out of memory");
+        status = EXIT_SYSTEM;
+        goto done;
+    }
+    rc = raiiaf_writer_merge_json(w, text);
+    free(text);
+    status = EXIT_INPUT;
+    if (rc) {
+        cli_err("%s: %s", in, raiiaf_writer_errmsg(w));
+        goto done;
+    }
+    if ((rc = raiiaf_writer_add_image(w, img, img_len))) {
+        cli_err("%s: %s", in, raiiaf_writer_errmsg(w));
+        status = cli_exit_for_output(rc);
+        goto done;
+    }
+    for (int k = 0; k < nlat; k++) {
+        const char *eq = strchr(lat[k], '=');
+        char *name = strndup(lat[k], (size_t)(eq - lat[k]));
+        char *path = strdup(eq + 1);
+        raiiaf_codec c = codec;
+        char *colon = path ? strrchr(path, ':') : NULL;
+        if (colon && raiiaf_codec_from_name(colon + 1, &c) == RAIIAF_OK) *colon = '\0';
+        else c = codec;
+        npy_array a = {0};
+        if (!name || !path) rc = RAIIAF_E_NOMEM;
+        else if ((rc = cli_latent_read(path, &a, err, sizeof err))) cli_err("--latent %s: %s", name, err);
+        else if ((rc = raiiaf_writer_add_tensor(w, name, a.dtype, a.rank, a.shape, a.data, a.size, c, 0.0)))
+            cli_err("--latent %s: %s", name, raiiaf_writer_errmsg(w));
+        npy_free(&a);
+        free(name);
+        free(path);
+        if (rc) {
+            status = rc == RAIIAF_E_NOMEM ? EXIT_SYSTEM : rc == RAIIAF_E_EXISTS ? EXIT_USAGE : EXIT_INPUT;
+            goto done;
+        }
+    }
+    if ((rc = raiiaf_writer_finish(w))) {
+        cli_err("%s: %s", out, raiiaf_writer_errmsg(w));
+        status = cli_exit_for_output(rc);
+        goto done;
+    }
+    if (!quiet) {
+        json_t *mi = json_object_get(json_object_get(doc, "raiiaf_metadata"), "model_info");
+        size_t nf = json_object_size(mi) + json_object_size(json_object_get(mi, "generation_settings"));
+        if (json_object_get(mi, "generation_settings")) nf--;
+        printf("%s: imported from %s (%s; %zu field%s, %zu text record%s kept)\n", out, in,
+               tool ? (strcmp(tool, "raiiaf") ? tool : "raiiaf export: full record restored") : "no generator recognised",
+               nf, nf == 1 ? "" : "s", ml.count, ml.count == 1 ? "" : "s");
+    }
+    status = EXIT_OK;
+done:
+    raiiaf_writer_free(w);
+    json_decref(doc);
+    import_result_free(&ir);
+    meta_list_free(&ml);
+    free(img);
+    free(lat);
+    free(tags);
+    return status;
+}

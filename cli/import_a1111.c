@@ -1,0 +1,556 @@
+/*
+ * import_a1111.c -- the AUTOMATIC1111 `parameters` text (also written by
+ * Forge, SD.Next and many others), both ways, and the helpers every tool
+ * mapper uses to put values into the schema's fields.
+ *
+ * The grammar, as stable-diffusion-webui parses it (modules/
+ * infotext_utils.py):
+ *
+ *     PROMPT LINES...
+ *     Negative prompt: NEGATIVE LINES...        (optional)
+ *     Key: value, Key: value, Key: "quoted, value", ...
+ *
+ * The last line holds the settings: `Key: value` pairs separated by ", ";
+ * a value holding a comma, colon or newline is JSON-quoted.  A last line
+ * with fewer than 3 pairs is not settings but more prompt.  LoRAs appear in
+ * the prompt as <lora:NAME:WEIGHT> and their hashes in `Lora hashes:
+ * "NAME: HASH, NAME: HASH"`.  Prompt and negative prompt are taken with
+ * surrounding whitespace trimmed (inner line breaks kept).
+ */
+#include "interop.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------- */
+/* Mapping helpers                                                         */
+/* ---------------------------------------------------------------------- */
+
+void import_result_init(import_result *r)
+{
+    r->model_info = json_object();
+    r->ext = json_object();
+    r->tool = NULL;
+}
+
+void import_result_free(import_result *r)
+{
+    json_decref(r->model_info);
+    json_decref(r->ext);
+    r->model_info = r->ext = NULL;
+}
+
+static json_t *gs(import_result *r)
+{
+    json_t *g = json_object_get(r->model_info, "generation_settings");
+    if (!g) {
+        g = json_object();
+        json_object_set_new(r->model_info, "generation_settings", g);
+    }
+    return g;
+}
+
+void imp_note(import_result *r, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    json_t *n = json_object_get(r->ext, "notes");
+    if (!n) {
+        n = json_array();
+        json_object_set_new(r->ext, "notes", n);
+    }
+    json_array_append_new(n, json_string(buf));
+}
+
+void imp_unmapped(import_result *r, const char *key, json_t *value)
+{
+    if (!value) return;
+    json_t *u = json_object_get(r->ext, "unmapped");
+    if (!u) {
+        u = json_object();
+        json_object_set_new(r->ext, "unmapped", u);
+    }
+    json_object_set_new(u, key, value);
+}
+
+void imp_set_str(import_result *r, const char *key, const char *value)
+{
+    if (value && *value) json_object_set_new(r->model_info, key, json_string(value));
+}
+
+void imp_set_gs_str(import_result *r, const char *key, const char *value)
+{
+    if (value && *value) json_object_set_new(gs(r), key, json_string(value));
+}
+
+void imp_set_gs_int(import_result *r, const char *key, long long v, long long min, const char *src)
+{
+    if (v < min) {
+        imp_note(r, "%s %lld is outside the schema's range for generation_settings/%s (>= %lld); kept in unmapped only",
+                 src, v, key, min);
+        imp_unmapped(r, src, json_integer(v));
+        return;
+    }
+    json_object_set_new(gs(r), key, json_integer(v));
+}
+
+void imp_set_gs_num(import_result *r, const char *key, double v, double min, double max, const char *src)
+{
+    if (!isfinite(v) || v < min || v > max) {
+        imp_note(r, "%s %g is outside the schema's range for generation_settings/%s; kept in unmapped only", src, v, key);
+        imp_unmapped(r, src, json_real(v));
+        return;
+    }
+    json_object_set_new(gs(r), key, json_real(v));
+}
+
+void imp_add_adapter(import_result *r, const char *name, const char *type, int has_weight, double weight,
+                     const char *hash)
+{
+    if (!name || !*name) return;
+    json_t *a = json_object_get(r->model_info, "adapters");
+    if (!a) {
+        a = json_array();
+        json_object_set_new(r->model_info, "adapters", a);
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(name));
+    if (type) json_object_set_new(o, "type", json_string(type));
+    if (has_weight && isfinite(weight)) json_object_set_new(o, "weight", json_real(weight));
+    if (hash && *hash) json_object_set_new(o, "hash", json_string(hash));
+    json_array_append_new(a, o);
+}
+
+void imp_set_model(import_result *r, const char *name)
+{
+    if (!name || !*name) return;
+    static const char *const exts[] = {".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft"};
+    size_t n = strlen(name);
+    for (size_t k = 0; k < sizeof exts / sizeof exts[0]; k++) {
+        size_t e = strlen(exts[k]);
+        if (n > e && !strcasecmp(name + n - e, exts[k])) {
+            n -= e;
+            break;
+        }
+    }
+    json_object_set_new(r->model_info, "model_name", json_stringn(name, n));
+}
+
+static int all_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)s[i])) return 0;
+    return 1;
+}
+
+void imp_set_model_hash(import_result *r, const char *hash)
+{
+    if (!hash || !*hash) return;
+    const char *h = hash;
+    if (h[0] == '0' && (h[1] == 'x' || h[1] == 'X')) h += 2;
+    size_t n = strlen(h);
+    char buf[96];
+    if ((n == 64 || n == 10 || n == 8) && all_hex(h, n)) {
+        snprintf(buf, sizeof buf, "%s:", n == 64 ? "sha256" : n == 10 ? "autov2" : "autov1");
+        size_t p = strlen(buf);
+        for (size_t i = 0; i < n; i++) buf[p++] = (char)tolower((unsigned char)h[i]);
+        buf[p] = '\0';
+        json_object_set_new(r->model_info, "model_hash", json_string(buf));
+    } else {
+        json_object_set_new(r->model_info, "model_hash", json_string(hash));
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Parsing                                                                 */
+/* ---------------------------------------------------------------------- */
+
+static int keych(unsigned char c)
+{
+    return isalnum(c) || c == '_' || c == ' ' || c == '-' || c == '/' || c >= 0x80;
+}
+
+json_t *a1111_parse_pairs(const char *line)
+{
+    json_t *o = json_object();
+    const char *p = line;
+    while (*p) {
+        while (*p == ' ' || *p == '\t') p++;
+        if (!*p) break;
+        const char *k0 = p;
+        if (!(isalnum((unsigned char)*p) || *p == '_' || (unsigned char)*p >= 0x80)) goto skip;
+        while (*p && keych((unsigned char)*p)) p++;
+        if (*p != ':') goto skip;
+        {
+            const char *k1 = p;
+            while (k1 > k0 && k1[-1] == ' ') k1--;
+            p++;
+            while (*p == ' ') p++;
+            json_t *val = NULL;
+            if (*p == '"') {
+                const char *q = p + 1;
+                while (*q && *q != '"') q += (*q == '\\' && q[1]) ? 2 : 1;
+                if (*q == '"') {
+                    json_t *s = json_loadb(p, (size_t)(q - p + 1), JSON_DECODE_ANY, NULL);
+                    if (json_is_string(s)) {
+                        val = s;
+                        p = q + 1;
+                    } else json_decref(s);
+                }
+            }
+            if (!val) {
+                const char *v0 = p;
+                while (*p && *p != ',') p++;
+                const char *v1 = p;
+                while (v1 > v0 && (v1[-1] == ' ' || v1[-1] == '\t')) v1--;
+                val = json_stringn(v0, (size_t)(v1 - v0));
+            }
+            char *key = strndup(k0, (size_t)(k1 - k0));
+            if (key && val) json_object_set_new(o, key, val);
+            else json_decref(val);
+            free(key);
+            while (*p == ' ') p++;
+            if (*p == ',') p++;
+            continue;
+        }
+    skip:
+        while (*p && *p != ',') p++;
+        if (*p == ',') p++;
+    }
+    if (json_object_size(o) == 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static char *trim_dup(const char *s, size_t n)
+{
+    while (n && isspace((unsigned char)*s)) s++, n--;
+    while (n && isspace((unsigned char)s[n - 1])) n--;
+    return strndup(s, n);
+}
+
+static int parse_ll(const char *s, long long *v)
+{
+    char *end;
+    if (!s || !*s) return -1;
+    *v = strtoll(s, &end, 10);
+    while (*end == ' ') end++;
+    return *end ? -1 : 0;
+}
+
+static int parse_d(const char *s, double *v)
+{
+    char *end;
+    if (!s || !*s) return -1;
+    *v = strtod(s, &end);
+    while (*end == ' ') end++;
+    return *end || !isfinite(*v) ? -1 : 0;
+}
+
+/* <lora:NAME:WEIGHT[:...]> and <lyco:...> in a prompt. */
+static void prompt_loras(const char *prompt, import_result *r)
+{
+    const char *p = prompt;
+    while ((p = strchr(p, '<'))) {
+        const char *q = p + 1;
+        int lyco = !strncmp(q, "lyco:", 5);
+        if (strncmp(q, "lora:", 5) && !lyco) {
+            p++;
+            continue;
+        }
+        q += 5;
+        const char *end = strchr(q, '>');
+        if (!end) break;
+        const char *c = memchr(q, ':', (size_t)(end - q));
+        char *name = strndup(q, (size_t)((c ? c : end) - q));
+        double w = 1.0;
+        if (c) {
+            char num[64];
+            const char *c2 = memchr(c + 1, ':', (size_t)(end - c - 1));
+            size_t l = (size_t)((c2 ? c2 : end) - c - 1);
+            if (l < sizeof num) {
+                memcpy(num, c + 1, l);
+                num[l] = '\0';
+                if (parse_d(num, &w)) w = 1.0;
+            }
+        }
+        if (name) imp_add_adapter(r, name, "lora", 1, w, NULL);
+        free(name);
+        p = end + 1;
+    }
+}
+
+/* "name: hash, name: hash" -> hashes on the matching adapters (adding
+ * adapters that the prompt did not name). */
+static void lora_hashes(const char *s, import_result *r)
+{
+    json_t *pairs = a1111_parse_pairs(s);
+    const char *k;
+    json_t *v;
+    json_object_foreach(pairs, k, v)
+    {
+        json_t *ads = json_object_get(r->model_info, "adapters");
+        size_t i;
+        json_t *a;
+        int found = 0;
+        json_array_foreach(ads, i, a)
+        {
+            if (!strcmp(json_string_value(json_object_get(a, "name")), k)) {
+                json_object_set(a, "hash", v);
+                found = 1;
+            }
+        }
+        if (!found) imp_add_adapter(r, k, "lora", 0, 0, json_string_value(v));
+    }
+    json_decref(pairs);
+}
+
+int import_a1111(const char *text, import_result *r)
+{
+    size_t n = strlen(text);
+    while (n && isspace((unsigned char)text[n - 1])) n--;
+    /* the last line */
+    const char *last = text + n;
+    while (last > text && last[-1] != '\n') last--;
+    char *lastline = strndup(last, (size_t)(text + n - last));
+    if (!lastline) return 0;
+    json_t *pairs = a1111_parse_pairs(lastline);
+    free(lastline);
+    if (!pairs || (json_object_size(pairs) < 3 && !json_object_get(pairs, "Steps"))) {
+        json_decref(pairs);
+        return 0;
+    }
+    /* Prompt / negative prompt: everything before the last line. */
+    size_t head = (size_t)(last - text);
+    const char *neg = NULL;
+    for (const char *l = text; l < text + head;) {
+        const char *s = l;
+        while (s < text + head && (*s == ' ' || *s == '\t')) s++;
+        if ((size_t)(text + head - s) >= 16 && !strncmp(s, "Negative prompt:", 16)) {
+            neg = s;
+            break;
+        }
+        const char *nl = memchr(l, '\n', (size_t)(text + head - l));
+        if (!nl) break;
+        l = nl + 1;
+    }
+    char *prompt = trim_dup(text, (size_t)((neg ? neg : text + head) - text));
+    char *negative = neg ? trim_dup(neg + 16, (size_t)(text + head - neg - 16)) : NULL;
+    if (prompt && *prompt) {
+        imp_set_str(r, "prompt", prompt);
+        prompt_loras(prompt, r);
+    }
+    if (negative && *negative) imp_set_str(r, "negative_prompt", negative);
+    free(prompt);
+    free(negative);
+
+    r->tool = "AUTOMATIC1111";
+    json_t *hires = NULL;
+    const char *k;
+    json_t *v;
+    json_object_foreach(pairs, k, v)
+    {
+        const char *s = json_string_value(v);
+        long long iv;
+        double dv;
+        if (!strcmp(k, "Steps") && !parse_ll(s, &iv)) imp_set_gs_int(r, "steps", iv, 1, "Steps");
+        else if (!strcmp(k, "Sampler")) imp_set_gs_str(r, "sampler", s);
+        else if (!strcmp(k, "Schedule type")) imp_set_gs_str(r, "scheduler", s);
+        else if (!strcmp(k, "CFG scale") && !parse_d(s, &dv)) imp_set_gs_num(r, "cfg_scale", dv, 0, INFINITY, "CFG scale");
+        else if (!strcmp(k, "Seed") && !parse_ll(s, &iv)) {
+            if (iv < 0) imp_note(r, "Seed %lld (random) is not a seed the schema can hold; kept in unmapped only", iv);
+            if (iv < 0) imp_unmapped(r, "Seed", json_incref(v));
+            else imp_set_gs_int(r, "seed", iv, 0, "Seed");
+        } else if (!strcmp(k, "Size") && strchr(s, 'x')) {
+            long long w, h;
+            char *x;
+            w = strtoll(s, &x, 10);
+            if (*x == 'x' && !parse_ll(x + 1, &h) && w > 0 && h > 0) {
+                imp_set_gs_int(r, "width", w, 1, "Size");
+                imp_set_gs_int(r, "height", h, 1, "Size");
+            } else imp_unmapped(r, k, json_incref(v));
+        } else if (!strcmp(k, "Model hash")) imp_set_model_hash(r, s);
+        else if (!strcmp(k, "Model")) imp_set_model(r, s);
+        else if (!strcmp(k, "Clip skip") && !parse_ll(s, &iv)) imp_set_gs_int(r, "clip_skip", iv, 1, "Clip skip");
+        else if (!strcmp(k, "Denoising strength") && !parse_d(s, &dv))
+            imp_set_gs_num(r, "denoising_strength", dv, 0, 1, "Denoising strength");
+        else if (!strcmp(k, "VAE")) json_object_set(r->ext, "vae", v);
+        else if (!strcmp(k, "VAE hash")) json_object_set(r->ext, "vae_hash", v);
+        else if (!strncmp(k, "Hires ", 6)) {
+            if (!hires) hires = json_object();
+            json_object_set(hires, k, v);
+        } else if (!strcmp(k, "Lora hashes")) lora_hashes(s, r);
+        else if (!strcmp(k, "Version")) {
+            json_object_set(r->ext, "tool_version", v);
+            if (s[0] == 'f' && isdigit((unsigned char)s[1])) r->tool = "Forge";
+        } else if (!strcmp(k, "App")) {
+            if (strstr(s, "SD.Next")) r->tool = "SD.Next";
+            json_object_set(r->ext, "app", v);
+        } else imp_unmapped(r, k, json_incref(v));
+    }
+    if (hires) json_object_set_new(r->ext, "hires", hires);
+    json_decref(pairs);
+    return 1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Writing the text back                                                   */
+/* ---------------------------------------------------------------------- */
+
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t c = (b->cap ? b->cap * 2 : 256);
+        while (c < b->n + n + 1) c *= 2;
+        char *q = realloc(b->p, c);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = c;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+
+static void num_text(json_t *v, char *buf, size_t n)
+{
+    if (json_is_integer(v)) snprintf(buf, n, "%lld", (long long)json_integer_value(v));
+    else {
+        double d = json_number_value(v);
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(buf, n, "%.*g", prec, d);
+            if (strtod(buf, NULL) == d) break;
+        }
+    }
+}
+
+/* One ", Key: value" pair; values holding ',', ':' or a newline are quoted. */
+static void pair(sbuf *b, int *first, const char *key, json_t *v)
+{
+    char num[64];
+    const char *s;
+    char *quoted = NULL;
+    if (json_is_string(v)) {
+        s = json_string_value(v);
+        if (strpbrk(s, ",:\n\"")) {
+            quoted = json_dumps(v, JSON_ENCODE_ANY | JSON_ENSURE_ASCII * 0);
+            s = quoted ? quoted : s;
+        }
+    } else if (json_is_number(v)) {
+        num_text(v, num, sizeof num);
+        s = num;
+    } else if (json_is_boolean(v)) s = json_is_true(v) ? "True" : "False";
+    else return;
+    if (!*first) sb_str(b, ", ");
+    *first = 0;
+    sb_str(b, key);
+    sb_str(b, ": ");
+    sb_str(b, s);
+    free(quoted);
+}
+
+char *export_parameters_text(json_t *manifest)
+{
+    json_t *meta = json_object_get(manifest, "raiiaf_metadata");
+    json_t *mi = json_object_get(meta, "model_info");
+    json_t *g = json_object_get(mi, "generation_settings");
+    json_t *ext = json_object_get(json_object_get(meta, "extensions"), "org.raiiaf.import");
+    sbuf b = {0};
+    const char *prompt = json_string_value(json_object_get(mi, "prompt"));
+    const char *neg = json_string_value(json_object_get(mi, "negative_prompt"));
+    sb_str(&b, prompt ? prompt : "");
+    if (neg && *neg) {
+        sb_str(&b, "\nNegative prompt: ");
+        sb_str(&b, neg);
+    }
+    sbuf l = {0};
+    int first = 1;
+    pair(&l, &first, "Steps", json_object_get(g, "steps"));
+    pair(&l, &first, "Sampler", json_object_get(g, "sampler"));
+    pair(&l, &first, "Schedule type", json_object_get(g, "scheduler"));
+    pair(&l, &first, "CFG scale", json_object_get(g, "cfg_scale"));
+    pair(&l, &first, "Seed", json_object_get(g, "seed"));
+    json_t *w = json_object_get(g, "width"), *h = json_object_get(g, "height");
+    if (json_is_integer(w) && json_is_integer(h)) {
+        char size[64];
+        snprintf(size, sizeof size, "%lldx%lld", (long long)json_integer_value(w), (long long)json_integer_value(h));
+        json_t *sv = json_string(size);
+        pair(&l, &first, "Size", sv);
+        json_decref(sv);
+    }
+    const char *hash = json_string_value(json_object_get(mi, "model_hash"));
+    if (hash) {
+        char hb[16];
+        const char *colon = strchr(hash, ':');
+        if (colon && (!strncmp(hash, "autov2:", 7) || !strncmp(hash, "autov1:", 7))) hash = colon + 1;
+        else if (colon && !strncmp(hash, "sha256:", 7) && strlen(colon + 1) >= 10) {
+            snprintf(hb, sizeof hb, "%.10s", colon + 1); /* AutoV2 is the first 10 hex digits of the SHA-256 */
+            hash = hb;
+        }
+        json_t *hv = json_string(hash);
+        pair(&l, &first, "Model hash", hv);
+        json_decref(hv);
+    }
+    pair(&l, &first, "Model", json_object_get(mi, "model_name"));
+    pair(&l, &first, "VAE", json_object_get(ext, "vae"));
+    pair(&l, &first, "VAE hash", json_object_get(ext, "vae_hash"));
+    pair(&l, &first, "Denoising strength", json_object_get(g, "denoising_strength"));
+    pair(&l, &first, "Clip skip", json_object_get(g, "clip_skip"));
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(ext, "hires"), k, v) pair(&l, &first, k, v);
+    /* Lora hashes from the adapters that have one. */
+    sbuf lh = {0};
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(mi, "adapters"), i, a)
+    {
+        const char *an = json_string_value(json_object_get(a, "name"));
+        const char *ah = json_string_value(json_object_get(a, "hash"));
+        if (!an || !ah) continue;
+        if (lh.n) sb_str(&lh, ", ");
+        sb_str(&lh, an);
+        sb_str(&lh, ": ");
+        sb_str(&lh, ah);
+    }
+    if (lh.n) {
+        json_t *lv = json_string(lh.p);
+        pair(&l, &first, "Lora hashes", lv);
+        json_decref(lv);
+    }
+    free(lh.p);
+    json_object_foreach(json_object_get(ext, "unmapped"), k, v) pair(&l, &first, k, v);
+    pair(&l, &first, "App", json_object_get(ext, "app"));
+    pair(&l, &first, "Version", json_object_get(ext, "tool_version"));
+    if (l.n) {
+        sb_str(&b, "\n");
+        sb_add(&b, l.p, l.n);
+    }
+    free(l.p);
+    if (b.oom || l.oom) {
+        free(b.p);
+        return NULL;
+    }
+    if (!b.p) return strdup("");
+    return b.p;
+}

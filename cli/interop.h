@@ -1,0 +1,207 @@
+/*
+ * interop.h -- meeting users where their images already are (issue #7):
+ *
+ *   import    generator metadata in PNG text chunks / EXIF UserComment ->
+ *             a RAIIAF file (import_*.c, cmd_import.c)
+ *   export    a RAIIAF file -> PNG/JPEG/WebP carrying A1111 `parameters`
+ *             and the whole manifest (cmd_export.c)
+ *   safetensors  reading and writing .safetensors tensors (safetensors.c)
+ *   index/search a SQLite library of many files (cmd_index.c, cmd_search.c)
+ *
+ * Everything here treats its input as hostile: every length is checked
+ * against what remains before it is used, decompression is bounded, and
+ * nothing prints except the cmd_* entry points.
+ */
+#ifndef RAIIAF_CLI_INTEROP_H
+#define RAIIAF_CLI_INTEROP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "npy.h"
+#include "raiiaf.h"
+
+int cmd_import(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_index(int argc, char **argv);
+int cmd_search(int argc, char **argv);
+
+/* ---------------------------------------------------------------------- */
+/* Embedded text: PNG tEXt/zTXt/iTXt chunks and EXIF strings               */
+/* ---------------------------------------------------------------------- */
+
+/* Caps on hostile input. */
+#define META_MAX_TEXTS 256               /* text records kept per image */
+#define META_MAX_TEXT ((size_t)64 << 20) /* bytes of one decoded text (zlib output cap) */
+
+typedef struct meta_text {
+    char keyword[80];     /* PNG keyword (1..79 bytes), or the EXIF tag's name */
+    char type[24];        /* "tEXt", "zTXt", "iTXt", "exif-usercomment", "exif-imagedescription", ... */
+    char *text;           /* decoded text, UTF-8, NUL-terminated (may hold NULs: see len) */
+    size_t len;           /* bytes of text */
+    const char *encoding; /* how the stored bytes became `text`: "utf-8", "latin-1",
+                             "utf-16be", "utf-16le", "ascii" */
+    unsigned char *raw;   /* EXIF only: the tag's value bytes exactly as stored */
+    size_t raw_len;
+    char *language, *translated; /* iTXt only (may be NULL) */
+} meta_text;
+
+typedef struct meta_list {
+    meta_text *items;
+    size_t count;
+    const char *format; /* "png", "jpeg", "webp" or NULL when unrecognised */
+} meta_list;
+
+/* Collects every text record from a PNG (tEXt, zTXt, iTXt), JPEG (APP1 Exif)
+ * or WebP (EXIF chunk).  Structural damage in the container yields
+ * RAIIAF_E_IMAGE / RAIIAF_E_CORRUPT with a message; a damaged EXIF block or
+ * undecodable text chunk is skipped (the image stays importable) and noted
+ * in `err` with status 0 only when nothing else went wrong.  Text decoding:
+ * tEXt/zTXt are Latin-1 by the PNG spec, but many generators write UTF-8
+ * there, so bytes that are valid UTF-8 are taken as UTF-8, anything else as
+ * Latin-1 (encoding says which; both map back to the original bytes). */
+int meta_collect(const unsigned char *data, size_t size, meta_list *out, char *err, size_t errsize);
+void meta_list_free(meta_list *l);
+/* The first record with this keyword, or NULL. */
+const meta_text *meta_find(const meta_list *l, const char *keyword);
+
+/* Parses a TIFF/EXIF block ("MM\0*" or "II*\0" first) and appends its
+ * UserComment (IFD0 or the Exif IFD) and its ImageDescription / Make / Model
+ * strings to `out`.  Returns 0, or RAIIAF_E_CORRUPT with a message. */
+int exif_collect(const unsigned char *tiff, size_t size, meta_list *out, char *err, size_t errsize);
+
+/* Decodes an EXIF UserComment value (8-byte charset prefix, then text) into
+ * UTF-8.  "UNICODE\0" is UTF-16 in the TIFF byte order (`big_endian`), but
+ * some writers use the other order: a text whose bytes read as NUL-high
+ * ASCII in the other order is decoded that way.  A value without a known
+ * prefix is taken as text.  Returns a malloc'd NUL-terminated string (*len
+ * its length) or NULL when memory ran out; *encoding names the decoding. */
+char *exif_usercomment_decode(const unsigned char *v, size_t n, int big_endian, size_t *len,
+                              const char **encoding);
+
+/* Builds a minimal TIFF block holding `text` as UserComment ("UNICODE\0" +
+ * UTF-16 in the block's byte order, little-endian "II") in an Exif IFD,
+ * and, when `manifest` is not NULL, a MakerNote "raiiaf\0" + the manifest
+ * JSON (read back as the record with keyword "raiiaf", type
+ * "exif-makernote").  Returns a malloc'd buffer or NULL. */
+unsigned char *exif_build_usercomment(const char *text, const char *manifest, size_t *size);
+
+/* ---------------------------------------------------------------------- */
+/* Mapping generator metadata to the schema                                */
+/* ---------------------------------------------------------------------- */
+
+/* What an importer makes of one image.  model_info holds schema fields
+ * only (generation_settings checked for ranges); ext holds the rest:
+ * tool, tool_version, unmapped fields, notes. */
+typedef struct import_result {
+    json_t *model_info; /* object */
+    json_t *ext;        /* object: "org.raiiaf.import" content (without "chunks") */
+    const char *tool;   /* recognised tool, or NULL */
+} import_result;
+
+void import_result_init(import_result *r);
+void import_result_free(import_result *r);
+
+/* Helpers used by the tool mappers: set model_info/generation_settings
+ * fields with the schema's ranges enforced; a value out of range is kept
+ * in ext/unmapped with a note instead.  */
+void imp_set_str(import_result *r, const char *key, const char *value);          /* model_info/KEY */
+void imp_set_gs_str(import_result *r, const char *key, const char *value);       /* generation_settings/KEY */
+void imp_set_gs_int(import_result *r, const char *key, long long v, long long min, const char *src);
+void imp_set_gs_num(import_result *r, const char *key, double v, double min, double max, const char *src);
+void imp_add_adapter(import_result *r, const char *name, const char *type, int has_weight, double weight,
+                     const char *hash);
+void imp_note(import_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void imp_unmapped(import_result *r, const char *key, json_t *value); /* steals value */
+/* Model names: the file name without folders' extension (.safetensors,
+ * .ckpt, .pt, .pth, .bin, .gguf, .sft). */
+void imp_set_model(import_result *r, const char *name);
+/* Hashes: "sha256:<64 hex>" for a full SHA-256 (from "0x..." or upper case
+ * too), "autov2:<10 hex>" for A1111's short hash, "autov1:<8 hex>" for its
+ * old one; anything else as given. */
+void imp_set_model_hash(import_result *r, const char *hash);
+
+/* A1111 / Forge / SD.Next `parameters` text.  Returns 1 when the text
+ * follows the grammar (a last line of at least 3 `Key: value` pairs or a
+ * Steps: field), 0 when it does not (then nothing is set). */
+int import_a1111(const char *text, import_result *r);
+/* Splits one `Key: value, Key: value` line into an object of strings
+ * (JSON-quoted values unquoted); NULL when it has no pair. */
+json_t *a1111_parse_pairs(const char *line);
+/* ComfyUI API graph (node id -> {class_type, inputs}).  1 when a sampler
+ * node was found. */
+int import_comfy(json_t *graph, import_result *r);
+/* InvokeAI invokeai_metadata, NovelAI Comment, SwarmUI sui_image_params,
+ * Fooocus / RuinedFooocus parameters JSON. */
+int import_invokeai(json_t *meta, import_result *r);
+int import_novelai(json_t *comment, const meta_list *l, import_result *r);
+int import_swarmui(json_t *params, import_result *r);
+int import_fooocus(json_t *params, import_result *r);
+
+/* Recognises the tool from the text records and maps what it can.  Returns
+ * 1 when some generator was recognised.  A record with keyword "raiiaf"
+ * (our own export) is not handled here: cmd_import restores it whole. */
+int import_detect(const meta_list *l, import_result *r);
+
+/* The `org.raiiaf.import` "chunks" array: every record verbatim. */
+json_t *import_chunks_json(const meta_list *l);
+
+/* A1111-style `parameters` text from a manifest's model_info (and its
+ * org.raiiaf.import extension for tool version and unmapped fields).
+ * Returns a malloc'd string, or NULL when memory ran out. */
+char *export_parameters_text(json_t *manifest);
+
+/* ---------------------------------------------------------------------- */
+/* safetensors                                                             */
+/* ---------------------------------------------------------------------- */
+
+#define ST_MAX_HEADER ((uint64_t)100 << 20)
+
+/* Parses a .safetensors file held in memory and picks one tensor: `want`
+ * names it (NULL: the file must hold exactly one).  out->data points into
+ * buf (out->owned_ NULL).  Errors: RAIIAF_E_CORRUPT / RAIIAF_E_TRUNCATED /
+ * RAIIAF_E_LIMIT / RAIIAF_E_NOT_FOUND / RAIIAF_E_ARG with a message.
+ * If names is not NULL it receives a malloc'd ", "-separated list of the
+ * tensor names (for messages). */
+int st_parse(const void *buf, size_t len, const char *want, npy_array *out, char *err, size_t errsize);
+
+/* Builds a .safetensors file with one tensor `name` and string metadata
+ * (`metadata`: a JSON object whose values are strings; may be NULL). */
+int st_build(const char *name, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape, const void *data,
+             size_t size, json_t *metadata, unsigned char **out, size_t *out_size);
+
+/* The safetensors dtype name ("F32") of a dtype, or NULL. */
+const char *st_dtype_name(raiiaf_dtype d);
+
+/* The generation record as safetensors __metadata__ (string -> string):
+ * "raiiaf.manifest" holds the whole manifest JSON; prompt, negative
+ * prompt, model, seed, steps, sampler, cfg scale, scheduler, size as
+ * flat "raiiaf.*" keys for tools that only look there. */
+json_t *st_metadata_from_manifest(const char *manifest, size_t len);
+
+/* Reads a latent given on the command line: FILE.npy, FILE.safetensors or
+ * FILE.safetensors:TENSOR (decided by the .safetensors extension). */
+int cli_latent_read(const char *path, npy_array *out, char *err, size_t errsize);
+
+/* Writes tensor data to `path`: .safetensors (with the generation record of
+ * reader `r` as __metadata__) or .npy, atomically. */
+int cli_latent_write(raiiaf_reader *r, const char *path, const char *name, raiiaf_dtype dtype, unsigned rank,
+                     const uint64_t *shape, const void *data, size_t size, char *err, size_t errsize);
+
+/* ---------------------------------------------------------------------- */
+/* index                                                                   */
+/* ---------------------------------------------------------------------- */
+
+typedef struct index_stats {
+    unsigned long long seen, added, updated, unchanged, removed, failed;
+    double seconds;
+} index_stats;
+
+/* Indexes every .raiiaf file under the folders into the SQLite database
+ * `db` (created when missing).  progress: 1 draws a progress bar on
+ * stderr.  Returns an exit status; per-file problems are counted in
+ * stats->failed and reported on stderr unless quiet. */
+int index_run(const char *const *dirs, int ndirs, const char *db, int progress, int quiet, index_stats *stats);
+
+#endif

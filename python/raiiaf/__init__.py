@@ -1,0 +1,42 @@
+"""raiiaf: RAIIAF files (an AI-generated image, its latent tensors and the
+generation record in one file) from Python, through libraiiaf.
+
+Native API::
+
+    import raiiaf
+    raiiaf.write("cat.raiiaf", image="cat.png", latents={"initial_noise": noise},
+                 model="SDXL", prompt="a cat", seed=42, steps=30)
+    with raiiaf.open("cat.raiiaf") as f:
+        f.metadata, f.image_bytes, f.latents["initial_noise"], f.env, f.drift
+        f.verify()
+
+Drop-in for the original package (raiiaf 1.x)::
+
+    from raiiaf import raiiafFileHandler      # or: from raiiaf.main import raiiafFileHandler
+"""
+
+from . import _lib
+from ._core import (ChunkInfo, DriftItem, DriftWarning, File, LatentMap, TensorInfo, VerifyWarning,
+                    as_tensor_bytes, current_env, open, python_components, read_header, write)
+from ._core import HAS_ENV, HAS_FORMAT1_READ, HAS_FORMAT1_WRITE
+from .errors import (ArgumentError, CodecError, CorruptError, Error, ImageError, IOError, JSONError,
+                     LimitError, NoMemoryError, NotFoundError, NotRaiiafError, SchemaError, StateError,
+                     VersionError, raiiafChunkError, raiiafCorruptHeader, raiiafDecodeError,
+                     raiiafEnvChunkError, raiiafImageError, raiiafLatentError, raiiafMetadataError)
+from .main import raiiafFileHandler
+
+__version__ = "2.0.0"
+library_version = _lib.version   # the loaded libraiiaf's version
+library_path = _lib.path         # where it was loaded from
+
+__all__ = [
+    "write", "open", "File", "LatentMap", "TensorInfo", "ChunkInfo", "DriftItem", "DriftWarning",
+    "VerifyWarning", "current_env", "python_components", "as_tensor_bytes", "read_header",
+    "raiiafFileHandler",
+    "Error", "ArgumentError", "NoMemoryError", "IOError", "CorruptError", "NotRaiiafError",
+    "VersionError", "LimitError", "JSONError", "SchemaError", "ImageError", "CodecError",
+    "NotFoundError", "StateError",
+    "raiiafDecodeError", "raiiafCorruptHeader", "raiiafMetadataError", "raiiafChunkError",
+    "raiiafLatentError", "raiiafImageError", "raiiafEnvChunkError",
+    "HAS_ENV", "HAS_FORMAT1_READ", "HAS_FORMAT1_WRITE", "library_version", "library_path",
+]
