@@ -48,6 +48,7 @@ bench: bootstrap
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release
 	cmake --build build-bench -j $(JOBS)
 	build-bench/bench_format --runs 11
+	build-bench/bench_index
 
 install: build
 	cmake --install $(BUILD)
