@@ -163,70 +163,72 @@ done:
     return rc;
 }
 
+/* Reads the stream's header (at most ZFP_HEADER_MAX_BITS = 148 bits) from a
+ * bounded, zero-padded copy of its first bytes, so a short stream cannot
+ * make zfp read past it.  Returns the header's size in bits, 0 if invalid. */
+static size_t read_header_bounded(zfp_stream *zs, zfp_field *field, const void *src, size_t stored, unsigned mask)
+{
+    unsigned char head[32] = {0};
+    memcpy(head, src, stored < sizeof head ? stored : sizeof head);
+    bitstream *bs = stream_open(head, sizeof head);
+    if (!bs) return 0;
+    zfp_stream_set_bit_stream(zs, bs);
+    zfp_stream_rewind(zs);
+    size_t bits = zfp_read_header(zs, field, mask);
+    zfp_stream_set_bit_stream(zs, NULL);
+    stream_close(bs);
+    return bits;
+}
+
+/* Decodes into the field's pointer.  zfp's decoder does not bound its reads
+ * by the buffer; it reads at most what the worst case for this mode and
+ * shape could have written, so it decodes from a zero-padded copy of
+ * exactly that size.  *used receives the bytes the decoder consumed. */
+static int decode_bounded(zfp_stream *zs, zfp_field *field, const void *src, size_t stored, unsigned mask,
+                          size_t *used, const char *where, rf_err *e)
+{
+    size_t cap = zfp_stream_maximum_size(zs, field);
+    if (cap == 0 || stored > cap)
+        return rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream of %zu bytes exceeds the %zu bytes its mode can produce", where, stored, cap);
+    cap += 64;
+    unsigned char *pad = calloc(1, cap);
+    bitstream *bs = pad ? stream_open(pad, cap) : NULL;
+    if (!bs) {
+        free(pad);
+        return rf_fail(e, RAIIAF_E_NOMEM, "%s: zfp: out of memory for %zu bytes", where, cap);
+    }
+    memcpy(pad, src, stored);
+    zfp_stream_set_bit_stream(zs, bs);
+    zfp_stream_rewind(zs);
+    int rc = RAIIAF_OK;
+    if (!zfp_read_header(zs, field, mask)) rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream header is invalid", where);
+    else *used = zfp_decompress(zs, field);
+    if (!rc && (*used == 0 || *used > stored))
+        rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream is damaged (decoder needed %zu bytes, %zu stored)", where, *used, stored);
+    zfp_stream_set_bit_stream(zs, NULL);
+    stream_close(bs);
+    free(pad);
+    return rc;
+}
+
 int rf_zfp_decode(const void *src, size_t stored, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape,
                   void *dst, size_t raw_size, const char *where, rf_err *e)
 {
     if (!rf_zfp_supported(dtype, rank, shape))
         return rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp cannot hold a %s tensor of this shape", where, raiiaf_dtype_name(dtype));
-    int rc = RAIIAF_OK;
-    unsigned char *pad = NULL;
-    bitstream *bs = NULL;
+    (void)raw_size;
+    int rc;
+    size_t used = 0;
     zfp_stream *zs = zfp_stream_open(NULL);
     zfp_field *field = make_field(dst, dtype, rank, shape);
-    if (!zs || !field) {
+    if (!zs || !field)
         rc = rf_fail(e, RAIIAF_E_NOMEM, "%s: zfp: out of memory", where);
-        goto done;
-    }
-    /* Read the mode from a bounded copy of the header bits first. */
-    unsigned char head[32] = {0};
-    memcpy(head, src, stored < sizeof head ? stored : sizeof head);
-    bs = stream_open(head, sizeof head);
-    if (!bs) {
-        rc = rf_fail(e, RAIIAF_E_NOMEM, "%s: zfp: out of memory", where);
-        goto done;
-    }
-    zfp_stream_set_bit_stream(zs, bs);
-    zfp_stream_rewind(zs);
-    if (!zfp_read_header(zs, field, HEADER_MASK)) {
+    else if (!read_header_bounded(zs, field, src, stored, HEADER_MASK))
         rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream header is invalid", where);
-        goto done;
-    }
-    /* zfp's decoder does not bound its reads by the buffer; it reads at most
-     * what the worst case for this mode and shape could have written, so
-     * decode from a zero-padded copy of exactly that size. */
-    size_t cap = zfp_stream_maximum_size(zs, field);
-    if (cap == 0 || stored > cap) {
-        rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream of %zu bytes exceeds the %zu bytes its mode can produce", where, stored, cap);
-        goto done;
-    }
-    cap += 64;
-    pad = calloc(1, cap);
-    if (!pad) {
-        rc = rf_fail(e, RAIIAF_E_NOMEM, "%s: zfp: out of memory for %zu bytes", where, cap);
-        goto done;
-    }
-    memcpy(pad, src, stored);
-    stream_close(bs);
-    bs = stream_open(pad, cap);
-    if (!bs) {
-        rc = rf_fail(e, RAIIAF_E_NOMEM, "%s: zfp: out of memory", where);
-        goto done;
-    }
-    zfp_stream_set_bit_stream(zs, bs);
-    zfp_stream_rewind(zs);
-    if (!zfp_read_header(zs, field, HEADER_MASK)) {
-        rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream header is invalid", where);
-        goto done;
-    }
-    (void)raw_size;
-    size_t used = zfp_decompress(zs, field);
-    if (used == 0 || used > stored)
-        rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream is damaged (decoder needed %zu bytes, %zu stored)", where, used, stored);
-done:
-    free(pad);
+    else
+        rc = decode_bounded(zs, field, src, stored, HEADER_MASK, &used, where, e);
     zfp_field_free(field);
     zfp_stream_close(zs);
-    stream_close(bs);
     return rc;
 }
 
@@ -236,8 +238,6 @@ int rf_zfp_decode_full4(const void *src, size_t stored, const size_t n[4], void 
                         const char *where, rf_err *e)
 {
     int rc = RAIIAF_OK;
-    unsigned char *pad = NULL;
-    bitstream *bs = NULL;
     zfp_stream *zs = zfp_stream_open(NULL);
     zfp_field *field = zfp_field_alloc();
     if (!zs || !field) {
@@ -249,17 +249,7 @@ int rf_zfp_decode_full4(const void *src, size_t stored, const size_t n[4], void 
                      n[0], n[1], n[2], n[3]);
         goto done;
     }
-    /* The header, from a bounded copy: at most ZFP_HEADER_MAX_BITS (148) bits. */
-    unsigned char head[32] = {0};
-    memcpy(head, src, stored < sizeof head ? stored : sizeof head);
-    bs = stream_open(head, sizeof head);
-    if (!bs) {
-        rc = rf_fail(e, RAIIAF_E_NOMEM, "%s: zfp: out of memory", where);
-        goto done;
-    }
-    zfp_stream_set_bit_stream(zs, bs);
-    zfp_stream_rewind(zs);
-    size_t hbits = zfp_read_header(zs, field, ZFP_HEADER_FULL);
+    size_t hbits = read_header_bounded(zs, field, src, stored, ZFP_HEADER_FULL);
     if (!hbits || stored * 8 < hbits) {
         rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream header is invalid", where);
         goto done;
@@ -276,41 +266,14 @@ int rf_zfp_decode_full4(const void *src, size_t stored, const size_t n[4], void 
         rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream is not in reversible (lossless) mode", where);
         goto done;
     }
-    size_t cap = zfp_stream_maximum_size(zs, field);
-    if (cap == 0 || stored > cap) {
-        rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream of %zu bytes exceeds the %zu bytes its mode can produce", where, stored, cap);
-        goto done;
-    }
-    cap += 64;
-    pad = calloc(1, cap);
-    if (!pad) {
-        rc = rf_fail(e, RAIIAF_E_NOMEM, "%s: zfp: out of memory for %zu bytes", where, cap);
-        goto done;
-    }
-    memcpy(pad, src, stored);
-    stream_close(bs);
-    bs = stream_open(pad, cap);
-    if (!bs) {
-        rc = rf_fail(e, RAIIAF_E_NOMEM, "%s: zfp: out of memory", where);
-        goto done;
-    }
-    zfp_stream_set_bit_stream(zs, bs);
-    zfp_stream_rewind(zs);
-    if (!zfp_read_header(zs, field, ZFP_HEADER_FULL)) {
-        rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream header is invalid", where);
-        goto done;
-    }
     zfp_field_set_pointer(field, dst);
-    size_t used = zfp_decompress(zs, field);
-    if (used == 0 || used > stored)
-        rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream is damaged (decoder needed %zu bytes, %zu stored)", where, used, stored);
-    else if (used != stored)
+    size_t used = 0;
+    rc = decode_bounded(zs, field, src, stored, ZFP_HEADER_FULL, &used, where, e);
+    if (!rc && used != stored)
         rc = rf_fail(e, RAIIAF_E_CORRUPT, "%s: zfp stream ends after %zu of its %zu stored bytes", where, used, stored);
 done:
-    free(pad);
     zfp_field_free(field);
     zfp_stream_close(zs);
-    stream_close(bs);
     return rc;
 }
 
