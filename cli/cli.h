@@ -46,6 +46,21 @@ int cmd_extract(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_env(int argc, char **argv);
+/* Trust (issue #6): cmd_edit.c, cmd_history.c, cmd_compact.c, cmd_keygen.c,
+ * cmd_sign.c, cmd_recover.c */
+int cmd_edit(int argc, char **argv);
+int cmd_history(int argc, char **argv);
+int cmd_compact(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_sign(int argc, char **argv);
+int cmd_recover(int argc, char **argv);
+/* Seeded noise (issue #8): cmd_noise.c */
+int cmd_noise(int argc, char **argv);
+/* info's "Version:" and "Signature:" lines. */
+void cli_trust_info_lines(raiiaf_reader *r);
+/* verify --pubkey: checks the newest signature; prints on stderr;
+ * returns 0 when it is valid for the newest content and by that key. */
+int cli_verify_signature(raiiaf_reader *r, const char *path, const char *pubkey);
 
 /* ---- environment record (cmd_env.c) ---- */
 

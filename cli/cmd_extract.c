@@ -10,7 +10,7 @@
 
 static const char usage[] =
     "usage: raiiaf extract FILE [--image OUT] [--latent NAME=OUT.npy]... [--meta OUT.json]\n"
-    "                      [--all DIR] [--no-digest] [-q]\n"
+    "                      [--all DIR] [--no-digest] [--version N] [-q]\n"
     "\n"
     "Writes what a RAIIAF file holds, each output atomically.  Every payload's CRC-32C\n"
     "and SHA-256 are checked first: nothing is written from damaged data.\n"
@@ -158,6 +158,7 @@ int cmd_extract(int argc, char **argv)
 {
     const char *file = NULL, *image = NULL, *meta = NULL, *all = NULL;
     unsigned flags = 0;
+    uint32_t want_version = 0;
     int nlat = 0, status = EXIT_USAGE, quiet = 0;
     const char **lat = calloc((size_t)argc, sizeof *lat);
     raiiaf_reader *r = NULL;
@@ -187,6 +188,14 @@ int cmd_extract(int argc, char **argv)
         } else if ((k = cli_opt(argc, argv, &i, "--all", &v))) {
             if (k < 0) goto done;
             all = v;
+        } else if ((k = cli_opt(argc, argv, &i, "--version", &v))) { /* an older manifest version */
+            unsigned long long vv;
+            if (k < 0) goto done;
+            if (cli_parse_u64(v, &vv) || vv < 1 || vv > UINT32_MAX) {
+                cli_err("--version expects a manifest version (1, 2, ...), got '%s'", v);
+                goto done;
+            }
+            want_version = (uint32_t)vv;
         } else if ((k = cli_opt(argc, argv, &i, "--latent", &v))) {
             if (k < 0) goto done;
             const char *eq = strchr(v, '=');
@@ -213,7 +222,7 @@ int cmd_extract(int argc, char **argv)
         cli_err("extract: nothing to extract: give --image, --latent, --meta or --all");
         goto done;
     }
-    int rc = raiiaf_reader_open_file(file, flags, &r);
+    int rc = want_version ? raiiaf_reader_open_version(file, flags, want_version, &r) : raiiaf_reader_open_file(file, flags, &r);
     if (rc) {
         cli_err("%s: %s", file, r ? raiiaf_reader_errmsg(r) : "out of memory");
         status = cli_exit_for_input(rc);

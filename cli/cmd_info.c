@@ -10,10 +10,13 @@ static const char usage[] =
     "Prints what a RAIIAF file holds: model, prompts, generation settings, the image\n"
     "(format, size, bytes) and each tensor (name, dtype, shape, codec, stored/raw bytes).\n"
     "  --json   print the whole manifest as JSON instead\n"
+    "  --version N  show manifest version N (raiiaf history lists them)\n"
     "  -q, --quiet  do not warn on stderr when this machine's environment differs from\n"
     "           the one recorded in the file (raiiaf env diff FILE shows how)\n";
 
 static int quiet; /* -q: no environment drift summary */
+static uint32_t want_version; /* --version N: an older manifest (0: newest) */
+static const char version_mark[] = "--version";
 
 static const char *str_at(json_t *o, const char *key)
 {
@@ -57,13 +60,17 @@ static void print_shape(const raiiaf_tensor_info *t)
 static int info_one(const char *path, int json, int many)
 {
     raiiaf_reader *r = NULL;
-    int rc = raiiaf_reader_open_file(path, RAIIAF_READ_NO_DIGEST, &r);
+    int rc = want_version ? raiiaf_reader_open_version(path, RAIIAF_READ_NO_DIGEST, want_version, &r)
+                          : raiiaf_reader_open_file(path, RAIIAF_READ_NO_DIGEST, &r);
     if (rc) {
         cli_err("%s: %s", path, r ? raiiaf_reader_errmsg(r) : "out of memory");
         raiiaf_reader_free(r);
         return cli_exit_for_input(rc);
     }
     if (!quiet) cli_env_drift_summary(r, path); /* cmd_env.c; stderr */
+    if (raiiaf_reader_trailing_bytes(r))
+        cli_err("warning: %s: %llu trailing bytes after the last complete version (interrupted edit?); showing version %u",
+                path, (unsigned long long)raiiaf_reader_trailing_bytes(r), raiiaf_reader_latest_version(r));
     size_t len;
     const char *text = raiiaf_reader_manifest(r, &len);
     if (json) {
@@ -81,6 +88,7 @@ static int info_one(const char *path, int json, int many)
     printf("%-12s %s\n", "File:", path);
     printf("%-12s RAIIAF format %u.%u\n", "Format:", major, minor);
     printf("%-12s %llu bytes\n", "Size:", (unsigned long long)raiiaf_reader_file_size(r));
+    cli_trust_info_lines(r); /* "Version:" and "Signature:" (cmd_history.c, cmd_sign.c) */
     const char *model = str_at(mi, "model_name"), *version = str_at(mi, "version");
     if (model || version) printf("%-12s %s%s%s\n", "Model:", model ? model : "", model && version ? " " : "", version ? version : "");
     static const char *const text_fields[][2] = {{"prompt", "Prompt:"}, {"negative_prompt", "Negative:"}, {"date", "Date:"}};
@@ -152,6 +160,17 @@ int cmd_info(int argc, char **argv)
             return EXIT_OK;
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
+        } else if (!strcmp(argv[i], "--version") || !strncmp(argv[i], "--version=", 10)) {
+            const char *v;
+            unsigned long long vv;
+            int at = i;
+            if (cli_opt(argc, argv, &i, "--version", &v) < 0) return EXIT_USAGE;
+            if (cli_parse_u64(v, &vv) || vv < 1 || vv > UINT32_MAX) {
+                cli_err("--version expects a manifest version (1, 2, ...), got '%s'", v);
+                return EXIT_USAGE;
+            }
+            want_version = (uint32_t)vv;
+            for (int k = at; k <= i; k++) argv[k] = (char *)version_mark; /* not file names */
         } else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
             quiet = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
@@ -167,7 +186,7 @@ int cmd_info(int argc, char **argv)
     }
     int seen = 0;
     for (int i = 1; i < argc; i++) {
-        if (argv[i][0] == '-' && argv[i][1]) continue;
+        if (argv[i] == version_mark || (argv[i][0] == '-' && argv[i][1])) continue;
         if (seen++ && !json) putchar('\n');
         int s = info_one(argv[i], json, nfiles > 1);
         if (s > status) status = s;

@@ -4,17 +4,21 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: raiiaf verify [-q] FILE...\n"
+    "usage: raiiaf verify [-q] [--pubkey KEY.pub] FILE...\n"
     "\n"
     "Checks every structure, every CRC-32C and SHA-256, the image, and the manifest\n"
     "against the metadata schema.  Prints 'FILE: OK' or 'FILE: FAILED' per file and\n"
     "each problem on stderr.  Exit status 0 when every file is sound, 1 when a\n"
     "problem was found, 3 when a file could not be read at all.\n"
-    "  -q, --quiet   print only problems\n";
+    "  -q, --quiet   print only problems\n"
+    "  --pubkey KEY.pub  also require a valid Ed25519 signature by that key over the\n"
+    "                newest content (raiiaf sign); names the signing key\n";
 
 typedef struct {
     const char *path;
 } report_ctx;
+
+static const char pubkey_mark[] = "--pubkey";
 
 static void report(void *ctx, int status, const char *message)
 {
@@ -26,7 +30,16 @@ static void report(void *ctx, int status, const char *message)
 int cmd_verify(int argc, char **argv)
 {
     int quiet = 0, nfiles = 0, status = EXIT_OK;
+    const char *pubkey = NULL;
     for (int i = 1; i < argc; i++) {
+        const char *v;
+        int at = i, k = cli_opt(argc, argv, &i, "--pubkey", &v);
+        if (k < 0) return EXIT_USAGE;
+        if (k) {
+            pubkey = v;
+            for (int j = at; j <= i; j++) argv[j] = (char *)pubkey_mark; /* consumed */
+            continue;
+        }
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(usage, stdout);
             return EXIT_OK;
@@ -44,7 +57,7 @@ int cmd_verify(int argc, char **argv)
         return EXIT_USAGE;
     }
     for (int i = 1; i < argc; i++) {
-        if (argv[i][0] == '-' && argv[i][1]) continue;
+        if (argv[i] == pubkey_mark || (argv[i][0] == '-' && argv[i][1])) continue;
         report_ctx ctx = {argv[i]};
         raiiaf_reader *r = NULL;
         int rc = raiiaf_reader_open_file(argv[i], 0, &r);
@@ -59,6 +72,7 @@ int cmd_verify(int argc, char **argv)
             continue;
         }
         rc = raiiaf_reader_verify(r, report, &ctx);
+        if (pubkey && rc != RAIIAF_E_NOMEM && cli_verify_signature(r, argv[i], pubkey) && !rc) rc = RAIIAF_E_DIGEST;
         raiiaf_reader_free(r);
         if (rc == RAIIAF_E_NOMEM) {
             status = EXIT_SYSTEM;

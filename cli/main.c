@@ -18,6 +18,13 @@ static const char usage[] =
     "  search    search that library by words, model, seed, tag\n"
     "  convert   rewrite a file in format 2 or format 1 (the original Python package's)\n"
     "  env       this machine's environment; a file's record (env show); drift (env diff)\n"
+    "  edit      append a new manifest version (prompt, tags, any field); history lists them\n"
+    "  history   every manifest version of a file and what changed\n"
+    "  compact   rewrite a file with only its newest version\n"
+    "  keygen    make an Ed25519 key pair; sign: sign a file; verify --pubkey: check it\n"
+    "  sign      sign a file's newest manifest with an Ed25519 key\n"
+    "  recover   salvage what survives of a damaged file into a new one\n"
+    "  noise     torch.randn's CPU noise for a seed and shape, bit for bit (.npy)\n"
     "\n"
     "'raiiaf COMMAND --help' describes each.  --version prints the version.\n"
     "\n"
@@ -42,7 +49,7 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } commands[] = {{"create", cmd_create}, {"info", cmd_info}, {"extract", cmd_extract}, {"verify", cmd_verify}, {"import", cmd_import}, {"export", cmd_export}, {"index", cmd_index}, {"search", cmd_search}, {"convert", cmd_convert}, {"env", cmd_env}};
+    } commands[] = {{"create", cmd_create}, {"info", cmd_info}, {"extract", cmd_extract}, {"verify", cmd_verify}, {"import", cmd_import}, {"export", cmd_export}, {"index", cmd_index}, {"search", cmd_search}, {"convert", cmd_convert}, {"env", cmd_env}, {"edit", cmd_edit}, {"history", cmd_history}, {"compact", cmd_compact}, {"keygen", cmd_keygen}, {"sign", cmd_sign}, {"recover", cmd_recover}, {"noise", cmd_noise}};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(cmd, commands[i].name)) {
             int status = commands[i].fn(argc - 1, argv + 1);

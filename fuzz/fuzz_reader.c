@@ -24,6 +24,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t isize;
         raiiaf_reader_image(r, &img, &isize, NULL, NULL, NULL);
         raiiaf_reader_verify(r, NULL, NULL);
+        /* multi-version files (edits, signatures): every manifest in the
+         * footer chain and the newest signature */
+        uint32_t latest = raiiaf_reader_latest_version(r);
+        for (uint32_t v = 1; v <= latest && v <= 16; v++) {
+            char *text = NULL;
+            size_t len;
+            uint64_t off;
+            if (raiiaf_reader_manifest_at(r, v, &text, &len, &off) == RAIIAF_OK) free(text);
+        }
+        raiiaf_signature_info s;
+        raiiaf_reader_signature(r, NULL, &s);
+        (void)raiiaf_reader_trailing_bytes(r);
     }
     raiiaf_reader_free(r);
     return 0;

@@ -502,6 +502,96 @@ RAIIAF_API const char *raiiaf_schema_text(void);
  * >= 1") is written to it, truncated to msg_size bytes. */
 RAIIAF_API int raiiaf_validate_manifest(const char *json, size_t size, char *msg, size_t msg_size);
 
+/* ---------------------------------------------------------------------- */
+/* Versions, append-only edits, signatures, recovery (SPEC.md §13, §16)   */
+/* ---------------------------------------------------------------------- */
+
+/* Opens manifest version `version` (1 = the first; 0 = the newest) of a
+ * format 2 file by walking the chain of footers back from the newest
+ * complete one.  RAIIAF_E_NOT_FOUND when the file has no such version. */
+RAIIAF_API int raiiaf_reader_open_version(const char *path, unsigned flags, uint32_t version, raiiaf_reader **out);
+
+/* The version of the manifest the reader opened (1 for an unedited file),
+ * and the newest version the file holds. */
+RAIIAF_API uint32_t raiiaf_reader_manifest_version(const raiiaf_reader *r);
+RAIIAF_API uint32_t raiiaf_reader_latest_version(const raiiaf_reader *r);
+
+/* Bytes after the newest complete version: an append (edit, sign) that was
+ * interrupted.  The reader ignores them; verify reports them. */
+RAIIAF_API uint64_t raiiaf_reader_trailing_bytes(const raiiaf_reader *r);
+
+/* Manifest `version` (1..latest) of an open reader as JSON text, with its
+ * offset; the text is malloc'd, the caller frees it. */
+RAIIAF_API int raiiaf_reader_manifest_at(raiiaf_reader *r, uint32_t version, char **json, size_t *size, uint64_t *offset);
+
+/* An append-only edit: a new manifest (and footer) appended to the file,
+ * payloads untouched.  raiiaf_edit_commit() validates the new manifest
+ * against the schema before anything is written, then appends with
+ * O_APPEND and fsyncs; a crash at any point leaves the previous version
+ * readable.  A torn tail left by an earlier interrupted append is cut off
+ * first. */
+typedef struct raiiaf_edit raiiaf_edit;
+RAIIAF_API int raiiaf_edit_open(const char *path, raiiaf_edit **out);
+RAIIAF_API void raiiaf_edit_free(raiiaf_edit *ed);
+RAIIAF_API const char *raiiaf_edit_errmsg(const raiiaf_edit *ed);
+/* As raiiaf_writer_set_json(): library-owned fields are refused. */
+RAIIAF_API int raiiaf_edit_set_json(raiiaf_edit *ed, const char *pointer, const char *json);
+/* Removes the field at `pointer`; RAIIAF_E_NOT_FOUND when absent. */
+RAIIAF_API int raiiaf_edit_remove(raiiaf_edit *ed, const char *pointer);
+/* Adds / removes a string in /raiiaf_metadata/model_info/tags. */
+RAIIAF_API int raiiaf_edit_add_tag(raiiaf_edit *ed, const char *tag);
+RAIIAF_API int raiiaf_edit_remove_tag(raiiaf_edit *ed, const char *tag);
+/* Appends a raw chunk of a type the format does not define (SIGN, ...). */
+RAIIAF_API int raiiaf_edit_add_chunk(raiiaf_edit *ed, const char type[4], const void *data, size_t size);
+/* The version the commit will write (old + 1). */
+RAIIAF_API uint32_t raiiaf_edit_new_version(const raiiaf_edit *ed);
+RAIIAF_API int raiiaf_edit_commit(raiiaf_edit *ed);
+
+/* Rewrites `path` (to `out`, or over `path` when out is NULL; atomically:
+ * temporary file, fsync, rename) with only the newest manifest, as
+ * version 1.  Payload chunks are copied verbatim; SIGN chunks are dropped
+ * (their signatures covered the old manifest).  err receives a message. */
+RAIIAF_API int raiiaf_compact(const char *path, const char *out, char *err, size_t err_size);
+
+/* Ed25519 signatures (SIGN chunks).  Keys are PEM files. */
+RAIIAF_API int raiiaf_keygen(const char *key_path, char *err, size_t err_size);
+RAIIAF_API int raiiaf_sign(const char *path, const char *key_path, char *key_id_out /* [17] or NULL */,
+                           char *err, size_t err_size);
+
+typedef enum raiiaf_sig_state {
+    RAIIAF_SIG_NONE = 0,    /* unsigned */
+    RAIIAF_SIG_VALID = 1,   /* the newest manifest is the signed content */
+    RAIIAF_SIG_EDITED = 2,  /* a valid signature on an older version; edited since */
+    RAIIAF_SIG_INVALID = 3  /* a signature that does not verify (message says why) */
+} raiiaf_sig_state;
+
+typedef struct raiiaf_signature_info {
+    raiiaf_sig_state state;
+    char key_id[17];          /* first 16 hex digits of SHA-256 of the raw public key */
+    uint32_t signed_version;  /* the manifest version the signature covers */
+    char message[256];
+} raiiaf_signature_info;
+
+/* Checks the newest signature in the file the reader opened (at its newest
+ * version).  With `pubkey_path`, a signature by another key is INVALID. */
+RAIIAF_API int raiiaf_reader_signature(raiiaf_reader *r, const char *pubkey_path, raiiaf_signature_info *info);
+
+/* Salvages a damaged file: scans for chunks whose CRCs hold and writes a
+ * new file with what survived.  `report` receives one line per finding
+ * (what was kept, what was lost).  RAIIAF_OK when a file was written. */
+RAIIAF_API int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn report, void *ctx);
+
+/* ---- Seeded noise (issue #8) ------------------------------------------
+ * torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(seed))
+ * as PyTorch 1.13 computes it on the CPU, bit for bit (SPEC 9.5).  dtype:
+ * RAIIAF_F32, RAIIAF_F16 or RAIIAF_BF16.  `kernel` names ATen's float32
+ * kernel: NULL or "avx2-fma" (the default: x86-64 builds on CPUs with AVX2,
+ * e.g. Debian 12's python3-torch), "avx2" (no FMA), "scalar" (builds
+ * without vectorisation: C library logf/cosf/sinf).  out_size must be the
+ * tensor's size in bytes.  RAIIAF_OK, RAIIAF_E_ARG or RAIIAF_E_NOMEM. */
+RAIIAF_API int raiiaf_torch_randn(uint64_t seed, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape,
+                                  const char *kernel, void *out, size_t out_size);
+
 #ifdef __cplusplus
 }
 #endif

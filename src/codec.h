@@ -17,6 +17,14 @@
 int rf_planes_encode(const void *src, size_t size, unsigned elem_size, int level,
                      unsigned char **out, size_t *out_size, rf_err *e);
 
+/* The same for a tensor: the last axis's length is the row length of the
+ * delta transform's 2-D prediction (SPEC 6.2). */
+int rf_planes_encode_tensor(const void *src, size_t size, unsigned elem_size, int level, unsigned rank,
+                            const uint64_t *shape, unsigned char **out, size_t *out_size, rf_err *e);
+/* W: row length for transform 2 (0: none). */
+int rf_planes_encode_rows(const void *src, size_t size, unsigned elem_size, int level, uint32_t W,
+                          unsigned char **out, size_t *out_size, rf_err *e);
+
 /* Decodes a payload into dst (exactly raw_size bytes).  `elem_size` is the
  * plane count the caller expects (0: accept what the payload says).  `where`
  * prefixes messages ("chunk 2 (TENS \"x\") at offset 640"). */

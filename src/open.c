@@ -326,9 +326,39 @@ int rf_open_parsed(raiiaf_reader *r)
     if (rc) return rc;
     if (r->size < RF_HEADER_SIZE + RF_CHUNK_HEADER_SIZE + RF_FOOTER_SIZE)
         return rf_fail(&r->err, RAIIAF_E_TRUNCATED, "file of %zu bytes is too short to hold a manifest and footer", r->size);
-    if (r->size % RF_ALIGN)
-        return rf_fail(&r->err, RAIIAF_E_CORRUPT, "file size %zu is not a multiple of 64: the file was truncated or had bytes appended", r->size);
-    uint64_t footer = r->size - RF_FOOTER_SIZE;
+    if (r->size % RF_ALIGN) {
+        rc = rf_fail(&r->err, RAIIAF_E_CORRUPT, "file size %zu is not a multiple of 64: the file was truncated or had bytes appended", r->size);
+    } else {
+        rc = rf_open_footer(r, r->size - RF_FOOTER_SIZE);
+    }
+    if (rc || r->want_version) return rf_open_fallback(r, rc); /* edit.c */
+    r->latest_version = r->manifest_version;
+    r->latest_footer = r->size - RF_FOOTER_SIZE;
+    return RAIIAF_OK;
+}
+
+void rf_reader_reset(raiiaf_reader *r)
+{
+    free(r->manifest_text);
+    r->manifest_text = NULL;
+    r->manifest_len = 0;
+    json_decref(r->manifest);
+    r->manifest = NULL;
+    free(r->chunks);
+    r->chunks = NULL;
+    r->nchunks = 0;
+    free(r->tensors);
+    r->tensors = NULL;
+    r->ntensors = 0;
+    r->image_chunk = -1;
+    r->image_format = NULL;
+    r->env_chunk = 0;
+}
+
+int rf_open_footer(raiiaf_reader *r, uint64_t footer)
+{
+    int rc;
+    rf_reader_reset(r);
     if ((rc = rf_parse_footer(r, footer, &r->manifest_off, &r->prev_footer, &r->manifest_version))) return rc;
     if ((rc = rf_load_manifest(r, r->manifest_off, footer, &r->manifest_text, &r->manifest_len))) return rc;
     json_t *m;

@@ -30,7 +30,7 @@ size_t raiiaf_reader_chunk_count(const raiiaf_reader *r) { return r ? r->nchunks
 void raiiaf_reader_free(raiiaf_reader *r)
 {
     if (!r) return;
-    if (r->mapped) rf_unmap(r->data, r->size);
+    if (r->mapped) rf_unmap(r->data, r->map_size);
     free(r->manifest_text);
     json_decref(r->manifest);
     free(r->chunks);
@@ -59,6 +59,7 @@ int raiiaf_reader_open_file(const char *path, unsigned flags, raiiaf_reader **ou
     int rc = rf_map(path, &r->data, &r->size, &r->err);
     if (rc) return rc;
     r->mapped = 1;
+    r->map_size = r->size;
     return rf_open_parsed(r);
 }
 

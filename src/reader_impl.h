@@ -51,6 +51,15 @@ struct raiiaf_reader {
     size_t env_chunk; /* ENVR chunk index + 1 (0: none); env_record.c */
     char *env_text;   /* the decoded ENVR record, once read */
     size_t env_len;
+    /* Append-only edits (edit.c): the mapped length (r->size may be cut
+     * back to the end of the version opened), the bytes after the last
+     * complete version (a torn append), and the version asked for (0:
+     * the newest). */
+    size_t map_size;
+    uint64_t trailing;
+    uint32_t want_version;
+    uint32_t latest_version; /* the newest complete version */
+    uint64_t latest_footer;  /* its footer's offset */
 };
 
 /* Runs every open-time check on r->data/r->size and fills the reader. */
@@ -63,6 +72,16 @@ int rf_parse_footer(raiiaf_reader *r, uint64_t at, uint64_t *manifest_off, uint6
 /* Checks the manifest chunk at `off` that must end (padded) at `end`;
  * returns its JSON text, malloc'd and NUL-terminated. */
 int rf_load_manifest(raiiaf_reader *r, uint64_t off, uint64_t end, char **text, size_t *len);
+
+/* Loads the manifest the footer at `footer` points to and fills the
+ * reader's records (open.c). */
+int rf_open_footer(raiiaf_reader *r, uint64_t footer);
+/* Drops what rf_open_footer filled, so another footer can be tried. */
+void rf_reader_reset(raiiaf_reader *r);
+/* When the newest footer is unusable (torn append) or an older version is
+ * wanted: walks the chain / scans back for a complete version (edit.c).
+ * `first_rc` is the status of the normal open (RAIIAF_OK when it worked). */
+int rf_open_fallback(raiiaf_reader *r, int first_rc);
 
 /* "chunk 2 (TENS \"final\") at offset 640" */
 void rf_chunk_where(const raiiaf_reader *r, size_t ci, char *buf, size_t cap);
@@ -78,4 +97,35 @@ int rf_check_digest(raiiaf_reader *r, size_t ci, const void *decoded, uint64_t s
 /* Decodes tensor `index` into dst with all checks. */
 int rf_decode_tensor(raiiaf_reader *r, size_t index, void *dst, size_t dst_size, int force_digest);
 
+/* ---- edit.c / sign.c / recover.c ---- */
+typedef struct edit_chunk {
+    char type[5];
+    unsigned char *data;
+    size_t size;
+} edit_chunk;
+
+struct raiiaf_edit {
+    rf_err err;
+    char *path;
+    raiiaf_reader *r;
+    json_t *manifest;
+    edit_chunk *extra;
+    size_t nextra;
+    int done;
+};
+
+/* A deep copy, NULL when memory ran out (also part way). */
+json_t *rf_json_copy(const json_t *v);
+/* Fills a chunk header. */
+void rf_chunk_header(unsigned char h[RF_CHUNK_HEADER_SIZE], const char type[4], unsigned codec, unsigned index,
+                     uint64_t stored, uint64_t raw, uint32_t crc);
+/* Writes a fresh single-version file at out_path (temp + fsync + rename)
+ * from `manifest` (a JSON object the function may modify) whose chunk
+ * records are taken from data at src_off[i]; chunks with keep[i] == 0 are
+ * dropped (references to them in tensors/image/environment must be gone). */
+int rf_rewrite(const unsigned char *data, json_t *manifest, const uint64_t *src_off, const unsigned char *keep,
+               const char *out_path, rf_err *e);
+/* Whether manifest texts a and b say the same thing apart from file_info
+ * and chunk records that b appends of type SIGN. */
+int rf_same_content(const json_t *a, const json_t *b);
 #endif

@@ -54,6 +54,34 @@ static int padding_is_zero(const raiiaf_reader *r, uint64_t from, uint64_t to)
     return 1;
 }
 
+/* file_info.previous_manifest of manifest `version` must name the real
+ * previous manifest (offset and SHA-256 of its JSON text), or be absent /
+ * null for the first. */
+static void check_previous(problems *p, json_t *m, uint32_t version, uint64_t off, const char *text, size_t len)
+{
+    raiiaf_reader *r = p->r;
+    if (!m) return;
+    json_t *fi = json_object_get(json_object_get(m, "raiiaf_metadata"), "file_info");
+    json_t *pm = json_object_get(fi, "previous_manifest");
+    if (!text) {
+        if (pm && !json_is_null(pm))
+            note(p, rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest version %u: file_info/previous_manifest names a manifest, but there is none before it", version));
+        return;
+    }
+    char sha[65];
+    if (rf_sha256_hex(text, len, sha)) {
+        note(p, rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory"));
+        return;
+    }
+    json_t *po = json_object_get(pm, "offset"), *ps = json_object_get(pm, "sha256");
+    if (!json_is_integer(po) || (uint64_t)json_integer_value(po) != off)
+        note(p, rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest version %u: file_info/previous_manifest/offset is not %llu, where version %u's manifest is",
+                        version, (unsigned long long)off, version - 1));
+    else if (!json_is_string(ps) || strcmp(json_string_value(ps), sha))
+        note(p, rf_fail(&r->err, RAIIAF_E_DIGEST, "manifest version %u: file_info/previous_manifest/sha256 does not match version %u's manifest",
+                        version, version - 1));
+}
+
 /* Walks the chain of earlier footers (left by appended edits) and adds
  * each footer and its manifest chunk to the regions. */
 static int collect_history(problems *p, region **regs, size_t *n, size_t *cap)
@@ -61,6 +89,8 @@ static int collect_history(problems *p, region **regs, size_t *n, size_t *cap)
     raiiaf_reader *r = p->r;
     uint64_t prev = r->prev_footer, limit = r->manifest_off;
     uint32_t version = r->manifest_version;
+    json_t *newer = json_incref(r->manifest); /* the manifest whose previous_manifest is checked next */
+    if (!prev) check_previous(p, newer, version, 0, NULL, 0);
     while (prev) {
         uint64_t moff, pprev;
         uint32_t v;
@@ -72,17 +102,29 @@ static int collect_history(problems *p, region **regs, size_t *n, size_t *cap)
         if (!rc && v + 1 != version)
             rc = rf_fail(&r->err, RAIIAF_E_CORRUPT, "footer at offset %llu has manifest version %u, expected %u", (unsigned long long)prev, v, version - 1);
         char *text = NULL;
-        size_t len;
+        size_t len = 0;
         if (!rc) rc = rf_load_manifest(r, moff, prev, &text, &len);
-        free(text);
         if (rc) {
+            json_decref(newer);
             note(p, rc);
             return 0;
         }
+        check_previous(p, newer, version, moff, text, len);
+        json_decref(newer);
+        json_error_t je;
+        newer = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+        if (!newer)
+            note(p, rf_fail(&r->err, RAIIAF_E_JSON, "manifest version %u at offset %llu: invalid JSON: %s", v, (unsigned long long)moff, je.text));
+        else if (!pprev)
+            check_previous(p, newer, v, 0, NULL, 0);
+        free(text);
         if (*n + 2 > *cap) {
             size_t nc = *cap * 2 + 4;
             region *g = realloc(*regs, nc * sizeof *g);
-            if (!g) return rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory");
+            if (!g) {
+                json_decref(newer);
+                return rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory");
+            }
             *regs = g;
             *cap = nc;
         }
@@ -92,6 +134,7 @@ static int collect_history(problems *p, region **regs, size_t *n, size_t *cap)
         limit = moff;
         prev = pprev;
     }
+    json_decref(newer);
     return 0;
 }
 
@@ -257,6 +300,9 @@ int raiiaf_reader_verify(raiiaf_reader *r, raiiaf_problem_fn report, void *ctx)
     problems p = {r, report, ctx, 0, 0, calloc(r->nchunks + 1, 1), ""};
     if (!p.bad) return rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory");
     rf_err_clear(&r->err);
+    if (r->trailing)
+        note(&p, rf_fail(&r->err, RAIIAF_E_TRUNCATED, "%llu trailing bytes after the last complete version (interrupted edit?)",
+                         (unsigned long long)r->trailing));
     check_layout(&p);
     check_payloads(&p);
     check_manifest(&p);

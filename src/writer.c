@@ -337,7 +337,8 @@ static int encode_tensor(raiiaf_writer *w, unsigned *codec, unsigned char **payl
     *max_error = 0;
     if (w->t.codec == RAIIAF_CODEC_ZFP)
         return rf_zfp_encode(w->t.buf, w->t.dtype, w->t.rank, w->t.shape, w->t.tolerance, payload, stored, max_error, sha, &w->err);
-    int rc = rf_planes_encode(w->t.buf, raw, (unsigned)raiiaf_dtype_size(w->t.dtype), TENSOR_ZSTD_LEVEL, payload, stored, &w->err);
+    int rc = rf_planes_encode_tensor(w->t.buf, raw, (unsigned)raiiaf_dtype_size(w->t.dtype), TENSOR_ZSTD_LEVEL, w->t.rank,
+                                     w->t.shape, payload, stored, &w->err);
     if (rc) return rc;
     *codec = RF_CODEC_ZSTD;
     if (w->t.codec == RAIIAF_CODEC_AUTO && *stored >= raw) {

@@ -236,6 +236,8 @@ class RoundTrip(CliCase):
         lines = ["File:        " + out,
                  "Format:      RAIIAF format 2.0",
                  "Size:        %d bytes" % size,
+                 "Version:     1",
+                 "Signature:   unsigned",
                  "Model:       Stable Diffusion XL 1.0",
                  "Prompt:      a cat on a sofa",
                  "Negative:    blurry",
@@ -306,6 +308,7 @@ class RoundTrip(CliCase):
         m = self.manifest(out)
         info = self.ok("info", out)
         self.assertEqual(info, "File:        %s\nFormat:      RAIIAF format 2.0\nSize:        %d bytes\n"
+                               "Version:     1\nSignature:   unsigned\n"
                                "Date:        %s\nImage:       none\nTensors:     1\n"
                                "  x  float16  [5]  raw  10/10 bytes (1.000)\n"
                          % (out, os.path.getsize(out), m["raiiaf_metadata"]["model_info"]["date"]))

@@ -149,15 +149,22 @@ static void test_truncation(void **state)
         free(copy);
         cases++;
     }
-    /* Bytes appended after the footer are refused as well. */
+    /* Bytes appended after the footer look like an interrupted edit (SPEC
+     * §13): the reader opens the last complete version and reports the
+     * trailing bytes; verify refuses the file. */
     unsigned char *longer = malloc(g_size + 64);
     memcpy(longer, g_file, g_size);
     memset(longer + g_size, 0, 64);
     raiiaf_reader *r = NULL;
-    assert_int_equal(raiiaf_reader_open_memory(longer, g_size + 64, 0, &r), RAIIAF_E_TRUNCATED);
+    assert_int_equal(raiiaf_reader_open_memory(longer, g_size + 64, 0, &r), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_trailing_bytes(r), 64);
+    assert_int_equal(raiiaf_reader_verify(r, NULL, NULL), RAIIAF_E_TRUNCATED);
+    assert_non_null(strstr(raiiaf_reader_errmsg(r), "64 trailing bytes after the last complete version"));
     raiiaf_reader_free(r);
     r = NULL;
-    assert_int_equal(raiiaf_reader_open_memory(longer, g_size + 1, 0, &r), RAIIAF_E_CORRUPT);
+    assert_int_equal(raiiaf_reader_open_memory(longer, g_size + 1, 0, &r), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_trailing_bytes(r), 1);
+    assert_int_equal(raiiaf_reader_verify(r, NULL, NULL), RAIIAF_E_TRUNCATED);
     raiiaf_reader_free(r);
     free(longer);
     unlink(path);

@@ -1,0 +1,328 @@
+/* recover.c -- raiiaf_recover(): salvaging a damaged format 2 file.
+ *
+ * Every 64-byte boundary is tried as a chunk header: one whose header CRC
+ * and payload CRC hold is kept.  The newest manifest found that describes
+ * only surviving chunks supplies the records; otherwise a manifest is
+ * rebuilt: the image from an IMAG chunk (validated), tensors from TENS
+ * chunks whose dtype and shape some surviving manifest text records
+ * (matched by CRC and size), anything else stored as an unknown chunk. */
+#include "reader_impl.h"
+#include "env.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint64_t off, stored, raw;
+    uint32_t crc;
+    char type[5];
+    unsigned codec;
+} found_chunk;
+
+static void say(raiiaf_problem_fn report, void *ctx, int code, const char *fmt, ...)
+{
+    char buf[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (report) report(ctx, code, buf);
+}
+
+/* Whether manifest m's chunk records all name surviving chunks, in order;
+ * fills src[] with the offsets. */
+static int manifest_fits(json_t *m, const found_chunk *fc, size_t nf, uint64_t **src_out, size_t *n_out)
+{
+    json_t *chunks = json_object_get(json_object_get(m, "raiiaf_metadata"), "chunks");
+    if (!json_is_array(chunks)) return 0;
+    size_t n = json_array_size(chunks);
+    uint64_t *src = malloc((n ? n : 1) * sizeof *src);
+    if (!src) return 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *rec = json_array_get(chunks, i);
+        json_t *o = json_object_get(rec, "offset"), *c = json_object_get(rec, "crc32c"), *s = json_object_get(rec, "stored_size");
+        const char *t = json_string_value(json_object_get(rec, "type"));
+        size_t k;
+        for (k = 0; k < nf; k++)
+            if (json_is_integer(o) && (uint64_t)json_integer_value(o) == fc[k].off) break;
+        if (k == nf || !json_is_integer(c) || (uint32_t)json_integer_value(c) != fc[k].crc || !json_is_integer(s) ||
+            (uint64_t)json_integer_value(s) != fc[k].stored || !t || strcmp(t, fc[k].type)) {
+            free(src);
+            return 0;
+        }
+        src[i] = fc[k].off;
+    }
+    *src_out = src;
+    *n_out = n;
+    return 1;
+}
+
+/* A tensor record from any surviving manifest whose chunk matches fc. */
+static json_t *find_tensor_record(json_t **mans, size_t nm, const found_chunk *fc)
+{
+    for (size_t j = nm; j-- > 0;) {
+        json_t *meta = json_object_get(mans[j], "raiiaf_metadata");
+        json_t *chunks = json_object_get(meta, "chunks"), *tensors = json_object_get(meta, "tensors");
+        for (size_t t = 0; t < json_array_size(tensors); t++) {
+            json_t *rec = json_array_get(tensors, t);
+            json_t *ci = json_object_get(rec, "chunk");
+            if (!json_is_integer(ci)) continue;
+            json_t *c = json_array_get(chunks, (size_t)json_integer_value(ci));
+            if (json_is_integer(json_object_get(c, "crc32c")) && (uint32_t)json_integer_value(json_object_get(c, "crc32c")) == fc->crc &&
+                json_is_integer(json_object_get(c, "stored_size")) && (uint64_t)json_integer_value(json_object_get(c, "stored_size")) == fc->stored &&
+                json_is_string(json_object_get(rec, "name")) && json_is_string(json_object_get(rec, "dtype")) &&
+                json_is_array(json_object_get(rec, "shape")))
+                return rec;
+        }
+    }
+    return NULL;
+}
+
+static json_t *chunk_sha_from(json_t **mans, size_t nm, const found_chunk *fc)
+{
+    for (size_t j = nm; j-- > 0;) {
+        json_t *chunks = json_object_get(json_object_get(mans[j], "raiiaf_metadata"), "chunks");
+        for (size_t i = 0; i < json_array_size(chunks); i++) {
+            json_t *c = json_array_get(chunks, i);
+            if (json_is_integer(json_object_get(c, "offset")) && (uint64_t)json_integer_value(json_object_get(c, "offset")) == fc->off &&
+                json_is_integer(json_object_get(c, "crc32c")) && (uint32_t)json_integer_value(json_object_get(c, "crc32c")) == fc->crc)
+                return json_object_get(c, "sha256");
+        }
+    }
+    return NULL;
+}
+
+int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn report, void *ctx)
+{
+    if (!damaged || !out) return RAIIAF_E_ARG;
+    rf_err e = {0, ""};
+    const unsigned char *d = NULL;
+    size_t size = 0;
+    int rc = rf_map(damaged, &d, &size, &e);
+    if (rc) {
+        say(report, ctx, rc, "%s", e.msg);
+        return rc;
+    }
+    found_chunk *fc = NULL;
+    size_t nf = 0, cap = 0;
+    json_t **mans = NULL;
+    size_t nm = 0;
+    uint64_t *src = NULL;
+    unsigned char *keep = NULL;
+    json_t *m = NULL;
+    if (size < RF_HEADER_SIZE || memcmp(d, RF_SIGNATURE, RF_SIGNATURE_SIZE))
+        say(report, ctx, RAIIAF_E_NOT_RAIIAF, "warning: no RAIIAF signature at offset 0; scanning anyway");
+    /* 1. Scan. */
+    for (uint64_t off = RF_HEADER_SIZE; off + RF_CHUNK_HEADER_SIZE <= size;) {
+        const unsigned char *h = d + off;
+        int printable = 1;
+        for (int k = 0; k < 4; k++) printable &= h[k] >= 0x21 && h[k] <= 0x7e;
+        uint64_t stored = rf_le64(h + 16), raw = rf_le64(h + 24);
+        if (!printable || rf_le32(h + 60) != rf_crc32c(0, h, 60) || h[4] > RF_CODEC_ZFP || stored > size - off - RF_CHUNK_HEADER_SIZE ||
+            rf_le32(h + 32) != rf_crc32c(0, h + RF_CHUNK_HEADER_SIZE, (size_t)stored)) {
+            off += RF_ALIGN;
+            continue;
+        }
+        if (nf == cap) {
+            cap = cap * 2 + 16;
+            found_chunk *g = realloc(fc, cap * sizeof *g);
+            if (!g) {
+                rc = RAIIAF_E_NOMEM;
+                goto out;
+            }
+            fc = g;
+        }
+        found_chunk *c = &fc[nf];
+        c->off = off;
+        c->stored = stored;
+        c->raw = raw;
+        c->crc = rf_le32(h + 32);
+        c->codec = h[4];
+        memcpy(c->type, h, 4);
+        c->type[4] = '\0';
+        if (!strcmp(c->type, RF_TYPE_MANIFEST)) {
+            /* A manifest: decode it (bounded) for its records. */
+            if (c->codec == RF_CODEC_ZSTD && raw <= RF_MAX_MANIFEST_RAW && stored <= RF_MAX_MANIFEST_STORED) {
+                char *t = malloc((size_t)raw + 1);
+                rf_err de = {0, ""};
+                if (t && !rf_planes_decode(h + RF_CHUNK_HEADER_SIZE, (size_t)stored, t, (size_t)raw, 1, "manifest", &de)) {
+                    json_error_t je;
+                    json_t *j = json_loadb(t, (size_t)raw, JSON_REJECT_DUPLICATES, &je);
+                    json_t **g = j ? realloc(mans, (nm + 1) * sizeof *g) : NULL;
+                    if (g) {
+                        mans = g;
+                        mans[nm++] = j;
+                    } else {
+                        json_decref(j);
+                    }
+                }
+                free(t);
+            }
+        } else {
+            nf++;
+        }
+        off = rf_align_up(off + RF_CHUNK_HEADER_SIZE + stored);
+    }
+    say(report, ctx, RAIIAF_OK, "found %zu intact payload chunks and %zu readable manifests", nf, nm);
+    if (!nf && !nm) {
+        rc = rf_fail(&e, RAIIAF_E_CORRUPT, "nothing salvageable: no chunk with valid checksums");
+        say(report, ctx, rc, "%s", e.msg);
+        goto out;
+    }
+    /* 2. The newest manifest that fits the surviving chunks. */
+    size_t n = 0;
+    for (size_t j = nm; j-- > 0;) {
+        if (!manifest_fits(mans[j], fc, nf, &src, &n)) continue;
+        m = rf_json_copy(mans[j]);
+        keep = malloc(n + 1);
+        if (!m || !keep) {
+            rc = RAIIAF_E_NOMEM;
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            json_t *t = json_object_get(json_array_get(json_object_get(json_object_get(m, "raiiaf_metadata"), "chunks"), i), "type");
+            keep[i] = !json_is_string(t) || strcmp(json_string_value(t), "SIGN");
+        }
+        json_t *mv = json_object_get(json_object_get(json_object_get(m, "raiiaf_metadata"), "file_info"), "manifest_version");
+        say(report, ctx, RAIIAF_OK, "using manifest version %lld, whose %zu chunks all survive",
+            json_is_integer(mv) ? (long long)json_integer_value(mv) : 1LL, n);
+        if (nf > n) say(report, ctx, RAIIAF_OK, "warning: %zu intact chunks not listed by that manifest are dropped", nf - n);
+        rc = rf_rewrite(d, m, src, keep, out, &e);
+        if (!rc) goto done;
+        say(report, ctx, rc, "rewriting with that manifest failed: %s; rebuilding instead", e.msg);
+        json_decref(m);
+        m = NULL;
+        free(src);
+        src = NULL;
+        free(keep);
+        keep = NULL;
+    }
+    /* 3. Rebuild a manifest from the chunks. */
+    m = json_pack("{s:{s:{s:s,s:i,s:i,s:s,s:s,s:i},s:o,s:[],s:[]}}", "raiiaf_metadata", "file_info", "magic", "raiiaf", "version_major", 2,
+                  "version_minor", 0, "created", "1970-01-01T00:00:00Z", "writer", "libraiiaf " RAIIAF_VERSION_STRING " (recovered)",
+                  "chunk_count", 0, "model_info", json_object(), "tensors", "chunks");
+    src = malloc((nf + 1) * sizeof *src);
+    keep = malloc(nf + 1);
+    if (!m || !src || !keep) {
+        rc = RAIIAF_E_NOMEM;
+        goto out;
+    }
+    {
+        char now[32];
+        rf_utc_now(now);
+        json_t *meta = json_object_get(m, "raiiaf_metadata");
+        json_object_set_new(json_object_get(meta, "file_info"), "created", json_string(now));
+        /* model_info and extensions from the newest surviving manifest text */
+        for (size_t j = nm; j-- > 0;) {
+            json_t *om = json_object_get(mans[j], "raiiaf_metadata");
+            json_t *mi = json_object_get(om, "model_info");
+            if (json_is_object(mi)) {
+                json_object_set(meta, "model_info", mi);
+                if (json_is_object(json_object_get(om, "extensions"))) json_object_set(meta, "extensions", json_object_get(om, "extensions"));
+                say(report, ctx, RAIIAF_OK, "model_info taken from a surviving manifest");
+                break;
+            }
+        }
+        if (!nm) say(report, ctx, RAIIAF_OK, "warning: no manifest survives: the generation record (model_info) is lost");
+        json_t *chunks = json_object_get(meta, "chunks"), *tensors = json_object_get(meta, "tensors");
+        size_t kept = 0;
+        int have_image = 0;
+        for (size_t i = 0; i < nf; i++) {
+            found_chunk *c = &fc[i];
+            const unsigned char *payload = d + c->off + RF_CHUNK_HEADER_SIZE;
+            char type[5];
+            memcpy(type, c->type, 5);
+            json_t *tensor = NULL;
+            char sha[65] = "";
+            if (!strcmp(type, "SIGN") || !strcmp(type, RF_TYPE_ENV)) {
+                say(report, ctx, RAIIAF_OK, "warning: %s chunk at offset %llu dropped (%s)", type, (unsigned long long)c->off,
+                    !strcmp(type, "SIGN") ? "a signature covers the old layout" : "the environment record needs its manifest entry");
+                continue;
+            }
+            if (!strcmp(type, RF_TYPE_IMAGE)) {
+                rf_image_desc desc;
+                rf_err ie = {0, ""};
+                if (c->codec != RF_CODEC_RAW || have_image || rf_image_validate(payload, (size_t)c->stored, &desc, &ie)) {
+                    say(report, ctx, RAIIAF_OK, "warning: IMAG chunk at offset %llu is not a valid image (%s): kept as an unknown chunk RIMG",
+                        (unsigned long long)c->off, ie.msg);
+                    memcpy(type, "RIMG", 5);
+                } else {
+                    have_image = 1;
+                    json_object_set_new(meta, "image", json_pack("{s:I,s:s,s:i,s:i,s:I}", "chunk", (json_int_t)kept, "format", desc.format,
+                                                                 "width", (int)desc.width, "height", (int)desc.height, "size",
+                                                                 (json_int_t)c->stored));
+                    say(report, ctx, RAIIAF_OK, "image recovered: %s %ux%u", desc.format, desc.width, desc.height);
+                }
+            }
+            if (!strcmp(type, RF_TYPE_TENSOR)) {
+                json_t *rec = find_tensor_record(mans, nm, c);
+                json_t *s = chunk_sha_from(mans, nm, c);
+                if (rec && json_is_string(s)) {
+                    tensor = rf_json_copy(rec);
+                    snprintf(sha, sizeof sha, "%s", json_string_value(s));
+                    say(report, ctx, RAIIAF_OK, "tensor \"%s\" recovered", json_string_value(json_object_get(rec, "name")));
+                } else {
+                    say(report, ctx, RAIIAF_OK, "warning: TENS chunk at offset %llu: no surviving record of its name, dtype and shape: kept as an unknown chunk RTNS",
+                        (unsigned long long)c->off);
+                    memcpy(type, "RTNS", 5);
+                }
+            }
+            if (!sha[0]) {
+                /* unknown chunk: the digest of its decoded bytes (raw / zstd) */
+                if (c->codec == RF_CODEC_RAW) {
+                    if (rf_sha256_hex(payload, (size_t)c->stored, sha)) {
+                        rc = RAIIAF_E_NOMEM;
+                        goto out;
+                    }
+                } else if (c->codec == RF_CODEC_ZSTD && c->raw <= (1ull << 31) && c->raw / RF_MAX_EXPANSION <= c->stored) {
+                    void *buf = malloc(c->raw ? (size_t)c->raw : 1);
+                    rf_err de = {0, ""};
+                    if (!buf || rf_planes_decode(payload, (size_t)c->stored, buf, (size_t)c->raw, 0, "chunk", &de) ||
+                        rf_sha256_hex(buf, (size_t)c->raw, sha)) {
+                        free(buf);
+                        say(report, ctx, RAIIAF_OK, "warning: chunk at offset %llu does not decode: dropped", (unsigned long long)c->off);
+                        continue;
+                    }
+                    free(buf);
+                } else {
+                    say(report, ctx, RAIIAF_OK, "warning: %s chunk at offset %llu (codec %u) cannot be described without its record: dropped",
+                        c->type, (unsigned long long)c->off, c->codec);
+                    continue;
+                }
+            }
+            static const char *const codecs[] = {"raw", "zstd", "zfp"};
+            src[kept] = c->off;
+            json_array_append_new(chunks, json_pack("{s:I,s:s,s:I,s:s,s:I,s:I,s:I,s:s}", "index", (json_int_t)kept, "type", type, "offset",
+                                                    (json_int_t)c->off, "codec", codecs[c->codec], "stored_size", (json_int_t)c->stored,
+                                                    "raw_size", (json_int_t)c->raw, "crc32c", (json_int_t)c->crc, "sha256", sha));
+            if (tensor) {
+                json_object_set_new(tensor, "chunk", json_integer((json_int_t)kept));
+                json_array_append_new(tensors, tensor);
+            }
+            keep[i] = 1;
+            kept++;
+        }
+        if (!json_array_size(chunks) && !nm) {
+            rc = rf_fail(&e, RAIIAF_E_CORRUPT, "nothing salvageable");
+            say(report, ctx, rc, "%s", e.msg);
+            goto out;
+        }
+        memset(keep, 1, kept + 1);
+        json_object_set_new(json_object_get(meta, "file_info"), "chunk_count", json_integer((json_int_t)kept));
+        rc = rf_rewrite(d, m, src, keep, out, &e);
+        if (rc) say(report, ctx, rc, "%s", e.msg);
+    }
+done:
+    if (!rc) say(report, ctx, RAIIAF_OK, "wrote %s", out);
+out:
+    if (rc == RAIIAF_E_NOMEM) say(report, ctx, rc, "out of memory");
+    json_decref(m);
+    for (size_t j = 0; j < nm; j++) json_decref(mans[j]);
+    free(mans);
+    free(fc);
+    free(src);
+    free(keep);
+    rf_unmap(d, size);
+    return rc;
+}
