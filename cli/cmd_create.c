@@ -3,6 +3,7 @@
 #include "npy.h"
 #include "interop.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +12,7 @@ static const char usage[] =
     "                     [--model NAME] [--model-version V] [--prompt TEXT] [--negative-prompt TEXT]\n"
     "                     [--tag TAG]... [--seed N] [--steps N] [--sampler S] [--cfg-scale X]\n"
     "                     [--scheduler S] [--meta EXTRA.json] [--codec auto|raw|zstd|zfp]\n"
-    "                     [--tolerance X] [--format 1|2] [-q]\n"
+    "                     [--tolerance X] [--format 1|2] [--noise-seed [NAME=]S]... [--no-recipe] [-v|-q]\n"
     "\n"
     "Writes a RAIIAF format 2 file atomically: OUT is replaced whole or not at all.\n"
     "  -o, --output OUT     the file to write\n"
@@ -36,6 +37,16 @@ static const char usage[] =
     "                       add a component to the environment record (python, torch,\n"
     "                       diffusers, the model's hash, ...); repeatable.  --env FILE.json\n"
     "                       adds {\"components\": [{\"id\": ..., \"canonical\": ...}]}\n"
+    "  --noise-seed [NAME=]S\n"
+    "                       tensor NAME (default initial_noise) should be\n"
+    "                       torch.randn(shape, generator=torch.Generator().manual_seed(S)) on the\n"
+    "                       CPU: it is regenerated and compared bit for bit, and on an exact\n"
+    "                       match stored as a 32-byte seed recipe (format 2.1) instead of its\n"
+    "                       values; otherwise its values are stored.  Without this option the\n"
+    "                       generation seed (--seed, or generation_settings/seed in --meta) is\n"
+    "                       tried on initial_noise.  Repeatable\n"
+    "  --no-recipe          always store values (files readable by format 2.0 readers)\n"
+    "  -v, --verbose        say how each tensor was stored, and why not as a recipe\n"
     "  --no-env             store no environment record at all\n"
     "  --env-include hostname\n"
     "                       also record the host name (never recorded unless asked)\n"
@@ -45,7 +56,49 @@ typedef struct {
     const char *name, *path;
     raiiaf_codec codec;
     int has_codec;
+    int has_seed; /* 1: --noise-seed, 2: the generation seed, tried quietly */
+    uint64_t seed;
 } latent_arg;
+
+/* --noise-seed [NAME=]S: gives latent NAME (default initial_noise) its seed. */
+static int apply_noise_seed(const char *arg, latent_arg *latents, int n)
+{
+    const char *eq = strchr(arg, '='), *num = eq ? eq + 1 : arg;
+    size_t nlen = eq ? (size_t)(eq - arg) : strlen("initial_noise");
+    const char *name = eq ? arg : "initial_noise";
+    unsigned long long v;
+    if (cli_parse_u64(num, &v)) {
+        cli_err("--noise-seed: expected [NAME=]SEED with SEED in 0..2^64-1, got '%s'", arg);
+        return -1;
+    }
+    for (int k = 0; k < n; k++)
+        if (strlen(latents[k].name) == nlen && !memcmp(latents[k].name, name, nlen)) {
+            latents[k].has_seed = 1;
+            latents[k].seed = v;
+            return 0;
+        }
+    cli_err("--noise-seed %s: no --latent named '%.*s' (use --noise-seed NAME=SEED)", arg, (int)nlen, name);
+    return -1;
+}
+
+/* The generation seed from --seed or the --meta file, if any. */
+static int generation_seed(const char *seed_opt, const char *meta_src, uint64_t *seed)
+{
+    unsigned long long v;
+    if (seed_opt) {
+        if (cli_parse_u64(seed_opt, &v)) return 0;
+        *seed = v;
+        return 1;
+    }
+    if (!meta_src) return 0;
+    json_t *j = json_loads(meta_src, 0, NULL);
+    json_t *s = json_object_get(json_object_get(json_object_get(json_object_get(j, "raiiaf_metadata"), "model_info"),
+                                                "generation_settings"), "seed");
+    int ok = json_is_integer(s) && json_integer_value(s) >= 0;
+    if (ok) *seed = (uint64_t)json_integer_value(s);
+    json_decref(j);
+    return ok;
+}
 
 /* NAME=FILE[:CODEC]; the codec suffix is only taken when it names a codec,
  * so paths containing ':' still work. */
@@ -119,13 +172,15 @@ int cmd_create(int argc, char **argv)
     const char *out = NULL, *image = NULL, *meta = NULL, *values[NFIELDS] = {0};
     raiiaf_codec codec = RAIIAF_CODEC_AUTO;
     double tolerance = 0;
-    int quiet = 0, status = EXIT_USAGE, ntags = 0, nlatents = 0, format = 2;
-    const char **tags = calloc((size_t)argc, sizeof *tags);
+    int quiet = 0, verbose = 0, no_recipe = 0, status = EXIT_USAGE, ntags = 0, nlatents = 0, format = 2, nseeds = 0,
+        nrecipes = 0;
+    const char **tags = calloc((size_t)argc, sizeof *tags), **noise_seeds = calloc((size_t)argc, sizeof *noise_seeds);
+    char *meta_src = NULL;
     latent_arg *latents = calloc((size_t)argc, sizeof *latents);
     raiiaf_writer *w = NULL;
     cli_env_opts envo = {0};
     char err[1024];
-    if (!tags || !latents) {
+    if (!tags || !latents || !noise_seeds) {
         cli_err("out of memory");
         status = EXIT_SYSTEM;
         goto done;
@@ -141,6 +196,19 @@ int cmd_create(int argc, char **argv)
         }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
+            continue;
+        }
+        if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            verbose = 1;
+            continue;
+        }
+        if (!strcmp(a, "--no-recipe")) {
+            no_recipe = 1;
+            continue;
+        }
+        if ((r = cli_opt(argc, argv, &i, "--noise-seed", &v))) {
+            if (r < 0) goto done;
+            noise_seeds[nseeds++] = v;
             continue;
         }
         if ((r = cli_opt(argc, argv, &i, "-o", &v)) || (r = cli_opt(argc, argv, &i, "--output", &v))) {
@@ -216,6 +284,12 @@ int cmd_create(int argc, char **argv)
         cli_err("create: nothing to store: give --image and/or --latent");
         goto done;
     }
+    if (no_recipe && nseeds) {
+        cli_err("create: --noise-seed and --no-recipe contradict each other");
+        goto done;
+    }
+    for (int k = 0; k < nseeds; k++)
+        if (apply_noise_seed(noise_seeds[k], latents, nlatents) < 0) goto done;
 
     int rc = raiiaf_writer_new(out, &w);
     if (rc) {
@@ -240,7 +314,7 @@ int cmd_create(int argc, char **argv)
             goto done;
         }
         rc = raiiaf_writer_merge_json(w, (const char *)text);
-        free(text);
+        meta_src = (char *)text;
         if (rc) {
             cli_err("%s: %s", meta, raiiaf_writer_errmsg(w));
             goto done;
@@ -310,6 +384,13 @@ int cmd_create(int argc, char **argv)
             goto done;
         }
     }
+    uint64_t gen_seed;
+    if (!no_recipe && !nseeds && generation_seed(values[4] /* --seed */, meta_src, &gen_seed))
+        for (int k = 0; k < nlatents; k++)
+            if (!strcmp(latents[k].name, "initial_noise")) {
+                latents[k].has_seed = 2;
+                latents[k].seed = gen_seed;
+            }
     for (int k = 0; k < nlatents; k++) {
         npy_array a = {0};
         if ((rc = cli_latent_read(latents[k].path, &a, err, sizeof err))) { /* .npy or .safetensors[:TENSOR] */
@@ -317,8 +398,26 @@ int cmd_create(int argc, char **argv)
             status = cli_exit_for_input(rc);
             goto done;
         }
-        rc = raiiaf_writer_add_tensor(w, latents[k].name, a.dtype, a.rank, a.shape, a.data, a.size,
-                                      latents[k].has_codec ? latents[k].codec : codec, tolerance);
+        raiiaf_codec lc = latents[k].has_codec ? latents[k].codec : codec;
+        int as_recipe = 0;
+        /* A recipe is lossless by construction: not tried when a lossy
+         * tolerance was asked for, nor in format 1. */
+        if (latents[k].has_seed && tolerance == 0 && format == 2) {
+            rc = raiiaf_writer_add_noise_tensor(w, latents[k].name, a.dtype, a.rank, a.shape, a.data, a.size, latents[k].seed, lc,
+                                                &as_recipe);
+            if (!rc && as_recipe) {
+                nrecipes++;
+                if (verbose)
+                    printf("%s: stored as a seed recipe (torch.randn, seed %llu): %zu bytes -> 32\n", latents[k].name,
+                           (unsigned long long)latents[k].seed, a.size);
+            } else if (!rc && (verbose || latents[k].has_seed == 1)) {
+                /* Asked for explicitly, a miss is worth a word even without -v. */
+                fprintf(verbose ? stdout : stderr, "%s%s\n", verbose ? "" : "raiiaf: note: ", raiiaf_writer_errmsg(w));
+            }
+        } else {
+            rc = raiiaf_writer_add_tensor(w, latents[k].name, a.dtype, a.rank, a.shape, a.data, a.size, lc, tolerance);
+            if (!rc && verbose) printf("%s: stored as values (codec %s)\n", latents[k].name, raiiaf_codec_name(lc));
+        }
         npy_free(&a);
         if (rc) {
             cli_err("--latent %s=%s: %s", latents[k].name, latents[k].path, raiiaf_writer_errmsg(w));
@@ -331,7 +430,9 @@ int cmd_create(int argc, char **argv)
         status = cli_exit_for_output(rc);
         goto done;
     }
-    if (!quiet) printf("%s: written (%d tensor%s%s)\n", out, nlatents, nlatents == 1 ? "" : "s", image ? ", image" : "");
+    if (!quiet)
+        printf("%s: written (%d tensor%s%s%s)\n", out, nlatents, nlatents == 1 ? "" : "s",
+               nrecipes ? (nrecipes == 1 ? ", 1 as a seed recipe" : ", seed recipes") : "", image ? ", image" : "");
     status = EXIT_OK;
 done:
     raiiaf_writer_free(w);
@@ -341,6 +442,8 @@ done:
     }
     free(latents);
     free(tags);
+    free(noise_seeds);
+    free(meta_src);
     cli_env_opts_free(&envo);
     return status;
 }

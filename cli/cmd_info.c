@@ -133,6 +133,13 @@ static int info_one(const char *path, int json, int many)
         print_shape(&t);
         printf("  %s", raiiaf_codec_name(t.codec));
         if (t.tolerance > 0) printf(" (tolerance %g, max error %g)", t.tolerance, t.max_error);
+        raiiaf_recipe rp;
+        if (t.codec == RAIIAF_CODEC_RECIPE) {
+            if (raiiaf_reader_tensor_recipe(r, i, &rp) == RAIIAF_OK)
+                printf(" (%s seed %llu, kernel %s)", rp.generator, (unsigned long long)rp.seed, rp.kernel);
+            else
+                printf(" (%s)", raiiaf_reader_errmsg(r));
+        }
         printf("  %llu/%llu bytes", (unsigned long long)t.stored_size, (unsigned long long)t.raw_size);
         if (t.raw_size) printf(" (%.3f)", (double)t.stored_size / (double)t.raw_size);
         putchar('\n');

@@ -43,7 +43,7 @@ extern "C" {
 
 /* The newest container format version this library writes. */
 #define RAIIAF_FORMAT_MAJOR 2
-#define RAIIAF_FORMAT_MINOR 0
+#define RAIIAF_FORMAT_MINOR 1 /* 2.1 only when a recipe tensor is present; else 2.0 */
 
 /* ---------------------------------------------------------------------- */
 /* Status codes                                                            */
@@ -115,10 +115,12 @@ typedef enum raiiaf_codec {
     RAIIAF_CODEC_RAW = 0,   /* stored as is, payload 64-byte aligned: mappable without a copy */
     RAIIAF_CODEC_ZSTD = 1,  /* lossless: byte planes split, each plane one zstd frame (or raw) */
     RAIIAF_CODEC_ZFP = 2,   /* zfp: reversible (lossless) or fixed-accuracy (lossy, with tolerance) */
+    RAIIAF_CODEC_RECIPE = 3, /* seeded noise stored as its generator and seed, regenerated on read
+                                (format 2.1; written only by raiiaf_writer_add_noise_tensor) */
     RAIIAF_CODEC_AUTO = 255 /* writer only: byte-plane zstd, or raw when that is not smaller */
 } raiiaf_codec;
 
-/* The manifest name of a codec ("raw", "zstd", "zfp", "auto"), or NULL. */
+/* The manifest name of a codec ("raw", "zstd", "zfp", "recipe", "auto"), or NULL. */
 RAIIAF_API const char *raiiaf_codec_name(raiiaf_codec codec);
 
 /* Parses a codec name; returns 0 and sets *codec, or RAIIAF_E_ARG. */
@@ -175,6 +177,25 @@ RAIIAF_API int raiiaf_writer_begin_tensor(raiiaf_writer *w, const char *name, ra
                                           raiiaf_codec codec, double tolerance);
 RAIIAF_API int raiiaf_writer_write_tensor(raiiaf_writer *w, const void *data, size_t size);
 RAIIAF_API int raiiaf_writer_end_tensor(raiiaf_writer *w);
+
+/* Adds a tensor that is expected to be seeded noise,
+ * torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(seed))
+ * on the CPU (SPEC 9.5).  The library regenerates it with each known kernel
+ * and compares every byte.  On an exact match the file stores a recipe
+ * (codec RAIIAF_CODEC_RECIPE: generator, kernel and seed, 32 bytes) and the
+ * SHA-256 of the values instead of the values; readers regenerate them and
+ * check the digest.  Otherwise the values are stored as by
+ * raiiaf_writer_add_tensor() with `codec` (lossless only).  Never lossy:
+ * the recipe is only used when it reproduces `data` bit for bit.
+ * *as_recipe (may be NULL) receives 1 or 0; after RAIIAF_OK with 0,
+ * raiiaf_writer_errmsg() says why the values were stored (dtype without a
+ * generator, first differing element, format 1 output, ...).  A file holding
+ * a recipe is format 2.1 (header flag 1): readers of 2.0 refuse it rather
+ * than return wrong data. */
+RAIIAF_API int raiiaf_writer_add_noise_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype dtype,
+                                              unsigned rank, const uint64_t *shape,
+                                              const void *data, size_t size, uint64_t seed,
+                                              raiiaf_codec codec, int *as_recipe);
 
 /* Adds a chunk of a type this library does not interpret, stored raw.
  * `type` is four printable ASCII characters and must not be one the format
@@ -288,7 +309,8 @@ RAIIAF_API int raiiaf_reader_find_tensor(raiiaf_reader *r, const char *name, siz
 
 /* Decodes tensor `index` into `dst`, which must be exactly raw_size bytes.
  * The chunk's CRC-32C is always checked, and the SHA-256 of the decoded bytes
- * unless the reader was opened with RAIIAF_READ_NO_DIGEST.  On any error
+ * unless the reader was opened with RAIIAF_READ_NO_DIGEST (recipe tensors
+ * are always checked: the digest is the proof that regeneration matched).  On any error
  * the content of dst is unspecified and must not be used. */
 RAIIAF_API int raiiaf_reader_read_tensor(raiiaf_reader *r, size_t index, void *dst, size_t dst_size);
 
@@ -303,6 +325,19 @@ RAIIAF_API int raiiaf_reader_tensor_data(raiiaf_reader *r, size_t index, const v
  * may be NULL.  RAIIAF_E_NOT_FOUND when the file holds no image. */
 RAIIAF_API int raiiaf_reader_image(raiiaf_reader *r, const void **data, size_t *size,
                                    const char **format, uint32_t *width, uint32_t *height);
+
+/* How a recipe tensor (codec RAIIAF_CODEC_RECIPE) is regenerated. */
+typedef struct raiiaf_recipe {
+    const char *generator;      /* "torch.randn/cpu" (static string) */
+    unsigned generator_version; /* 1 */
+    const char *kernel;         /* "avx2-fma", "avx2" or "scalar" (raiiaf_torch_randn's names) */
+    uint64_t seed;
+} raiiaf_recipe;
+
+/* Describes the recipe of tensor `index`.  RAIIAF_E_NOT_FOUND when that
+ * tensor stores its values; RAIIAF_E_CORRUPT (or CHECKSUM) when the recipe
+ * chunk is damaged or names a generator this library does not know. */
+RAIIAF_API int raiiaf_reader_tensor_recipe(raiiaf_reader *r, size_t index, raiiaf_recipe *recipe);
 
 typedef struct raiiaf_chunk_info {
     char type[5];           /* four ASCII characters and a NUL */

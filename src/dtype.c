@@ -41,6 +41,7 @@ const char *raiiaf_codec_name(raiiaf_codec c)
     case RAIIAF_CODEC_RAW: return "raw";
     case RAIIAF_CODEC_ZSTD: return "zstd";
     case RAIIAF_CODEC_ZFP: return "zfp";
+    case RAIIAF_CODEC_RECIPE: return "recipe";
     case RAIIAF_CODEC_AUTO: return "auto";
     default: return NULL;
     }
@@ -48,7 +49,8 @@ const char *raiiaf_codec_name(raiiaf_codec c)
 
 int raiiaf_codec_from_name(const char *name, raiiaf_codec *codec)
 {
-    static const raiiaf_codec all[] = {RAIIAF_CODEC_RAW, RAIIAF_CODEC_ZSTD, RAIIAF_CODEC_ZFP, RAIIAF_CODEC_AUTO};
+    static const raiiaf_codec all[] = {RAIIAF_CODEC_RAW, RAIIAF_CODEC_ZSTD, RAIIAF_CODEC_ZFP, RAIIAF_CODEC_RECIPE,
+                                      RAIIAF_CODEC_AUTO};
     for (size_t i = 0; name && i < sizeof all / sizeof all[0]; i++)
         if (!strcmp(name, raiiaf_codec_name(all[i]))) {
             *codec = all[i];

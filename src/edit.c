@@ -19,19 +19,6 @@
  * by this many bytes from the end. */
 #define RF_TORN_SCAN_LIMIT ((uint64_t)RF_MAX_MANIFEST_STORED + (4u << 20))
 
-void rf_chunk_header(unsigned char h[RF_CHUNK_HEADER_SIZE], const char type[4], unsigned codec, unsigned index,
-                     uint64_t stored, uint64_t raw, uint32_t crc)
-{
-    memset(h, 0, RF_CHUNK_HEADER_SIZE);
-    memcpy(h, type, 4);
-    h[4] = (unsigned char)codec;
-    rf_put32(h + 8, index);
-    rf_put64(h + 16, stored);
-    rf_put64(h + 24, raw);
-    rf_put32(h + 32, crc);
-    rf_put32(h + 60, rf_crc32c(0, h, 60));
-}
-
 static void footer_bytes(unsigned char f[RF_FOOTER_SIZE], uint64_t moff, uint64_t prev, uint32_t version)
 {
     memset(f, 0, RF_FOOTER_SIZE);
@@ -293,11 +280,15 @@ int rf_rewrite(const unsigned char *data, json_t *manifest, const uint64_t *src_
     char *tmp = NULL;
     int fd = -1;
     if (!rc) rc = rf_tmp_create(out_path, &tmp, &fd, e);
-    unsigned char h[RF_HEADER_SIZE] = {0};
-    memcpy(h, RF_SIGNATURE, RF_SIGNATURE_SIZE);
-    rf_put16(h + 12, RAIIAF_FORMAT_MAJOR);
-    rf_put16(h + 14, RAIIAF_FORMAT_MINOR);
-    rf_put32(h + 60, rf_crc32c(0, h, 60));
+    /* The recipe flag follows the chunks that are kept (SPEC 4). */
+    uint32_t flags = 0;
+    json_t *recipe_name = json_string("recipe");
+    for (size_t i = 0; i < n; i++)
+        if (keep[i] && json_equal(json_object_get(json_array_get(chunks, i), "codec"), recipe_name))
+            flags |= RF_FLAG_RECIPES;
+    json_decref(recipe_name);
+    unsigned char h[RF_HEADER_SIZE];
+    rf_file_header(h, flags);
     uint64_t pos = 0;
     if (!rc) rc = rf_write_all(fd, h, sizeof h, tmp, e);
     pos = RF_HEADER_SIZE;
@@ -333,7 +324,8 @@ int rf_rewrite(const unsigned char *data, json_t *manifest, const uint64_t *src_
         json_t *fi = json_object_get(meta, "file_info");
         if (!json_is_object(fi) || json_object_set(meta, "chunks", newchunks) ||
             json_object_set_new(fi, "chunk_count", json_integer(kept)) || json_object_set_new(fi, "manifest_version", json_integer(1)) ||
-            json_object_set_new(fi, "previous_manifest", json_null()))
+            json_object_set_new(fi, "previous_manifest", json_null()) ||
+            json_object_set_new(fi, "version_minor", json_integer((flags & RF_FLAG_RECIPES) ? RF_MINOR_RECIPES : RF_MINOR_PLAIN)))
             rc = rf_fail(e, RAIIAF_E_CORRUPT, "manifest file_info is missing");
     }
     if (!rc) rc = validate_and_encode(manifest, &payload, &stored, &raw, sha, e);

@@ -7,14 +7,14 @@
  *   header (64 bytes, offset 0)
  *     0  12  signature 89 52 41 49 49 41 46 0D 0A 1A 0A 00  ("\x89RAIIAF\r\n\x1a\n\0")
  *    12   2  u16 version_major (2)
- *    14   2  u16 version_minor (0)
- *    16   4  u32 flags (0; a reader refuses bits it does not know)
+ *    14   2  u16 version_minor (0; 1 when flag bit 0 is set)
+ *    16   4  u32 flags (bit 0: recipe tensors present; a reader refuses bits it does not know)
  *    20  40  reserved, zero
  *    60   4  u32 CRC-32C of bytes 0..59
  *
  *   chunk = chunk header (64 bytes) · payload (stored_size bytes) · zero padding to 64
  *     0   4  type, four printable ASCII characters ("IMAG", "TENS", "MANI", ...)
- *     4   1  u8 codec (0 raw, 1 zstd byte planes, 2 zfp)
+ *     4   1  u8 codec (0 raw, 1 zstd byte planes, 2 zfp, 3 recipe)
  *     5   3  reserved, zero
  *     8   4  u32 chunk index (0, 1, 2, ... in file order; the manifest refers to it)
  *    12   4  reserved, zero
@@ -53,6 +53,13 @@ static const unsigned char RF_FORMAT1_MAGIC[6] = {'r', 'a', 'i', 'i', 'a', 'f'};
 #define RF_CODEC_RAW 0u
 #define RF_CODEC_ZSTD 1u
 #define RF_CODEC_ZFP 2u
+#define RF_CODEC_RECIPE 3u /* format 2.1, needs RF_FLAG_RECIPES */
+
+/* Header flags and the minor version that goes with them (SPEC 4, 18). */
+#define RF_FLAG_RECIPES 1u
+#define RF_FLAGS_KNOWN RF_FLAG_RECIPES
+#define RF_MINOR_PLAIN 0u
+#define RF_MINOR_RECIPES 1u
 
 #define RF_TYPE_IMAGE "IMAG"
 #define RF_TYPE_TENSOR "TENS"
@@ -66,10 +73,24 @@ static const unsigned char RF_FORMAT1_MAGIC[6] = {'r', 'a', 'i', 'i', 'a', 'f'};
 #define RF_MAX_NAME_BYTES 255u
 #define RF_MAX_TENSOR_BYTES (UINT64_C(1) << 40) /* 1 TiB decoded */
 #define RF_MAX_PLANES 8u
+/* A recipe payload is 32 bytes yet decodes to raw_size: the regenerated
+ * tensor is bounded separately so a tiny file cannot demand terabytes. */
+#define RF_RECIPE_PAYLOAD 32u
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+#define RF_MAX_RECIPE_BYTES (UINT64_C(1) << 24) /* keep fuzz iterations fast */
+#else
+#define RF_MAX_RECIPE_BYTES (UINT64_C(1) << 30) /* 1 GiB decoded */
+#endif
 /* No zstd frame decodes to more than 32768 times its size (a 4-byte RLE
  * block expands to at most 128 KiB), and zfp's densest case, an all-zero
  * 4-D block, is below that too; a chunk declaring more is a bomb. */
 #define RF_MAX_EXPANSION 32768u
+
+/* Fill the 64-byte file header (version 2.0, or 2.1 with RF_FLAG_RECIPES)
+ * and a chunk header, CRCs included (layout.c). */
+void rf_file_header(unsigned char h[RF_HEADER_SIZE], uint32_t flags);
+void rf_chunk_header(unsigned char h[RF_CHUNK_HEADER_SIZE], const char type[4], unsigned codec, unsigned index,
+                     uint64_t stored, uint64_t raw, uint32_t crc);
 
 static inline uint64_t rf_align_up(uint64_t v) { return (v + (RF_ALIGN - 1)) & ~(uint64_t)(RF_ALIGN - 1); }
 

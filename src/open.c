@@ -3,6 +3,7 @@
  * size is checked against the file and the limits before it is used. */
 #include "reader_impl.h"
 #include "format1.h"
+#include "recipe.h"
 #include "env.h"
 
 #include <stdlib.h>
@@ -26,7 +27,9 @@ static int check_header(raiiaf_reader *r)
     r->minor = rf_le16(d + 14);
     if (r->major != 2)
         return rf_fail(&r->err, RAIIAF_E_VERSION, "format version %u.%u is not supported (this library reads 2.x)", r->major, r->minor);
-    if (rf_le32(d + 16)) return rf_fail(&r->err, RAIIAF_E_VERSION, "header flags %08x are not known to this library", rf_le32(d + 16));
+    r->header_flags = rf_le32(d + 16);
+    if (r->header_flags & ~RF_FLAGS_KNOWN)
+        return rf_fail(&r->err, RAIIAF_E_VERSION, "header flags %08x are not known to this library", r->header_flags & ~RF_FLAGS_KNOWN);
     for (unsigned i = 20; i < 60; i++)
         if (d[i]) return rf_fail(&r->err, RAIIAF_E_CORRUPT, "header byte %u (reserved) is not zero", i);
     return RAIIAF_OK;
@@ -182,6 +185,19 @@ static int parse_chunks(raiiaf_reader *r, json_t *meta)
         if (c->codec == RF_CODEC_RAW && c->raw != c->stored)
             return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s: raw chunk with stored size %llu and raw size %llu", path,
                            (unsigned long long)c->stored, (unsigned long long)c->raw);
+        if (c->codec == RF_CODEC_RECIPE) {
+            /* A recipe expands without bound by design, so it has its own
+             * limit; and a 2.0 reader must have been stopped by the flag. */
+            if (!(r->header_flags & RF_FLAG_RECIPES))
+                return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s: codec recipe in a file whose header lacks the recipe flag", path);
+            if (strcmp(c->type, RF_TYPE_TENSOR) || c->stored != RF_RECIPE_PAYLOAD)
+                return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s: a recipe is a TENS chunk of %u stored bytes", path, RF_RECIPE_PAYLOAD);
+            if (c->raw > RF_MAX_RECIPE_BYTES)
+                return rf_fail(&r->err, RAIIAF_E_LIMIT, "manifest %s: recipe declares %llu bytes (limit %llu)", path,
+                               (unsigned long long)c->raw, (unsigned long long)RF_MAX_RECIPE_BYTES);
+            next_free = rf_align_up(end);
+            continue;
+        }
         uint64_t bound;
         if (c->codec != RF_CODEC_RAW && (rf_mul_u64(c->stored, RF_MAX_EXPANSION, &bound) || c->raw > bound + RF_ALIGN * 1024))
             return rf_fail(&r->err, RAIIAF_E_LIMIT, "manifest %s: %llu stored bytes cannot decode to the %llu bytes declared (over %ux expansion)",
@@ -264,6 +280,10 @@ static int parse_tensors(raiiaf_reader *r, json_t *meta)
         if (bytes != c->raw) {
             rc = rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s: shape and dtype make %llu bytes, chunk %llu holds %llu", path,
                          (unsigned long long)bytes, (unsigned long long)chunk, (unsigned long long)c->raw);
+            break;
+        }
+        if (c->codec == RF_CODEC_RECIPE && !rf_recipe_dtype_ok(t->dtype)) {
+            rc = rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s: a recipe cannot make %s values", path, dtype);
             break;
         }
         if (c->codec == RF_CODEC_ZFP && !rf_zfp_supported(t->dtype, t->rank, t->shape)) {

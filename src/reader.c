@@ -4,6 +4,7 @@
  * end, then the manifest it points to.  Payloads are checked (CRC-32C
  * always, SHA-256 unless disabled) only when they are read. */
 #include "reader_impl.h"
+#include "recipe.h"
 #include "format1.h"
 
 #include <stdlib.h>
@@ -206,6 +207,14 @@ int rf_decode_tensor(raiiaf_reader *r, size_t index, void *dst, size_t dst_size,
     case RF_CODEC_ZFP:
         rc = rf_zfp_decode(p, (size_t)c->stored, t->dtype, t->rank, t->shape, dst, dst_size, where, &r->err);
         break;
+    case RF_CODEC_RECIPE:
+        rc = rf_recipe_decode(p, c->stored, t->dtype, t->rank, t->shape, dst, dst_size, where, &r->err);
+        if (rc) return rc;
+        /* Regenerated values are only trusted through the digest. */
+        rc = rf_check_digest(r, t->chunk, dst, dst_size, 1);
+        if (rc == RAIIAF_E_DIGEST)
+            rc = rf_fail(&r->err, RAIIAF_E_DIGEST, "%s: regenerated noise does not match the SHA-256 recorded (a different math library, or damage)", where);
+        return rc;
     default:
         rc = rf_fail(&r->err, RAIIAF_E_CORRUPT, "%s: unknown codec %u", where, c->codec);
     }
@@ -274,4 +283,26 @@ int raiiaf_reader_env_json(raiiaf_reader *r, const char **json, size_t *size)
     /* Format 2: the environment record is read by env_record.c
      * (raiiaf_reader_env_record); nothing here yet. */
     return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "the file holds no format 1 environment record (ENVC)");
+}
+
+int raiiaf_reader_tensor_recipe(raiiaf_reader *r, size_t index, raiiaf_recipe *recipe)
+{
+    if (!r || !recipe) return RAIIAF_E_ARG;
+    int rc = opened(r);
+    if (rc) return rc;
+    if (index >= r->ntensors) return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "tensor index %zu out of range (%zu tensors)", index, r->ntensors);
+    const rf_rtensor *t = &r->tensors[index];
+    if (r->f1 || r->chunks[t->chunk].codec != RF_CODEC_RECIPE)
+        return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "tensor \"%s\" stores its values, not a recipe", t->name);
+    const unsigned char *p;
+    if ((rc = rf_check_chunk(r, t->chunk, &p))) return rc;
+    char where[400];
+    rf_chunk_where(r, t->chunk, where, sizeof where);
+    rf_recipe rp;
+    if ((rc = rf_recipe_parse(p, r->chunks[t->chunk].stored, t->dtype, &rp, where, &r->err))) return rc;
+    recipe->generator = "torch.randn/cpu";
+    recipe->generator_version = rp.version;
+    recipe->kernel = rf_recipe_kernel_name(rp.kernel);
+    recipe->seed = rp.seed;
+    return RAIIAF_OK;
 }

@@ -35,6 +35,7 @@ struct raiiaf_reader {
     size_t size;
     int mapped;
     unsigned major, minor;
+    uint32_t header_flags;
     uint64_t manifest_off, prev_footer;
     uint32_t manifest_version;
     char *manifest_text;
@@ -116,9 +117,6 @@ struct raiiaf_edit {
 
 /* A deep copy, NULL when memory ran out (also part way). */
 json_t *rf_json_copy(const json_t *v);
-/* Fills a chunk header. */
-void rf_chunk_header(unsigned char h[RF_CHUNK_HEADER_SIZE], const char type[4], unsigned codec, unsigned index,
-                     uint64_t stored, uint64_t raw, uint32_t crc);
 /* Writes a fresh single-version file at out_path (temp + fsync + rename)
  * from `manifest` (a JSON object the function may modify) whose chunk
  * records are taken from data at src_off[i]; chunks with keep[i] == 0 are

@@ -119,7 +119,7 @@ int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn repor
         int printable = 1;
         for (int k = 0; k < 4; k++) printable &= h[k] >= 0x21 && h[k] <= 0x7e;
         uint64_t stored = rf_le64(h + 16), raw = rf_le64(h + 24);
-        if (!printable || rf_le32(h + 60) != rf_crc32c(0, h, 60) || h[4] > RF_CODEC_ZFP || stored > size - off - RF_CHUNK_HEADER_SIZE ||
+        if (!printable || rf_le32(h + 60) != rf_crc32c(0, h, 60) || h[4] > RF_CODEC_RECIPE || stored > size - off - RF_CHUNK_HEADER_SIZE ||
             rf_le32(h + 32) != rf_crc32c(0, h + RF_CHUNK_HEADER_SIZE, (size_t)stored)) {
             off += RF_ALIGN;
             continue;
@@ -291,7 +291,7 @@ int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn repor
                     continue;
                 }
             }
-            static const char *const codecs[] = {"raw", "zstd", "zfp"};
+            static const char *const codecs[] = {"raw", "zstd", "zfp", "recipe"};
             src[kept] = c->off;
             json_array_append_new(chunks, json_pack("{s:I,s:s,s:I,s:s,s:I,s:I,s:I,s:s}", "index", (json_int_t)kept, "type", type, "offset",
                                                     (json_int_t)c->off, "codec", codecs[c->codec], "stored_size", (json_int_t)c->stored,

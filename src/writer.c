@@ -4,6 +4,7 @@
  * footer follow in raiiaf_writer_finish().  Everything goes to a temporary
  * file that is renamed over the destination only when complete. */
 #include "codec.h"
+#include "recipe.h"
 #include "format1.h"
 #include "env.h"
 #include "fileio.h"
@@ -27,6 +28,7 @@ struct raiiaf_writer {
     uint64_t pos;  /* bytes written so far; always a multiple of 64 between chunks */
     unsigned nchunks;
     int has_image;
+    int recipes; /* a recipe chunk was written: header flag 1, version 2.1 */
     json_t *manifest, *meta, *chunks, *tensors;
     struct rf_f1w *f1; /* format 1 output (format1_write.c); NULL for format 2 */
     rf_wenv env; /* the environment record (env_record.c) */
@@ -75,11 +77,8 @@ int raiiaf_writer_new(const char *path, raiiaf_writer **out)
         return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
     int rc = rf_tmp_create(path, &w->tmp_path, &w->fd, &w->err);
     if (rc) return rc;
-    unsigned char h[RF_HEADER_SIZE] = {0};
-    memcpy(h, RF_SIGNATURE, RF_SIGNATURE_SIZE);
-    rf_put16(h + 12, RAIIAF_FORMAT_MAJOR);
-    rf_put16(h + 14, RAIIAF_FORMAT_MINOR);
-    rf_put32(h + 60, rf_crc32c(0, h, 60));
+    unsigned char h[RF_HEADER_SIZE];
+    rf_file_header(h, 0);
     rc = rf_write_all(w->fd, h, sizeof h, w->tmp_path, &w->err);
     if (rc) {
         w->broken = 1;
@@ -119,19 +118,6 @@ static int usable(raiiaf_writer *w, int allow_tensor_open)
     return RAIIAF_OK;
 }
 
-static void chunk_header(unsigned char h[RF_CHUNK_HEADER_SIZE], const char type[4], unsigned codec, unsigned index,
-                         uint64_t stored, uint64_t raw, uint32_t crc)
-{
-    memset(h, 0, RF_CHUNK_HEADER_SIZE);
-    memcpy(h, type, 4);
-    h[4] = (unsigned char)codec;
-    rf_put32(h + 8, index);
-    rf_put64(h + 16, stored);
-    rf_put64(h + 24, raw);
-    rf_put32(h + 32, crc);
-    rf_put32(h + 60, rf_crc32c(0, h, 60));
-}
-
 /* Appends the zero bytes that bring the file to the next 64-byte boundary. */
 static int pad(raiiaf_writer *w)
 {
@@ -164,7 +150,7 @@ static int write_chunk(raiiaf_writer *w, const char type[4], unsigned codec, con
     unsigned char h[RF_CHUNK_HEADER_SIZE];
     uint32_t crc = rf_crc32c(0, payload, (size_t)stored);
     uint64_t off = w->pos;
-    chunk_header(h, type, codec, w->nchunks, stored, raw, crc);
+    rf_chunk_header(h, type, codec, w->nchunks, stored, raw, crc);
     int rc = rf_write_all(w->fd, h, sizeof h, w->tmp_path, &w->err);
     if (!rc) rc = rf_write_all(w->fd, payload, (size_t)stored, w->tmp_path, &w->err);
     if (rc) {
@@ -228,12 +214,12 @@ static int name_taken(const raiiaf_writer *w, const char *name)
     return 0;
 }
 
-int raiiaf_writer_begin_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype dtype, unsigned rank,
-                               const uint64_t *shape, raiiaf_codec codec, double tolerance)
+/* The checks every new tensor passes, whatever stores it; *raw_size
+ * receives its decoded size. */
+static int check_new_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape,
+                            raiiaf_codec codec, double tolerance, uint64_t *raw_size)
 {
-    if (!w) return RAIIAF_E_ARG;
-    int rc = usable(w, 0);
-    if (rc) return rc;
+    int rc;
     if (!name || !*name) return rf_fail(&w->err, RAIIAF_E_ARG, "a tensor needs a non-empty name");
     if (w->f1 && (rc = rf_f1w_check_tensor(w->f1, name, dtype, rank, shape, codec, tolerance, &w->err))) return rc;
     size_t len = strlen(name);
@@ -252,6 +238,8 @@ int raiiaf_writer_begin_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype 
             return rf_fail(&w->err, RAIIAF_E_LIMIT, "tensor \"%s\": shape exceeds the %llu-byte tensor limit", name,
                            (unsigned long long)RF_MAX_TENSOR_BYTES);
     if (!(tolerance >= 0) || isinf(tolerance)) return rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": tolerance must be a finite number >= 0", name);
+    if (codec == RAIIAF_CODEC_RECIPE)
+        return rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": codec recipe is chosen by raiiaf_writer_add_noise_tensor() after an exact match, not asked for", name);
     if (codec != RAIIAF_CODEC_RAW && codec != RAIIAF_CODEC_ZSTD && codec != RAIIAF_CODEC_ZFP && codec != RAIIAF_CODEC_AUTO)
         return rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": unknown codec %d", name, (int)codec);
     if (tolerance > 0 && codec != RAIIAF_CODEC_ZFP && codec != RAIIAF_CODEC_AUTO)
@@ -264,7 +252,18 @@ int raiiaf_writer_begin_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype 
             return rf_fail(&w->err, RAIIAF_E_CODEC, "tensor \"%s\": a tolerance needs float32 or float64, not %s", name, raiiaf_dtype_name(dtype));
     }
     if (w->nchunks >= RF_MAX_CHUNKS) return rf_fail(&w->err, RAIIAF_E_LIMIT, "a file holds at most %u chunks", RF_MAX_CHUNKS);
+    *raw_size = raw;
+    return RAIIAF_OK;
+}
 
+int raiiaf_writer_begin_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype dtype, unsigned rank,
+                               const uint64_t *shape, raiiaf_codec codec, double tolerance)
+{
+    if (!w) return RAIIAF_E_ARG;
+    int rc = usable(w, 0);
+    if (rc) return rc;
+    uint64_t raw;
+    if ((rc = check_new_tensor(w, name, dtype, rank, shape, codec, tolerance, &raw))) return rc;
     memset(&w->t, 0, sizeof w->t);
     w->t.name = strdup(name);
     w->t.sha = rf_sha256_new();
@@ -329,6 +328,16 @@ static void drop_tensor(raiiaf_writer *w)
     memset(&w->t, 0, sizeof w->t);
 }
 
+/* The manifest's record of a tensor (SPEC 8.6), or NULL out of memory. */
+static json_t *tensor_record(const char *name, unsigned chunk, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape,
+                             unsigned codec)
+{
+    json_t *dims = json_array();
+    for (unsigned i = 0; dims && i < rank; i++) json_array_append_new(dims, json_integer((json_int_t)shape[i]));
+    return json_pack("{s:s,s:I,s:s,s:o,s:s}", "name", name, "chunk", (json_int_t)chunk, "dtype", raiiaf_dtype_name(dtype),
+                     "shape", dims, "codec", raiiaf_codec_name((raiiaf_codec)codec));
+}
+
 /* Codes the gathered tensor; picks the smallest lossless form for AUTO. */
 static int encode_tensor(raiiaf_writer *w, unsigned *codec, unsigned char **payload, size_t *stored, double *max_error,
                          char sha[65])
@@ -371,7 +380,7 @@ int raiiaf_writer_end_tensor(raiiaf_writer *w)
     double max_error = 0;
     if (w->t.codec == RAIIAF_CODEC_RAW) {
         unsigned char h[RF_CHUNK_HEADER_SIZE];
-        chunk_header(h, RF_TYPE_TENSOR, RF_CODEC_RAW, index, w->t.raw_size, w->t.raw_size, w->t.crc);
+        rf_chunk_header(h, RF_TYPE_TENSOR, RF_CODEC_RAW, index, w->t.raw_size, w->t.raw_size, w->t.crc);
         rc = rf_pwrite_all(w->fd, h, sizeof h, w->t.chunk_off, w->tmp_path, &w->err);
         if (rc) w->broken = 1;
         if (!rc) rc = pad(w);
@@ -392,10 +401,7 @@ int raiiaf_writer_end_tensor(raiiaf_writer *w)
         w->broken = 1; /* a half-recorded tensor cannot be taken back */
         return rc;
     }
-    json_t *shape = json_array();
-    for (unsigned i = 0; shape && i < w->t.rank; i++) json_array_append_new(shape, json_integer((json_int_t)w->t.shape[i]));
-    json_t *rec = json_pack("{s:s,s:I,s:s,s:o,s:s}", "name", w->t.name, "chunk", (json_int_t)index, "dtype",
-                            raiiaf_dtype_name(w->t.dtype), "shape", shape, "codec", raiiaf_codec_name((raiiaf_codec)codec));
+    json_t *rec = tensor_record(w->t.name, index, w->t.dtype, w->t.rank, w->t.shape, codec);
     if (rec && codec == RF_CODEC_ZFP) {
         json_object_set_new(rec, "zfp_mode", json_string(w->t.tolerance > 0 ? "fixed_accuracy" : "reversible"));
         if (w->t.tolerance > 0) {
@@ -578,6 +584,17 @@ static int finish_format1(raiiaf_writer *w)
         if (rc == RAIIAF_E_IO) w->broken = 1;
         return rc;
     }
+    if (w->recipes) {
+        /* Readers of 2.0 must refuse what they cannot regenerate, so the
+         * header written first is completed with the flag now. */
+        unsigned char h[RF_HEADER_SIZE];
+        rf_file_header(h, RF_FLAG_RECIPES);
+        rc = rf_pwrite_all(w->fd, h, sizeof h, 0, w->tmp_path, &w->err);
+        if (rc) {
+            w->broken = 1;
+            return rc;
+        }
+    }
     int fd = w->fd;
     w->fd = -1;
     rc = rf_commit(fd, w->tmp_path, w->path, &w->err);
@@ -598,8 +615,9 @@ int raiiaf_writer_finish(raiiaf_writer *w)
     char now[32];
     rf_utc_now(now);
     if ((rc = write_env(w))) return rc; /* the ENVR chunk, before file_info counts the chunks */
+    unsigned minor = w->recipes ? RF_MINOR_RECIPES : RF_MINOR_PLAIN;
     json_t *fi = json_pack("{s:s,s:i,s:i,s:s,s:s,s:I,s:i,s:n}", "magic", "raiiaf", "version_major", RAIIAF_FORMAT_MAJOR,
-                           "version_minor", RAIIAF_FORMAT_MINOR, "created", now, "writer",
+                           "version_minor", (int)minor, "created", now, "writer",
                            "libraiiaf " RAIIAF_VERSION_STRING, "chunk_count", (json_int_t)w->nchunks,
                            "manifest_version", 1, "previous_manifest");
     if (!fi || json_object_set_new(w->meta, "file_info", fi) || json_object_set(w->meta, "tensors", w->tensors) ||
@@ -645,6 +663,17 @@ int raiiaf_writer_finish(raiiaf_writer *w)
         w->broken = 1;
         return rc;
     }
+    if (w->recipes) {
+        /* Readers of 2.0 must refuse what they cannot regenerate, so the
+         * header written first is completed with the flag now. */
+        unsigned char h[RF_HEADER_SIZE];
+        rf_file_header(h, RF_FLAG_RECIPES);
+        rc = rf_pwrite_all(w->fd, h, sizeof h, 0, w->tmp_path, &w->err);
+        if (rc) {
+            w->broken = 1;
+            return rc;
+        }
+    }
     int fd = w->fd;
     w->fd = -1;
     rc = rf_commit(fd, w->tmp_path, w->path, &w->err);
@@ -653,5 +682,52 @@ int raiiaf_writer_finish(raiiaf_writer *w)
         return rc;
     }
     w->finished = 1;
+    return RAIIAF_OK;
+}
+
+int raiiaf_writer_add_noise_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype dtype, unsigned rank,
+                                   const uint64_t *shape, const void *data, size_t size, uint64_t seed,
+                                   raiiaf_codec codec, int *as_recipe)
+{
+    if (as_recipe) *as_recipe = 0;
+    if (!w) return RAIIAF_E_ARG;
+    int rc = usable(w, 0);
+    if (rc) return rc;
+    uint64_t raw;
+    if ((rc = check_new_tensor(w, name, dtype, rank, shape, codec, 0, &raw))) return rc;
+    if (size != raw)
+        return rf_fail(&w->err, RAIIAF_E_BUFFER, "tensor \"%s\": %zu bytes given, shape and dtype need %llu", name, size,
+                       (unsigned long long)raw);
+    if (!data && size) return rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": data is NULL", name);
+    char why[300] = "";
+    rf_recipe recipe;
+    int match = 0;
+    if (w->f1)
+        snprintf(why, sizeof why, "format 1 has no recipes");
+    else if ((match = rf_recipe_match(data, size, dtype, rank, shape, seed, &recipe, why, sizeof why)) < 0)
+        return rf_fail(&w->err, RAIIAF_E_NOMEM, "tensor \"%s\": out of memory regenerating the noise", name);
+    if (!match) {
+        rc = raiiaf_writer_add_tensor(w, name, dtype, rank, shape, data, size, codec, 0);
+        if (!rc) rf_fail(&w->err, RAIIAF_OK, "tensor \"%s\" stored as values: %s", name, why);
+        return rc;
+    }
+    /* The digest is of the values, as for every tensor: readers check
+     * the regenerated bytes against it. */
+    char sha[65];
+    if (rf_sha256_hex(data, size, sha)) return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+    unsigned char payload[RF_RECIPE_PAYLOAD];
+    rf_recipe_pack(&recipe, payload);
+    unsigned index = w->nchunks;
+    if ((rc = write_chunk(w, RF_TYPE_TENSOR, RF_CODEC_RECIPE, payload, sizeof payload, raw, sha, 1))) {
+        w->broken = 1;
+        return rc;
+    }
+    json_t *rec = tensor_record(name, index, dtype, rank, shape, RF_CODEC_RECIPE);
+    if (!rec || json_array_append_new(w->tensors, rec)) {
+        w->broken = 1;
+        return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+    }
+    w->recipes = 1;
+    if (as_recipe) *as_recipe = 1;
     return RAIIAF_OK;
 }

@@ -1108,15 +1108,15 @@ static void test_strerror_and_names(void **state)
     assert_int_equal(raiiaf_dtype_from_name(""), RAIIAF_DTYPE_INVALID);
     assert_int_equal(raiiaf_dtype_from_name(NULL), RAIIAF_DTYPE_INVALID);
 
-    static const raiiaf_codec all[] = {RAIIAF_CODEC_RAW, RAIIAF_CODEC_ZSTD, RAIIAF_CODEC_ZFP, RAIIAF_CODEC_AUTO};
-    static const char *const names[] = {"raw", "zstd", "zfp", "auto"};
-    for (int i = 0; i < 4; i++) {
+    static const raiiaf_codec all[] = {RAIIAF_CODEC_RAW, RAIIAF_CODEC_ZSTD, RAIIAF_CODEC_ZFP, RAIIAF_CODEC_RECIPE, RAIIAF_CODEC_AUTO};
+    static const char *const names[] = {"raw", "zstd", "zfp", "recipe", "auto"};
+    for (int i = 0; i < 5; i++) {
         assert_string_equal(raiiaf_codec_name(all[i]), names[i]);
         raiiaf_codec c = (raiiaf_codec)77;
         assert_int_equal(raiiaf_codec_from_name(names[i], &c), RAIIAF_OK);
         assert_int_equal(c, all[i]);
     }
-    assert_null(raiiaf_codec_name((raiiaf_codec)3));
+    assert_null(raiiaf_codec_name((raiiaf_codec)4));
     raiiaf_codec c = RAIIAF_CODEC_ZFP;
     assert_int_equal(raiiaf_codec_from_name("lz4", &c), RAIIAF_E_ARG);
     assert_int_equal(raiiaf_codec_from_name("RAW", &c), RAIIAF_E_ARG);

@@ -303,7 +303,7 @@ static void test_enums_and_const(void **state)
     invalid("/raiiaf_metadata/image/format", "\"gif\"",
             "/raiiaf_metadata/image/format: must be one of: \"png\", \"jpeg\", \"webp\"");
     invalid("/raiiaf_metadata/chunks/2/codec", "\"lz4\"",
-            "/raiiaf_metadata/chunks/2/codec: must be one of: \"raw\", \"zstd\", \"zfp\"");
+            "/raiiaf_metadata/chunks/2/codec: must be one of: \"raw\", \"zstd\", \"zfp\", \"recipe\"");
     invalid("/raiiaf_metadata/tensors/0/zfp_mode", "\"lossy\"",
             "/raiiaf_metadata/tensors/0/zfp_mode: must be one of: \"reversible\", \"fixed_accuracy\"");
     invalid("/raiiaf_metadata/file_info/magic", "\"RAIIAF\"", "/raiiaf_metadata/file_info/magic: must equal \"raiiaf\"");

@@ -1,0 +1,29 @@
+/* layout.c -- the fixed 64-byte structures every writer of the library
+ * (writer, edits, compaction, recovery) emits, built in one place. */
+#include "internal.h"
+#include "format.h"
+
+#include <string.h>
+
+void rf_file_header(unsigned char h[RF_HEADER_SIZE], uint32_t flags)
+{
+    memset(h, 0, RF_HEADER_SIZE);
+    memcpy(h, RF_SIGNATURE, RF_SIGNATURE_SIZE);
+    rf_put16(h + 12, RAIIAF_FORMAT_MAJOR);
+    rf_put16(h + 14, (uint16_t)((flags & RF_FLAG_RECIPES) ? RF_MINOR_RECIPES : RF_MINOR_PLAIN));
+    rf_put32(h + 16, flags);
+    rf_put32(h + 60, rf_crc32c(0, h, 60));
+}
+
+void rf_chunk_header(unsigned char h[RF_CHUNK_HEADER_SIZE], const char type[4], unsigned codec, unsigned index,
+                     uint64_t stored, uint64_t raw, uint32_t crc)
+{
+    memset(h, 0, RF_CHUNK_HEADER_SIZE);
+    memcpy(h, type, 4);
+    h[4] = (unsigned char)codec;
+    rf_put32(h + 8, index);
+    rf_put64(h + 16, stored);
+    rf_put64(h + 24, raw);
+    rf_put32(h + 32, crc);
+    rf_put32(h + 60, rf_crc32c(0, h, 60));
+}
