@@ -12,7 +12,8 @@ static const char usage[] =
     "                     [--model NAME] [--model-version V] [--prompt TEXT] [--negative-prompt TEXT]\n"
     "                     [--tag TAG]... [--seed N] [--steps N] [--sampler S] [--cfg-scale X]\n"
     "                     [--scheduler S] [--meta EXTRA.json] [--codec auto|raw|zstd|zfp]\n"
-    "                     [--tolerance X] [--format 1|2] [--noise-seed [NAME=]S]... [--no-recipe] [-v|-q]\n"
+    "                     [--tolerance X] [--format 1|2] [--noise-seed [NAME=]S]... [--no-recipe]\n"
+    "                     [--delta NAME=REF]... [--delta-chain] [-v|-q]\n"
     "\n"
     "Writes a RAIIAF format 2 file atomically: OUT is replaced whole or not at all.\n"
     "  -o, --output OUT     the file to write\n"
@@ -46,6 +47,11 @@ static const char usage[] =
     "                       generation seed (--seed, or generation_settings/seed in --meta) is\n"
     "                       tried on initial_noise.  Repeatable\n"
     "  --no-recipe          always store values (files readable by format 2.0 readers)\n"
+    "  --delta NAME=REF     store latent NAME as the XOR of its bits with the earlier latent\n"
+    "                       REF (same dtype and shape), when that is smaller (format 2.1);\n"
+    "                       repeatable\n"
+    "  --delta-chain        the same for every latent with the one before it: for a\n"
+    "                       denoising trajectory given step by step\n"
     "  -v, --verbose        say how each tensor was stored, and why not as a recipe\n"
     "  --no-env             store no environment record at all\n"
     "  --env-include hostname\n"
@@ -58,7 +64,30 @@ typedef struct {
     int has_codec;
     int has_seed; /* 1: --noise-seed, 2: the generation seed, tried quietly */
     uint64_t seed;
+    char *ref;    /* --delta NAME=REF: store relative to latent REF */
 } latent_arg;
+
+/* --delta NAME=REF: latent NAME is stored as its XOR with the earlier latent REF. */
+static int apply_delta(const char *arg, latent_arg *latents, int n)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || !eq[1]) {
+        cli_err("--delta expects NAME=REF (two --latent names), got '%s'", arg);
+        return -1;
+    }
+    int k, j;
+    for (k = 0; k < n; k++)
+        if (strlen(latents[k].name) == (size_t)(eq - arg) && !memcmp(latents[k].name, arg, (size_t)(eq - arg))) break;
+    for (j = 0; j < k; j++)
+        if (!strcmp(latents[j].name, eq + 1)) break;
+    if (k == n || j == k) {
+        cli_err("--delta %s: NAME must be a --latent and REF a --latent given before it", arg);
+        return -1;
+    }
+    free(latents[k].ref);
+    latents[k].ref = strdup(eq + 1);
+    return latents[k].ref ? 0 : -1;
+}
 
 /* --noise-seed [NAME=]S: gives latent NAME (default initial_noise) its seed. */
 static int apply_noise_seed(const char *arg, latent_arg *latents, int n)
@@ -173,14 +202,16 @@ int cmd_create(int argc, char **argv)
     raiiaf_codec codec = RAIIAF_CODEC_AUTO;
     double tolerance = 0;
     int quiet = 0, verbose = 0, no_recipe = 0, status = EXIT_USAGE, ntags = 0, nlatents = 0, format = 2, nseeds = 0,
-        nrecipes = 0;
-    const char **tags = calloc((size_t)argc, sizeof *tags), **noise_seeds = calloc((size_t)argc, sizeof *noise_seeds);
+        nrecipes = 0, ndeltas = 0, delta_chain = 0, nrelative = 0;
+    const char **tags = calloc((size_t)argc, sizeof *tags), **noise_seeds = calloc((size_t)argc, sizeof *noise_seeds),
+               **deltas = calloc((size_t)argc, sizeof *deltas);
+    npy_array prev = {0};
     char *meta_src = NULL;
     latent_arg *latents = calloc((size_t)argc, sizeof *latents);
     raiiaf_writer *w = NULL;
     cli_env_opts envo = {0};
     char err[1024];
-    if (!tags || !latents || !noise_seeds) {
+    if (!tags || !latents || !noise_seeds || !deltas) {
         cli_err("out of memory");
         status = EXIT_SYSTEM;
         goto done;
@@ -204,6 +235,15 @@ int cmd_create(int argc, char **argv)
         }
         if (!strcmp(a, "--no-recipe")) {
             no_recipe = 1;
+            continue;
+        }
+        if (!strcmp(a, "--delta-chain")) {
+            delta_chain = 1;
+            continue;
+        }
+        if ((r = cli_opt(argc, argv, &i, "--delta", &v))) {
+            if (r < 0) goto done;
+            deltas[ndeltas++] = v;
             continue;
         }
         if ((r = cli_opt(argc, argv, &i, "--noise-seed", &v))) {
@@ -290,6 +330,12 @@ int cmd_create(int argc, char **argv)
     }
     for (int k = 0; k < nseeds; k++)
         if (apply_noise_seed(noise_seeds[k], latents, nlatents) < 0) goto done;
+    for (int k = 0; k < ndeltas; k++)
+        if (apply_delta(deltas[k], latents, nlatents) < 0) goto done;
+    if ((ndeltas || delta_chain) && tolerance > 0) {
+        cli_err("create: --delta stores bits exactly and cannot be combined with --tolerance");
+        goto done;
+    }
 
     int rc = raiiaf_writer_new(out, &w);
     if (rc) {
@@ -414,11 +460,44 @@ int cmd_create(int argc, char **argv)
                 /* Asked for explicitly, a miss is worth a word even without -v. */
                 fprintf(verbose ? stdout : stderr, "%s%s\n", verbose ? "" : "raiiaf: note: ", raiiaf_writer_errmsg(w));
             }
+        } else if (latents[k].ref || (delta_chain && k > 0 && prev.dtype == a.dtype && prev.rank == a.rank &&
+                                      !memcmp(prev.shape, a.shape, a.rank * sizeof a.shape[0]))) {
+            const char *ref = latents[k].ref ? latents[k].ref : latents[k - 1].name;
+            npy_array other = {0};
+            const npy_array *rd = &prev;
+            if (strcmp(ref, latents[k - 1].name)) { /* not the one just stored: read it again */
+                int j = 0;
+                while (strcmp(latents[j].name, ref)) j++;
+                if ((rc = cli_latent_read(latents[j].path, &other, err, sizeof err))) {
+                    cli_err("--latent %s: %s", ref, err);
+                    npy_free(&a);
+                    status = cli_exit_for_input(rc);
+                    goto done;
+                }
+                rd = &other;
+            }
+            int as_rel = 0;
+            if (rd->dtype != a.dtype || rd->rank != a.rank || memcmp(rd->shape, a.shape, a.rank * sizeof a.shape[0])) {
+                cli_err("--delta %s=%s: the two latents differ in dtype or shape", latents[k].name, ref);
+                npy_free(&other);
+                npy_free(&a);
+                goto done;
+            }
+            rc = raiiaf_writer_add_tensor_relative(w, latents[k].name, a.dtype, a.rank, a.shape, a.data, a.size, ref, rd->data, lc,
+                                                   &as_rel);
+            npy_free(&other);
+            if (!rc && as_rel) {
+                nrelative++;
+                if (verbose) printf("%s: stored relative to %s\n", latents[k].name, ref);
+            } else if (!rc && verbose) {
+                printf("%s\n", raiiaf_writer_errmsg(w));
+            }
         } else {
             rc = raiiaf_writer_add_tensor(w, latents[k].name, a.dtype, a.rank, a.shape, a.data, a.size, lc, tolerance);
             if (!rc && verbose) printf("%s: stored as values (codec %s)\n", latents[k].name, raiiaf_codec_name(lc));
         }
-        npy_free(&a);
+        npy_free(&prev);
+        prev = a;
         if (rc) {
             cli_err("--latent %s=%s: %s", latents[k].name, latents[k].path, raiiaf_writer_errmsg(w));
             status = rc == RAIIAF_E_EXISTS || rc == RAIIAF_E_CODEC || rc == RAIIAF_E_ARG ? EXIT_USAGE : cli_exit_for_output(rc);
@@ -431,18 +510,22 @@ int cmd_create(int argc, char **argv)
         goto done;
     }
     if (!quiet)
-        printf("%s: written (%d tensor%s%s%s)\n", out, nlatents, nlatents == 1 ? "" : "s",
-               nrecipes ? (nrecipes == 1 ? ", 1 as a seed recipe" : ", seed recipes") : "", image ? ", image" : "");
+        printf("%s: written (%d tensor%s%s%s%s)\n", out, nlatents, nlatents == 1 ? "" : "s",
+               nrecipes ? (nrecipes == 1 ? ", 1 as a seed recipe" : ", seed recipes") : "",
+               nrelative ? ", relative ones" : "", image ? ", image" : "");
     status = EXIT_OK;
 done:
     raiiaf_writer_free(w);
     for (int k = 0; k < nlatents; k++) {
+        free(latents[k].ref);
         free((char *)latents[k].name);
         free((char *)latents[k].path);
     }
     free(latents);
     free(tags);
     free(noise_seeds);
+    free(deltas);
+    npy_free(&prev);
     free(meta_src);
     cli_env_opts_free(&envo);
     return status;

@@ -133,6 +133,7 @@ static int info_one(const char *path, int json, int many)
         print_shape(&t);
         printf("  %s", raiiaf_codec_name(t.codec));
         if (t.tolerance > 0) printf(" (tolerance %g, max error %g)", t.tolerance, t.max_error);
+        if (t.reference) printf(" (relative to %s)", t.reference);
         raiiaf_recipe rp;
         if (t.codec == RAIIAF_CODEC_RECIPE) {
             if (raiiaf_reader_tensor_recipe(r, i, &rp) == RAIIAF_OK)

@@ -197,6 +197,25 @@ RAIIAF_API int raiiaf_writer_add_noise_tensor(raiiaf_writer *w, const char *name
                                               const void *data, size_t size, uint64_t seed,
                                               raiiaf_codec codec, int *as_recipe);
 
+/* Adds a tensor stored relative to `reference`, an earlier tensor of this
+ * file with the same dtype and shape: the payload is the XOR of the two
+ * tensors' bytes, coded with byte-plane zstd (for denoising trajectories,
+ * where neighbouring steps share sign, exponent and high mantissa bits).
+ * `reference_data` must be the reference's values exactly as stored (its
+ * SHA-256 is checked: RAIIAF_E_ARG otherwise); RAIIAF_E_NOT_FOUND when no
+ * earlier tensor has that name.  The relative form is kept only when it is
+ * smaller than the tensor coded alone with `codec` (RAW, ZSTD or AUTO), and
+ * while the chain of references stays within 256 tensors; otherwise the
+ * tensor is stored alone.  *as_relative (may be NULL) receives 1 or 0;
+ * after RAIIAF_OK with 0, raiiaf_writer_errmsg() says why.  Reading such a
+ * tensor decodes its whole chain.  A file holding one is format 2.1
+ * (header flag 2): readers of 2.0 refuse it rather than return the XOR. */
+RAIIAF_API int raiiaf_writer_add_tensor_relative(raiiaf_writer *w, const char *name, raiiaf_dtype dtype,
+                                                 unsigned rank, const uint64_t *shape,
+                                                 const void *data, size_t size, const char *reference,
+                                                 const void *reference_data, raiiaf_codec codec,
+                                                 int *as_relative);
+
 /* Adds a chunk of a type this library does not interpret, stored raw.
  * `type` is four printable ASCII characters and must not be one the format
  * defines (IMAG, TENS, MANI).  Readers keep such chunks and list them. */
@@ -296,6 +315,7 @@ typedef struct raiiaf_tensor_info {
     uint64_t raw_size;                /* bytes when decoded */
     double tolerance;                 /* 0 for lossless codecs */
     double max_error;                 /* largest absolute error measured at write time */
+    const char *reference;            /* the tensor this one is stored relative to, or NULL */
 } raiiaf_tensor_info;
 
 /* Number of tensors in the file. */

@@ -287,6 +287,9 @@ int rf_rewrite(const unsigned char *data, json_t *manifest, const uint64_t *src_
         if (keep[i] && json_equal(json_object_get(json_array_get(chunks, i), "codec"), recipe_name))
             flags |= RF_FLAG_RECIPES;
     json_decref(recipe_name);
+    json_t *tens = json_object_get(meta, "tensors");
+    for (size_t i = 0; i < json_array_size(tens); i++)
+        if (json_object_get(json_array_get(tens, i), "reference")) flags |= RF_FLAG_REFERENCES;
     unsigned char h[RF_HEADER_SIZE];
     rf_file_header(h, flags);
     uint64_t pos = 0;
@@ -325,7 +328,7 @@ int rf_rewrite(const unsigned char *data, json_t *manifest, const uint64_t *src_
         if (!json_is_object(fi) || json_object_set(meta, "chunks", newchunks) ||
             json_object_set_new(fi, "chunk_count", json_integer(kept)) || json_object_set_new(fi, "manifest_version", json_integer(1)) ||
             json_object_set_new(fi, "previous_manifest", json_null()) ||
-            json_object_set_new(fi, "version_minor", json_integer((flags & RF_FLAG_RECIPES) ? RF_MINOR_RECIPES : RF_MINOR_PLAIN)))
+            json_object_set_new(fi, "version_minor", json_integer(flags ? RF_MINOR_FLAGS : RF_MINOR_PLAIN)))
             rc = rf_fail(e, RAIIAF_E_CORRUPT, "manifest file_info is missing");
     }
     if (!rc) rc = validate_and_encode(manifest, &payload, &stored, &raw, sha, e);

@@ -7,8 +7,9 @@
  *   header (64 bytes, offset 0)
  *     0  12  signature 89 52 41 49 49 41 46 0D 0A 1A 0A 00  ("\x89RAIIAF\r\n\x1a\n\0")
  *    12   2  u16 version_major (2)
- *    14   2  u16 version_minor (0; 1 when flag bit 0 is set)
- *    16   4  u32 flags (bit 0: recipe tensors present; a reader refuses bits it does not know)
+ *    14   2  u16 version_minor (0; 1 when a flag is set)
+ *    16   4  u32 flags (bit 0: recipe tensors, bit 1: relative tensors; a reader
+ *                refuses bits it does not know)
  *    20  40  reserved, zero
  *    60   4  u32 CRC-32C of bytes 0..59
  *
@@ -56,10 +57,14 @@ static const unsigned char RF_FORMAT1_MAGIC[6] = {'r', 'a', 'i', 'i', 'a', 'f'};
 #define RF_CODEC_RECIPE 3u /* format 2.1, needs RF_FLAG_RECIPES */
 
 /* Header flags and the minor version that goes with them (SPEC 4, 18). */
-#define RF_FLAG_RECIPES 1u
-#define RF_FLAGS_KNOWN RF_FLAG_RECIPES
+#define RF_FLAG_RECIPES 1u    /* some tensor has codec 3 (recipe) */
+#define RF_FLAG_REFERENCES 2u /* some tensor is stored relative to an earlier one */
+#define RF_FLAGS_KNOWN (RF_FLAG_RECIPES | RF_FLAG_REFERENCES)
 #define RF_MINOR_PLAIN 0u
-#define RF_MINOR_RECIPES 1u
+#define RF_MINOR_FLAGS 1u /* the minor version that defines both flags */
+/* A tensor's reference chain (itself, its reference, that one's, ...) is
+ * at most this long, so reading one tensor decodes at most this many. */
+#define RF_MAX_REFERENCE_DEPTH 256u
 
 #define RF_TYPE_IMAGE "IMAG"
 #define RF_TYPE_TENSOR "TENS"
@@ -86,7 +91,7 @@ static const unsigned char RF_FORMAT1_MAGIC[6] = {'r', 'a', 'i', 'i', 'a', 'f'};
  * 4-D block, is below that too; a chunk declaring more is a bomb. */
 #define RF_MAX_EXPANSION 32768u
 
-/* Fill the 64-byte file header (version 2.0, or 2.1 with RF_FLAG_RECIPES)
+/* Fill the 64-byte file header (version 2.0, or 2.1 with any flag)
  * and a chunk header, CRCs included (layout.c). */
 void rf_file_header(unsigned char h[RF_HEADER_SIZE], uint32_t flags);
 void rf_chunk_header(unsigned char h[RF_CHUNK_HEADER_SIZE], const char type[4], unsigned codec, unsigned index,

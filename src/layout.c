@@ -10,7 +10,7 @@ void rf_file_header(unsigned char h[RF_HEADER_SIZE], uint32_t flags)
     memset(h, 0, RF_HEADER_SIZE);
     memcpy(h, RF_SIGNATURE, RF_SIGNATURE_SIZE);
     rf_put16(h + 12, RAIIAF_FORMAT_MAJOR);
-    rf_put16(h + 14, (uint16_t)((flags & RF_FLAG_RECIPES) ? RF_MINOR_RECIPES : RF_MINOR_PLAIN));
+    rf_put16(h + 14, (uint16_t)(flags ? RF_MINOR_FLAGS : RF_MINOR_PLAIN));
     rf_put32(h + 16, flags);
     rf_put32(h + 60, rf_crc32c(0, h, 60));
 }

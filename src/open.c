@@ -212,6 +212,37 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(((const rf_rtensor *)a)->name, ((const rf_rtensor *)b)->name);
 }
 
+/* "reference": the name of an earlier entry of the same dtype and shape;
+ * only raw and zstd payloads (bits, not values) can be XOR residuals. */
+static int parse_reference(raiiaf_reader *r, json_t *o, size_t i, const char *path)
+{
+    rf_rtensor *t = &r->tensors[i];
+    json_t *v = json_object_get(o, "reference");
+    if (!v) return RAIIAF_OK;
+    if (!json_is_string(v)) return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s/reference: must be a string", path);
+    if (!(r->header_flags & RF_FLAG_REFERENCES))
+        return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s/reference: in a file whose header lacks the reference flag", path);
+    const char *name = json_string_value(v);
+    for (size_t k = 0; k < i && !t->has_ref; k++)
+        if (!strcmp(r->tensors[k].name, name)) {
+            t->has_ref = 1;
+            t->ref = k;
+        }
+    if (!t->has_ref)
+        return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s/reference: no earlier tensor is named \"%s\"", path, name);
+    const rf_rtensor *b = &r->tensors[t->ref];
+    if (b->dtype != t->dtype || b->rank != t->rank || memcmp(b->shape, t->shape, t->rank * sizeof t->shape[0]))
+        return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s/reference: \"%s\" has another dtype or shape", path, name);
+    unsigned codec = r->chunks[t->chunk].codec;
+    if (codec != RF_CODEC_RAW && codec != RF_CODEC_ZSTD)
+        return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s/reference: a relative tensor's codec must be raw or zstd, not %s", path,
+                       raiiaf_codec_name((raiiaf_codec)codec));
+    t->depth = b->depth + 1;
+    if (t->depth >= RF_MAX_REFERENCE_DEPTH)
+        return rf_fail(&r->err, RAIIAF_E_LIMIT, "manifest %s/reference: chain of references longer than %u", path, RF_MAX_REFERENCE_DEPTH);
+    return RAIIAF_OK;
+}
+
 static int parse_tensors(raiiaf_reader *r, json_t *meta)
 {
     json_t *arr = json_object_get(meta, "tensors");
@@ -292,6 +323,7 @@ static int parse_tensors(raiiaf_reader *r, json_t *meta)
         }
         get_number(o, "tolerance", &t->tolerance);
         get_number(o, "max_error", &t->max_error);
+        if ((rc = parse_reference(r, o, i, path))) break;
     }
     free(used);
     if (rc) return rc;

@@ -99,6 +99,7 @@ int raiiaf_reader_tensor_info(raiiaf_reader *r, size_t index, raiiaf_tensor_info
     info->raw_size = c->raw;
     info->tolerance = t->tolerance;
     info->max_error = t->max_error;
+    info->reference = t->has_ref ? r->tensors[t->ref].name : NULL;
     return RAIIAF_OK;
 }
 
@@ -185,7 +186,9 @@ int rf_check_digest(raiiaf_reader *r, size_t ci, const void *decoded, uint64_t s
     return RAIIAF_OK;
 }
 
-int rf_decode_tensor(raiiaf_reader *r, size_t index, void *dst, size_t dst_size, int force_digest)
+/* Decodes tensor `index`'s own payload: its values, or for a relative
+ * tensor the XOR residual. */
+static int decode_payload(raiiaf_reader *r, size_t index, void *dst, size_t dst_size, int force_digest)
 {
     const rf_rtensor *t = &r->tensors[index];
     const rf_rchunk *c = &r->chunks[t->chunk];
@@ -222,6 +225,31 @@ int rf_decode_tensor(raiiaf_reader *r, size_t index, void *dst, size_t dst_size,
     return rf_check_digest(r, t->chunk, dst, dst_size, force_digest);
 }
 
+int rf_decode_tensor(raiiaf_reader *r, size_t index, void *dst, size_t dst_size, int force_digest)
+{
+    const rf_rtensor *t = &r->tensors[index];
+    if (!t->has_ref) return decode_payload(r, index, dst, dst_size, force_digest);
+    /* Relative: decode the chain's base, then apply each residual on the
+     * way back up.  open.c bounded the chain to RF_MAX_REFERENCE_DEPTH. */
+    size_t chain[RF_MAX_REFERENCE_DEPTH], n = 0;
+    for (size_t k = index;; k = r->tensors[k].ref) {
+        chain[n++] = k;
+        if (!r->tensors[k].has_ref || n == RF_MAX_REFERENCE_DEPTH) break;
+    }
+    if (r->tensors[chain[n - 1]].has_ref)
+        return rf_fail(&r->err, RAIIAF_E_LIMIT, "tensor \"%s\": chain of references longer than %u", t->name, RF_MAX_REFERENCE_DEPTH);
+    int rc = decode_payload(r, chain[n - 1], dst, dst_size, force_digest);
+    if (rc) return rc;
+    unsigned char *tmp = malloc(dst_size ? dst_size : 1), *d = dst;
+    if (!tmp) return rf_fail(&r->err, RAIIAF_E_NOMEM, "tensor \"%s\": out of memory for its reference chain", t->name);
+    for (size_t k = n - 1; k-- > 0 && !rc;) {
+        rc = decode_payload(r, chain[k], tmp, dst_size, force_digest);
+        for (size_t i = 0; !rc && i < dst_size; i++) d[i] ^= tmp[i];
+    }
+    free(tmp);
+    return rc;
+}
+
 int raiiaf_reader_read_tensor(raiiaf_reader *r, size_t index, void *dst, size_t dst_size)
 {
     if (!r || (!dst && dst_size)) return RAIIAF_E_ARG;
@@ -245,6 +273,9 @@ int raiiaf_reader_tensor_data(raiiaf_reader *r, size_t index, const void **data)
     if (c->codec != RF_CODEC_RAW)
         return rf_fail(&r->err, RAIIAF_E_CODEC, "tensor \"%s\" is stored with codec %s; only raw tensors can be mapped without a copy",
                        t->name, raiiaf_codec_name((raiiaf_codec)c->codec));
+    if (t->has_ref)
+        return rf_fail(&r->err, RAIIAF_E_CODEC, "tensor \"%s\" is stored relative to \"%s\"; only tensors stored alone can be mapped without a copy",
+                       t->name, r->tensors[t->ref].name);
     const unsigned char *p;
     rc = rf_check_chunk(r, t->chunk, &p);
     if (!rc) rc = rf_check_digest(r, t->chunk, p, c->stored, 0);

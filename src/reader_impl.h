@@ -26,6 +26,9 @@ typedef struct rf_rtensor {
     uint64_t shape[RAIIAF_MAX_RANK];
     size_t chunk;
     double tolerance, max_error;
+    int has_ref;    /* stored relative to tensors[ref] (XOR of the bytes) */
+    size_t ref;
+    unsigned depth; /* 0 alone; else 1 + the reference's depth */
 } rf_rtensor;
 
 struct raiiaf_reader {

@@ -258,7 +258,16 @@ int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn repor
             if (!strcmp(type, RF_TYPE_TENSOR)) {
                 json_t *rec = find_tensor_record(mans, nm, c);
                 json_t *s = chunk_sha_from(mans, nm, c);
-                if (rec && json_is_string(s)) {
+                json_t *refname = rec ? json_object_get(rec, "reference") : NULL;
+                int ref_ok = !refname;
+                for (size_t k = 0; refname && k < json_array_size(tensors); k++)
+                    ref_ok |= json_equal(json_object_get(json_array_get(tensors, k), "name"), refname);
+                if (rec && json_is_string(s) && !ref_ok) {
+                    /* Its reference was lost: the residual alone is not the tensor. */
+                    say(report, ctx, RAIIAF_OK, "warning: tensor \"%s\" is stored relative to \"%s\", which was lost: kept as an unknown chunk RTNS",
+                        json_string_value(json_object_get(rec, "name")), json_string_value(refname));
+                    memcpy(type, "RTNS", 5);
+                } else if (rec && json_is_string(s)) {
                     tensor = rf_json_copy(rec);
                     snprintf(sha, sizeof sha, "%s", json_string_value(s));
                     say(report, ctx, RAIIAF_OK, "tensor \"%s\" recovered", json_string_value(json_object_get(rec, "name")));

@@ -28,8 +28,11 @@ struct raiiaf_writer {
     uint64_t pos;  /* bytes written so far; always a multiple of 64 between chunks */
     unsigned nchunks;
     int has_image;
-    int recipes; /* a recipe chunk was written: header flag 1, version 2.1 */
+    uint32_t flags; /* RF_FLAG_* of what was written: 2.1 when non-zero */
     json_t *manifest, *meta, *chunks, *tensors;
+    /* name -> [SHA-256 of the values, reference depth], for checking
+     * what raiiaf_writer_add_tensor_relative() is given (not written) */
+    json_t *values;
     struct rf_f1w *f1; /* format 1 output (format1_write.c); NULL for format 2 */
     rf_wenv env; /* the environment record (env_record.c) */
 
@@ -69,8 +72,9 @@ int raiiaf_writer_new(const char *path, raiiaf_writer **out)
     w->meta = json_object();
     w->chunks = json_array();
     w->tensors = json_array();
+    w->values = json_object();
     json_t *model_info = json_pack("{s:s}", "date", now);
-    if (!w->path || !w->manifest || !w->meta || !w->chunks || !w->tensors || !model_info ||
+    if (!w->path || !w->manifest || !w->meta || !w->chunks || !w->tensors || !w->values || !model_info ||
         json_object_set(w->manifest, "raiiaf_metadata", w->meta) ||
         json_object_set_new(w->meta, "file_info", json_object()) ||
         json_object_set_new(w->meta, "model_info", model_info))
@@ -102,6 +106,7 @@ void raiiaf_writer_free(raiiaf_writer *w)
     json_decref(w->meta);
     json_decref(w->chunks);
     json_decref(w->tensors);
+    json_decref(w->values);
     rf_f1w_free(w->f1);
     rf_wenv_free(&w->env);
     free(w);
@@ -328,6 +333,16 @@ static void drop_tensor(raiiaf_writer *w)
     memset(&w->t, 0, sizeof w->t);
 }
 
+/* Adds the tensor record to the manifest and remembers its values' digest
+ * and reference depth (0: stored alone). */
+static int append_tensor(raiiaf_writer *w, json_t *rec, const char *name, const char *values_sha, unsigned depth)
+{
+    if (!rec || json_array_append_new(w->tensors, rec) ||
+        json_object_set_new(w->values, name, json_pack("[s,i]", values_sha, (int)depth)))
+        return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+    return RAIIAF_OK;
+}
+
 /* The manifest's record of a tensor (SPEC 8.6), or NULL out of memory. */
 static json_t *tensor_record(const char *name, unsigned chunk, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape,
                              unsigned codec)
@@ -409,9 +424,9 @@ int raiiaf_writer_end_tensor(raiiaf_writer *w)
             json_object_set_new(rec, "max_error", json_real(max_error));
         }
     }
-    if (!rec || json_array_append_new(w->tensors, rec)) return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+    rc = append_tensor(w, rec, w->t.name, sha, 0);
     drop_tensor(w);
-    return RAIIAF_OK;
+    return rc;
 }
 
 int raiiaf_writer_add_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype dtype, unsigned rank,
@@ -584,17 +599,6 @@ static int finish_format1(raiiaf_writer *w)
         if (rc == RAIIAF_E_IO) w->broken = 1;
         return rc;
     }
-    if (w->recipes) {
-        /* Readers of 2.0 must refuse what they cannot regenerate, so the
-         * header written first is completed with the flag now. */
-        unsigned char h[RF_HEADER_SIZE];
-        rf_file_header(h, RF_FLAG_RECIPES);
-        rc = rf_pwrite_all(w->fd, h, sizeof h, 0, w->tmp_path, &w->err);
-        if (rc) {
-            w->broken = 1;
-            return rc;
-        }
-    }
     int fd = w->fd;
     w->fd = -1;
     rc = rf_commit(fd, w->tmp_path, w->path, &w->err);
@@ -615,7 +619,7 @@ int raiiaf_writer_finish(raiiaf_writer *w)
     char now[32];
     rf_utc_now(now);
     if ((rc = write_env(w))) return rc; /* the ENVR chunk, before file_info counts the chunks */
-    unsigned minor = w->recipes ? RF_MINOR_RECIPES : RF_MINOR_PLAIN;
+    unsigned minor = w->flags ? RF_MINOR_FLAGS : RF_MINOR_PLAIN;
     json_t *fi = json_pack("{s:s,s:i,s:i,s:s,s:s,s:I,s:i,s:n}", "magic", "raiiaf", "version_major", RAIIAF_FORMAT_MAJOR,
                            "version_minor", (int)minor, "created", now, "writer",
                            "libraiiaf " RAIIAF_VERSION_STRING, "chunk_count", (json_int_t)w->nchunks,
@@ -663,11 +667,11 @@ int raiiaf_writer_finish(raiiaf_writer *w)
         w->broken = 1;
         return rc;
     }
-    if (w->recipes) {
-        /* Readers of 2.0 must refuse what they cannot regenerate, so the
-         * header written first is completed with the flag now. */
+    if (w->flags) {
+        /* Readers of 2.0 must refuse what they cannot decode correctly,
+         * so the header written first is completed with the flags now. */
         unsigned char h[RF_HEADER_SIZE];
-        rf_file_header(h, RF_FLAG_RECIPES);
+        rf_file_header(h, w->flags);
         rc = rf_pwrite_all(w->fd, h, sizeof h, 0, w->tmp_path, &w->err);
         if (rc) {
             w->broken = 1;
@@ -722,12 +726,103 @@ int raiiaf_writer_add_noise_tensor(raiiaf_writer *w, const char *name, raiiaf_dt
         w->broken = 1;
         return rc;
     }
-    json_t *rec = tensor_record(name, index, dtype, rank, shape, RF_CODEC_RECIPE);
-    if (!rec || json_array_append_new(w->tensors, rec)) {
+    if ((rc = append_tensor(w, tensor_record(name, index, dtype, rank, shape, RF_CODEC_RECIPE), name, sha, 0))) {
         w->broken = 1;
-        return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+        return rc;
     }
-    w->recipes = 1;
+    w->flags |= RF_FLAG_RECIPES;
     if (as_recipe) *as_recipe = 1;
+    return RAIIAF_OK;
+}
+
+int raiiaf_writer_add_tensor_relative(raiiaf_writer *w, const char *name, raiiaf_dtype dtype, unsigned rank,
+                                      const uint64_t *shape, const void *data, size_t size, const char *reference,
+                                      const void *reference_data, raiiaf_codec codec, int *as_relative)
+{
+    if (as_relative) *as_relative = 0;
+    if (!w) return RAIIAF_E_ARG;
+    int rc = usable(w, 0);
+    if (rc) return rc;
+    uint64_t raw;
+    if ((rc = check_new_tensor(w, name, dtype, rank, shape, codec, 0, &raw))) return rc;
+    if (size != raw)
+        return rf_fail(&w->err, RAIIAF_E_BUFFER, "tensor \"%s\": %zu bytes given, shape and dtype need %llu", name, size,
+                       (unsigned long long)raw);
+    if ((!data || !reference_data) && size) return rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": data is NULL", name);
+    if (!reference) return rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": no reference named", name);
+    json_t *ref = NULL, *t;
+    size_t i;
+    json_array_foreach(w->tensors, i, t)
+        if (!strcmp(json_string_value(json_object_get(t, "name")), reference)) ref = t;
+    if (!ref) return rf_fail(&w->err, RAIIAF_E_NOT_FOUND, "tensor \"%s\": no earlier tensor named \"%s\" to be relative to", name, reference);
+    json_t *dims = json_array();
+    for (unsigned k = 0; dims && k < rank; k++) json_array_append_new(dims, json_integer((json_int_t)shape[k]));
+    int same = dims && json_equal(dims, json_object_get(ref, "shape")) &&
+               !strcmp(json_string_value(json_object_get(ref, "dtype")), raiiaf_dtype_name(dtype));
+    json_decref(dims);
+    if (!same) return rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": reference \"%s\" has another dtype or shape", name, reference);
+    /* A wrong reference_data would decode to wrong values with every digest
+     * intact, so it is proven to be what the file holds. */
+    json_t *known = json_object_get(w->values, reference);
+    char sha[65], rsha[65];
+    if (rf_sha256_hex(reference_data, size, rsha) || rf_sha256_hex(data, size, sha))
+        return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+    if (strcmp(rsha, json_string_value(json_array_get(known, 0))))
+        return rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": reference_data is not the values stored for \"%s\"", name, reference);
+    unsigned depth = (unsigned)json_integer_value(json_array_get(known, 1)) + 1;
+
+    char why[300] = "";
+    unsigned char *residual = NULL, *coded = NULL, *alone = NULL;
+    size_t coded_size = 0, alone_size = size;
+    if (w->f1)
+        snprintf(why, sizeof why, "format 1 has no relative tensors");
+    else if (codec == RAIIAF_CODEC_ZFP)
+        snprintf(why, sizeof why, "zfp codes values, not bit differences");
+    else if (depth >= RF_MAX_REFERENCE_DEPTH)
+        snprintf(why, sizeof why, "its reference chain would be longer than %u", RF_MAX_REFERENCE_DEPTH);
+    else {
+        residual = malloc(size ? size : 1);
+        if (!residual) return rf_fail(&w->err, RAIIAF_E_NOMEM, "tensor \"%s\": out of memory", name);
+        const unsigned char *a = data, *b = reference_data;
+        for (size_t k = 0; k < size; k++) residual[k] = a[k] ^ b[k];
+        unsigned esize = (unsigned)raiiaf_dtype_size(dtype);
+        rc = rf_planes_encode_tensor(residual, size, esize, TENSOR_ZSTD_LEVEL, rank, shape, &coded, &coded_size, &w->err);
+        if (!rc && codec != RAIIAF_CODEC_RAW)
+            rc = rf_planes_encode_tensor(data, size, esize, TENSOR_ZSTD_LEVEL, rank, shape, &alone, &alone_size, &w->err);
+        free(alone);
+        if (!rc && codec == RAIIAF_CODEC_AUTO && alone_size > size) alone_size = size;
+        if (!rc && coded_size >= alone_size)
+            snprintf(why, sizeof why, "relative to \"%s\" it takes %zu bytes, alone %zu", reference, coded_size, alone_size);
+    }
+    if (rc || why[0]) {
+        free(residual);
+        free(coded);
+        if (rc) return rc;
+        rc = raiiaf_writer_add_tensor(w, name, dtype, rank, shape, data, size, codec, 0);
+        if (!rc) rf_fail(&w->err, RAIIAF_OK, "tensor \"%s\" stored alone: %s", name, why);
+        return rc;
+    }
+    /* The chunk's digest is of its decoded payload, the XOR residual. */
+    char csha[65];
+    if (rf_sha256_hex(residual, size, csha)) rc = rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+    free(residual);
+    unsigned index = w->nchunks;
+    if (!rc) rc = write_chunk(w, RF_TYPE_TENSOR, RF_CODEC_ZSTD, coded, coded_size, raw, csha, 1);
+    free(coded);
+    if (rc) {
+        w->broken = 1;
+        return rc;
+    }
+    json_t *rec = tensor_record(name, index, dtype, rank, shape, RF_CODEC_ZSTD);
+    if (rec && json_object_set_new(rec, "reference", json_string(reference))) {
+        json_decref(rec);
+        rec = NULL;
+    }
+    if ((rc = append_tensor(w, rec, name, sha, depth))) {
+        w->broken = 1;
+        return rc;
+    }
+    w->flags |= RF_FLAG_REFERENCES;
+    if (as_relative) *as_relative = 1;
     return RAIIAF_OK;
 }
