@@ -246,7 +246,7 @@ static void patch_version(unsigned char *p, unsigned char *h) { (void)h; p[2] = 
 static void patch_bad_kernel(unsigned char *p, unsigned char *h) { (void)h; p[4] = 7; }
 static void patch_reserved(unsigned char *p, unsigned char *h) { (void)h; p[20] = 1; }
 static void patch_no_flag(unsigned char *p, unsigned char *h) { (void)p; h[16] = 0; }
-static void patch_new_flag(unsigned char *p, unsigned char *h) { (void)p; h[16] = 3; }
+static void patch_new_flag(unsigned char *p, unsigned char *h) { (void)p; h[16] = 5; }
 
 static void expect_patched(const unsigned char *file, size_t size, uint64_t chunk_off, patch_fn patch, int open_rc, int read_rc,
                            const char *needle)
@@ -297,7 +297,7 @@ static void test_hostile_recipes(void **state)
     expect_patched(file, n, off, patch_bad_kernel, RAIIAF_OK, RAIIAF_E_CORRUPT, "recipe kernel 7");
     expect_patched(file, n, off, patch_reserved, RAIIAF_OK, RAIIAF_E_CORRUPT, "recipe byte 20 (reserved)");
     expect_patched(file, n, off, patch_no_flag, RAIIAF_E_CORRUPT, 0, "lacks the recipe flag");
-    expect_patched(file, n, off, patch_new_flag, RAIIAF_E_VERSION, 0, "header flags 00000002");
+    expect_patched(file, n, off, patch_new_flag, RAIIAF_E_VERSION, 0, "header flags 00000004");
     /* Unpatched, resealed: still fine (the helper itself is honest). */
     size_t m;
     unsigned char *same = reseal_file(file, n, off, &m);

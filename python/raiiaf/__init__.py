@@ -9,6 +9,12 @@ Native API::
     with raiiaf.open("cat.raiiaf") as f:
         f.metadata, f.image_bytes, f.latents["initial_noise"], f.env, f.drift
         f.verify()
+        f.recipe("initial_noise")  # {"generator": "torch.randn/cpu", ..., "seed": 42} or None
+
+Noise that is exactly torch.randn(shape, dtype=dtype,
+generator=torch.Generator().manual_seed(S)) on the CPU is stored as a 32-byte
+seed recipe (format 2.1): ``write(..., noise_seed=S)``, or tried quietly for
+"initial_noise" from ``seed=``; ``noise_seed=False`` stores values always.
 
 Drop-in for the original package (raiiaf 1.x)::
 
@@ -16,9 +22,9 @@ Drop-in for the original package (raiiaf 1.x)::
 """
 
 from . import _lib
-from ._core import (ChunkInfo, DriftItem, DriftWarning, File, LatentMap, TensorInfo, VerifyWarning,
-                    as_tensor_bytes, current_env, open, python_components, read_header, write)
-from ._core import HAS_ENV, HAS_FORMAT1_READ, HAS_FORMAT1_WRITE
+from ._core import (ChunkInfo, DriftItem, DriftWarning, File, LatentMap, RecipeWarning, TensorInfo,
+                    VerifyWarning, as_tensor_bytes, current_env, open, python_components, read_header, write)
+from ._core import HAS_ENV, HAS_FORMAT1_READ, HAS_FORMAT1_WRITE, HAS_RECIPE
 from .errors import (ArgumentError, CodecError, CorruptError, Error, ImageError, IOError, JSONError,
                      LimitError, NoMemoryError, NotFoundError, NotRaiiafError, SchemaError, StateError,
                      VersionError, raiiafChunkError, raiiafCorruptHeader, raiiafDecodeError,
@@ -31,12 +37,12 @@ library_path = _lib.path         # where it was loaded from
 
 __all__ = [
     "write", "open", "File", "LatentMap", "TensorInfo", "ChunkInfo", "DriftItem", "DriftWarning",
-    "VerifyWarning", "current_env", "python_components", "as_tensor_bytes", "read_header",
+    "VerifyWarning", "RecipeWarning", "current_env", "python_components", "as_tensor_bytes", "read_header",
     "raiiafFileHandler",
     "Error", "ArgumentError", "NoMemoryError", "IOError", "CorruptError", "NotRaiiafError",
     "VersionError", "LimitError", "JSONError", "SchemaError", "ImageError", "CodecError",
     "NotFoundError", "StateError",
     "raiiafDecodeError", "raiiafCorruptHeader", "raiiafMetadataError", "raiiafChunkError",
     "raiiafLatentError", "raiiafImageError", "raiiafEnvChunkError",
-    "HAS_ENV", "HAS_FORMAT1_READ", "HAS_FORMAT1_WRITE", "library_version", "library_path",
+    "HAS_ENV", "HAS_FORMAT1_READ", "HAS_FORMAT1_WRITE", "HAS_RECIPE", "library_version", "library_path",
 ]

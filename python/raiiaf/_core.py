@@ -20,9 +20,11 @@ from ._lib import lib, b, s
 # ---- dtypes and codecs --------------------------------------------------------
 
 F16, BF16, F32, F64, I8, U8, I16, U16, I32, U32, I64, U64, BOOL = range(1, 14)
-CODEC_RAW, CODEC_ZSTD, CODEC_ZFP, CODEC_AUTO = 0, 1, 2, 255
-CODECS = {"raw": CODEC_RAW, "zstd": CODEC_ZSTD, "zfp": CODEC_ZFP, "auto": CODEC_AUTO}
+CODEC_RAW, CODEC_ZSTD, CODEC_ZFP, CODEC_RECIPE, CODEC_AUTO = 0, 1, 2, 3, 255
+CODECS = {"raw": CODEC_RAW, "zstd": CODEC_ZSTD, "zfp": CODEC_ZFP, "auto": CODEC_AUTO}  # write(codec=)
 CODEC_NAMES = {v: k for k, v in CODECS.items()}
+pass  # read only: written through write(noise_seed=)
+NOISE_LATENT = "initial_noise"  # the latent an int noise_seed (or the generation seed) applies to
 
 # raiiaf dtype -> numpy dtype (bfloat16: its bit patterns as uint16, see _np_dtype)
 _NP = {F16: "<f2", BF16: "<u2", F32: "<f4", F64: "<f8", I8: "i1", U8: "u1", I16: "<i2",
@@ -39,6 +41,7 @@ DRIFT_KINDS = {1: "added", 2: "removed", 3: "changed", 4: "unchecked"}
 HAS_FORMAT1_WRITE = _lib.has("raiiaf_writer_set_format")
 HAS_FORMAT1_READ = _lib.has("raiiaf_reader_env_json")
 HAS_ENV = _lib.has("raiiaf_writer_set_env") and _lib.has("raiiaf_reader_drift")
+HAS_RECIPE = _lib.has("raiiaf_writer_add_noise_tensor") and _lib.has("raiiaf_reader_tensor_recipe")
 
 
 def _bf16_numpy():
@@ -111,6 +114,13 @@ class DriftWarning(UserWarning):
 
 class VerifyWarning(UserWarning):
     """A warning reported by raiiaf_reader_verify() (not a failure)."""
+
+
+class RecipeWarning(UserWarning):
+    """write(noise_seed=...) asked for a seed recipe, and the latent's values
+    were stored instead (the message says why: they are not that seed's
+    torch.randn bit for bit, a dtype without a generator, format 1, or a
+    libraiiaf without seed recipes).  Nothing is lost: values are lossless."""
 
 
 def _pointer_escape(key):
@@ -246,7 +256,7 @@ def write(path, image=None, latents=None, *, model=None, model_version=None, pro
           negative_prompt=None, tags=None, seed=None, steps=None, sampler=None, cfg_scale=None,
           scheduler=None, date=None, generation_settings=None, hardware_info=None, extra=None,
           extensions=None, codec="auto", tolerance=0.0, env=True, env_components=None,
-          include_hostname=False, chunks=None, format=2):
+          include_hostname=False, chunks=None, format=2, noise_seed=None):
     """Writes a RAIIAF file atomically (an existing file is replaced whole or
     not at all).
 
@@ -266,6 +276,17 @@ def write(path, image=None, latents=None, *, model=None, model_version=None, pro
     env_components  {id: canonical} added to the record (they win over automatic ones)
     chunks      {TYPE: bytes}: further chunks of types the format does not define
     format      2 (default) or 1 (the original package's layout, when the library can)
+    noise_seed  seed recipes (format 2.1): a latent that is exactly
+                torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(S))
+                on the CPU (float32, float16 or bfloat16) is stored as 32 bytes naming the
+                generator and S, and regenerated (its SHA-256 checked) on read.
+                An int S applies to the latent "initial_noise"; {name: S} to those latents
+                (0 <= S < 2**64; their tolerance must be 0).  The library regenerates the
+                noise and compares every byte: a recipe is stored only on an exact match,
+                else the values (with `codec`) and a RecipeWarning says why.
+                None (default): when `seed` is given and a latent is named "initial_noise",
+                the generation seed is tried for it, quietly (values on any mismatch).
+                False: never a recipe (files that format 2.0 readers can read).
     """
     w = _Writer(path)
     try:
@@ -274,6 +295,7 @@ def write(path, image=None, latents=None, *, model=None, model_version=None, pro
                 raise NotImplementedError("raiiaf: the loaded libraiiaf (%s) cannot write format %s"
                                           % (_lib.path, format))
             w.check(lib.raiiaf_writer_set_format(w.h, int(format)))
+        noise = _noise_seeds(noise_seed, seed, latents, tolerance, format)
         img = _image_bytes(image)
         if img is not None:
             buf = ctypes.c_char_p(img)
@@ -285,6 +307,9 @@ def write(path, image=None, latents=None, *, model=None, model_version=None, pro
             if c not in CODECS:
                 raise ValueError("raiiaf: unknown codec %r (auto, raw, zstd, zfp)" % (c,))
             shape = (ctypes.c_uint64 * max(arr.ndim, 1))(*arr.shape)
+            if name in noise:
+                _add_noise(w, name, code, arr, shape, CODECS[c], *noise[name])
+                continue
             w.check(lib.raiiaf_writer_add_tensor(w.h, b(name), code, arr.ndim, shape,
                                                  ctypes.c_void_p(arr.ctypes.data), arr.nbytes,
                                                  CODECS[c], float(tol or 0.0)), "latent")
@@ -317,6 +342,71 @@ def write(path, image=None, latents=None, *, model=None, model_version=None, pro
     finally:
         w.free()
     return os.fspath(path)
+
+
+def _seed_value(v, what):
+    """v as a seed for a recipe (0 <= v < 2**64), or a TypeError/ValueError."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError("raiiaf: %s must be an int, not %s" % (what, type(v).__name__))
+    v = int(v)
+    if not 0 <= v < 2 ** 64:
+        raise ValueError("raiiaf: %s must be in 0..2**64-1, got %d" % (what, v))
+    return v
+
+
+def _noise_seeds(noise_seed, seed, latents, tolerance, format):
+    """{latent name: (seed, explicit)} for the latents to try as seed recipes."""
+    names = list(latents or {})
+
+    def tol(name):
+        return float((tolerance.get(name, 0.0) if isinstance(tolerance, dict) else tolerance) or 0.0)
+
+    if noise_seed is False:
+        return {}
+    if noise_seed is None:  # the generation seed, tried quietly for initial_noise
+        if seed is None or NOISE_LATENT not in names or tol(NOISE_LATENT) != 0 or format != 2 or not HAS_RECIPE:
+            return {}
+        try:
+            return {NOISE_LATENT: (_seed_value(seed, "seed"), False)}
+        except (TypeError, ValueError):  # e.g. -1 ("random") or a string: values, as the CLI does
+            return {}
+    if isinstance(noise_seed, dict):
+        wanted = dict(noise_seed)
+    elif isinstance(noise_seed, bool):
+        raise TypeError("raiiaf: noise_seed must be an int, a dict {name: seed}, None or False, not True")
+    else:
+        wanted = {NOISE_LATENT: noise_seed}
+    out = {}
+    for name, v in wanted.items():
+        if name not in names:
+            raise ValueError("raiiaf: noise_seed names latent %r, which is not in latents (%s)%s"
+                             % (name, ", ".join(names) or "none",
+                                "" if isinstance(noise_seed, dict) else
+                                "; an int noise_seed applies to \"%s\", use {name: seed}" % NOISE_LATENT))
+        if tol(name) != 0:
+            raise ValueError("raiiaf: latent %r has a noise_seed and tolerance %r: a seed recipe is "
+                             "lossless, its tolerance must be 0" % (name, tol(name)))
+        out[name] = (_seed_value(v, "noise_seed for %r" % name), True)
+    return out
+
+
+def _add_noise(w, name, code, arr, shape, codec, seed, explicit):
+    """Adds latent `name` as a seed recipe when it is that seed's torch.randn
+    bit for bit, else as values with `codec`."""
+    if not HAS_RECIPE:  # only explicit requests get here
+        warnings.warn("raiiaf: %s: stored as values: the loaded libraiiaf (%s) has no seed recipes"
+                      % (name, _lib.path), RecipeWarning, stacklevel=3)
+        w.check(lib.raiiaf_writer_add_tensor(w.h, b(name), code, arr.ndim, shape,
+                                             ctypes.c_void_p(arr.ctypes.data), arr.nbytes, codec, 0.0),
+                "latent")
+        return
+    as_recipe = ctypes.c_int(0)
+    w.check(lib.raiiaf_writer_add_noise_tensor(w.h, b(name), code, arr.ndim, shape,
+                                               ctypes.c_void_p(arr.ctypes.data), arr.nbytes, seed, codec,
+                                               ctypes.byref(as_recipe)), "latent")
+    if not as_recipe.value and explicit:
+        warnings.warn("raiiaf: no seed recipe for %s (noise_seed %d): %s"
+                      % (name, seed, s(lib.raiiaf_writer_errmsg(w.h))), RecipeWarning, stacklevel=3)
 
 
 def _jsonable(v):
@@ -475,8 +565,9 @@ class File:
     # -- whole-file facts
     @property
     def format(self):
-        """(major, minor) of the container format: (2, 0), or (1, 0) for the
-        original package's files."""
+        """(major, minor) of the container format: (2, 0), (2, 1) when a
+        tensor is stored as a seed recipe, or (1, 0) for the original
+        package's files."""
         ma, mi = ctypes.c_uint(), ctypes.c_uint()
         lib.raiiaf_reader_format(self._h, ctypes.byref(ma), ctypes.byref(mi))
         return ma.value, mi.value
@@ -537,13 +628,29 @@ class File:
                           CODEC_NAMES.get(ti.codec, ti.codec), ti.stored_size, ti.raw_size,
                           ti.tolerance, ti.max_error)
 
+    def recipe(self, name):
+        """How tensor `name` (or index) is regenerated when it is stored as a
+        seed recipe (codec "recipe"): {"generator": "torch.randn/cpu",
+        "generator_version": 1, "kernel": "avx2-fma", "seed": 42}.  None when
+        the tensor stores its values."""
+        idx = self._index(name)
+        if self.tensor_info(idx).codec != "recipe" or not HAS_RECIPE:
+            return None
+        rec = _lib.Recipe()
+        rc = lib.raiiaf_reader_tensor_recipe(self._h, idx, ctypes.byref(rec))
+        if rc == errors.E_NOT_FOUND:
+            return None
+        self._r.check(rc, "latent")
+        return {"generator": s(rec.generator), "generator_version": rec.generator_version,
+                "kernel": s(rec.kernel), "seed": rec.seed}
+
     def _array(self, idx, bf16_as=None):
         ti = _lib.TensorInfo()
         self._r.check(lib.raiiaf_reader_tensor_info(self._h, idx, ctypes.byref(ti)), "latent")
         dt = _np_dtype(ti.dtype)
         shape = tuple(ti.shape[:ti.rank])
         arr = None
-        if ti.codec == CODEC_RAW and ti.raw_size > 0:
+        if ti.codec == CODEC_RAW and ti.raw_size > 0:  # zero-copy: raw only (never a recipe)
             ptr = ctypes.c_void_p()
             rc = lib.raiiaf_reader_tensor_data(self._h, idx, ctypes.byref(ptr))
             if rc == 0:

@@ -9,8 +9,9 @@ The shared library is looked for, in this order:
    (after ``make install``).
 
 Functions added to the C library after 0.1.0 (format 1, the environment
-record) are declared only when the loaded library exports them; ``has(name)``
-says whether it does, so this package runs against older libraries too.
+record, seed recipes) are declared only when the loaded library exports
+them; ``has(name)`` says whether it does, so this package runs against older
+libraries too.
 """
 
 import ctypes
@@ -29,12 +30,18 @@ class TensorInfo(ctypes.Structure):
     _fields_ = [("name", c_char_p), ("dtype", c_int), ("rank", c_uint),
                 ("shape", c_uint64 * MAX_RANK), ("codec", c_int),
                 ("stored_size", c_uint64), ("raw_size", c_uint64),
-                ("tolerance", c_double), ("max_error", c_double)]
+                ("tolerance", c_double), ("max_error", c_double),
+                ("reference", c_char_p)]  # must mirror raiiaf_tensor_info exactly
 
 
 class ChunkInfo(ctypes.Structure):
     _fields_ = [("type", ctypes.c_char * 5), ("index", c_uint), ("codec", c_int),
                 ("offset", c_uint64), ("stored_size", c_uint64), ("raw_size", c_uint64)]
+
+
+class Recipe(ctypes.Structure):
+    _fields_ = [("generator", c_char_p), ("generator_version", c_uint), ("kernel", c_char_p),
+                ("seed", c_uint64)]
 
 
 class DriftItem(ctypes.Structure):
@@ -114,6 +121,10 @@ _PROTOS = {
     "raiiaf_drift_differences": (c_size_t, [c_void_p]),
     "raiiaf_drift_item_get": (c_int, [c_void_p, c_size_t, P(DriftItem)]),
     "raiiaf_drift_free": (None, [c_void_p]),
+    # -- optional: seed recipes (format 2.1) ------------------------------
+    "raiiaf_writer_add_noise_tensor": (c_int, [c_void_p, c_char_p, c_int, c_uint, P(c_uint64),
+                                               c_void_p, c_size_t, c_uint64, c_int, P(c_int)]),
+    "raiiaf_reader_tensor_recipe": (c_int, [c_void_p, c_size_t, P(Recipe)]),
 }
 
 _REQUIRED_UNTIL = "raiiaf_validate_manifest"  # every entry up to this one must exist

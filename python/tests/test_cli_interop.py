@@ -79,3 +79,20 @@ def test_format1_python_writes_cli_reads(cli, tmp_path, png):
     d = tmp_path / "x"
     assert run(cli, "extract", out, "--all", str(d)).returncode == 0
     np.testing.assert_array_equal(np.load(d / "x.npy"), lat["x"])
+
+
+def test_cli_seed_recipe_python_reads(cli, tmp_path):
+    if not raiiaf.HAS_RECIPE:
+        pytest.skip("the loaded libraiiaf has no seed recipes")
+    npy = str(tmp_path / "n.npy")
+    assert run(cli, "noise", "--seed", "42", "--shape", "1,4,16,16", "--dtype", "bfloat16", "-o", npy).returncode == 0
+    out = str(tmp_path / "r.raiiaf")
+    r = run(cli, "create", "-o", out, "--latent", "initial_noise=" + npy, "--seed", "42", "-q")
+    assert r.returncode == 0, r.stderr
+    bits = np.load(npy).view(np.uint16)  # numpy saves bfloat16 as <V2
+    with raiiaf.open(out) as f:
+        assert f.format == (2, 1)
+        info = f.tensor_info("initial_noise")
+        assert (info.dtype, info.codec, info.stored_size) == ("bfloat16", "recipe", 32)
+        assert f.recipe("initial_noise")["seed"] == 42
+        np.testing.assert_array_equal(f.latents["initial_noise"].view(np.uint16), bits)

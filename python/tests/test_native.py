@@ -283,3 +283,122 @@ def test_metadata_json_matches_manifest(tmp_path):
     with raiiaf.open(out) as f:
         assert json.loads(f.manifest_json) == f.metadata
         assert f.metadata["raiiaf_metadata"]["model_info"]["prompt"] == "ünïcödé ✓"
+
+
+# ---- seed recipes, without torch (test_recipe.py checks them against torch) ----------
+
+
+def test_has_recipe_is_what_the_library_exports():
+    import ctypes
+    lib = ctypes.CDLL(raiiaf.library_path)
+    assert raiiaf.HAS_RECIPE == (hasattr(lib, "raiiaf_writer_add_noise_tensor")
+                                 and hasattr(lib, "raiiaf_reader_tensor_recipe"))
+
+
+def test_recipe_of_value_tensors_is_none(tmp_path):
+    out = str(tmp_path / "v.raiiaf")
+    raiiaf.write(out, latents={"initial_noise": sample("float32"), "i": sample("int32")}, seed=42)
+    with raiiaf.open(out) as f:
+        assert f.format == (2, 0)  # numpy's noise is not torch's: values, quietly
+        assert f.recipe("initial_noise") is None and f.recipe(1) is None
+        assert f.tensor_info("initial_noise").codec != "recipe"
+        with pytest.raises(KeyError):
+            f.recipe("nope")
+
+
+@pytest.mark.parametrize("noise_seed, latents, error, match", [
+    (7, {"noise": (4,)}, ValueError, "initial_noise"),
+    ({"x": 7}, {"initial_noise": (4,)}, ValueError, "'x'"),
+    (-1, {"initial_noise": (4,)}, ValueError, "0..2"),
+    (2 ** 64, {"initial_noise": (4,)}, ValueError, "0..2"),
+    (True, {"initial_noise": (4,)}, TypeError, "True"),
+    ("7", {"initial_noise": (4,)}, TypeError, "int"),
+    (7.0, {"initial_noise": (4,)}, TypeError, "int"),
+], ids=["no-initial_noise", "unknown-name", "negative", "2**64", "True", "str", "float"])
+def test_noise_seed_arguments_are_checked(tmp_path, noise_seed, latents, error, match):
+    out = tmp_path / "a.raiiaf"
+    with pytest.raises(error, match=match):
+        raiiaf.write(str(out), latents={k: np.zeros(v, np.float32) for k, v in latents.items()},
+                     noise_seed=noise_seed)
+    assert not out.exists()
+
+
+def test_noise_seed_needs_tolerance_zero(tmp_path):
+    with pytest.raises(ValueError, match="tolerance"):
+        raiiaf.write(str(tmp_path / "t.raiiaf"), latents={"initial_noise": np.zeros(4, np.float32)},
+                     noise_seed=1, tolerance=0.01)
+
+
+def test_noise_seed_miss_warns_and_stores_values(tmp_path):
+    arr = sample("int16")
+    out = str(tmp_path / "m.raiiaf")
+    with pytest.warns(raiiaf.RecipeWarning, match="int16"):  # no generator makes int16
+        raiiaf.write(out, latents={"initial_noise": arr}, noise_seed=3, codec="zstd")
+    with raiiaf.open(out) as f:
+        assert f.format == (2, 0) and f.tensor_info(0).codec == "zstd"
+        np.testing.assert_array_equal(f.latents["initial_noise"], arr)
+
+
+def cli_noise(cli, tmp_path, seed, shape, dtype="float32"):
+    import subprocess
+    npy = str(tmp_path / ("noise%d.npy" % seed))
+    subprocess.run([cli, "noise", "--seed", str(seed), "--shape", ",".join(map(str, shape)),
+                    "--dtype", dtype, "-o", npy], check=True, capture_output=True)
+    return np.load(npy)
+
+
+def test_cli_noise_stored_as_recipe(tmp_path, cli):
+    """`raiiaf noise` is torch.randn bit for bit (test_recipe.py checks
+    that against torch), so its output is stored as a recipe."""
+    noise = cli_noise(cli, tmp_path, 42, (1, 4, 16, 16))
+    out = str(tmp_path / "r.raiiaf")
+    raiiaf.write(out, latents={"initial_noise": noise}, noise_seed=42, codec="raw")
+    with raiiaf.open(out) as f:
+        assert f.format == (2, 1)
+        info = f.tensor_info("initial_noise")
+        assert (info.codec, info.stored_size, info.raw_size) == ("recipe", 32, noise.nbytes)
+        rec = f.recipe("initial_noise")
+        assert rec["seed"] == 42 and rec["generator"] == "torch.randn/cpu"
+        np.testing.assert_array_equal(f.latents["initial_noise"].view(np.uint32), noise.view(np.uint32))
+        assert f.verify() == []
+    raiiaf.write(out, latents={"initial_noise": noise}, seed=42, noise_seed=False)
+    with raiiaf.open(out) as f:
+        assert f.format == (2, 0) and f.tensor_info(0).codec != "recipe"
+
+
+def test_old_library_stores_values(tmp_path, cli, monkeypatch):
+    """Against a libraiiaf without seed recipes: explicit seeds warn and
+    store values, the generation seed is not tried."""
+    from raiiaf import _core
+    noise = cli_noise(cli, tmp_path, 5, (8,))
+    monkeypatch.setattr(_core, "HAS_RECIPE", False)
+    out = str(tmp_path / "o.raiiaf")
+    with pytest.warns(raiiaf.RecipeWarning, match="no seed recipes"):
+        raiiaf.write(out, latents={"initial_noise": noise}, noise_seed=5)
+    with raiiaf.open(out) as f:
+        assert f.format == (2, 0) and f.tensor_info(0).codec != "recipe"
+        assert f.recipe(0) is None
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        raiiaf.write(out, latents={"initial_noise": noise}, seed=5)
+    with raiiaf.open(out) as f:
+        assert f.tensor_info(0).codec != "recipe"
+        np.testing.assert_array_equal(f.latents["initial_noise"], noise)
+
+
+def test_format1_has_no_recipes(tmp_path, cli):
+    if not raiiaf.HAS_FORMAT1_WRITE:
+        pytest.skip("the loaded libraiiaf cannot write format 1")
+    noise = cli_noise(cli, tmp_path, 9, (1, 4, 8, 8))
+    out = str(tmp_path / "f1.raiiaf")
+    record = dict(model="m", model_version="1", prompt="p", tags=["t"], steps=2, sampler="ddim", format=1)
+    with pytest.warns(raiiaf.RecipeWarning, match="format 1"):
+        raiiaf.write(out, latents={"initial_noise": noise}, noise_seed=9, seed=9, **record)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the generation seed is not even tried
+        raiiaf.write(out, latents={"initial_noise": noise}, seed=9, **record)
+    with raiiaf.open(out) as f:
+        assert f.format == (1, 0) and f.recipe(0) is None
+        np.testing.assert_array_equal(f.latents["initial_noise"], noise)
