@@ -10,6 +10,14 @@
 
 #ifndef RAIIAF_TEST_DATA
 #define RAIIAF_TEST_DATA "tests/data"
+/* Rewrites the newest manifest of a single-version format 2 file: decodes
+ * it, lets `edit` change the JSON (may be NULL), re-encodes it in place of
+ * the old one with a new footer (CRCs resealed).  Returns the new file;
+ * caller frees.  For building hostile files whose CRCs all hold. */
+typedef struct json_t json_t;
+unsigned char *tu_replace_manifest(const unsigned char *file, size_t size, void (*edit)(json_t *m, void *ctx), void *ctx,
+                                   size_t *out_size);
+
 #endif
 
 /* Reads a whole file; fails the test if it cannot.  Caller frees. */
@@ -26,5 +34,13 @@ char *tu_path(const char *dir, const char *name);
 uint64_t tu_rand(uint64_t *state);
 /* Standard normal deviate from tu_rand (Box-Muller), as float. */
 float tu_randn(uint64_t *state);
+
+/* Rewrites the newest manifest of a single-version format 2 file: decodes
+ * it, lets `edit` change the JSON (may be NULL), re-encodes it in place of
+ * the old one with a new footer (CRCs resealed).  Returns the new file;
+ * caller frees.  For building hostile files whose CRCs all hold. */
+typedef struct json_t json_t;
+unsigned char *tu_replace_manifest(const unsigned char *file, size_t size, void (*edit)(json_t *m, void *ctx), void *ctx,
+                                   size_t *out_size);
 
 #endif
