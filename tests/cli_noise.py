@@ -137,5 +137,78 @@ class NoiseVsTorch(unittest.TestCase):
             self.assertFalse(os.path.exists(out))
 
 
+def save_torch_npy(path, t):
+    """A torch tensor as .npy, bit for bit (bfloat16 as '|V2', as raiiaf reads it)."""
+    if t.dtype == torch.bfloat16:
+        a = t.contiguous().view(torch.int16).numpy().view(np.dtype("V2"))
+    else:
+        a = t.numpy()
+    np.save(path, a)
+    return a.reshape(-1).view(np.uint32 if a.dtype.itemsize == 4 else np.uint16)
+
+
+@unittest.skipIf(os.environ.get("RAIIAF_SKIP_TORCH") == "1", "RAIIAF_SKIP_TORCH=1")
+class RecipeVsTorch(unittest.TestCase):
+    """`raiiaf create --noise-seed`: noise made by torch itself is stored as a
+    32-byte recipe only when regenerating it matches to the bit, and
+    `extract` gives back torch's bits."""
+
+    def setUp(self):
+        if torch is None:
+            self.fail("PyTorch is not installed (apt-get install python3-torch, or RAIIAF_SKIP_TORCH=1)")
+        self.tmp = tempfile.mkdtemp(prefix="raiiaf-recipe-")
+
+    def roundtrip(self, t, create_args, expect_recipe):
+        src = os.path.join(self.tmp, "in.npy")
+        out = os.path.join(self.tmp, "out.npy")
+        f = os.path.join(self.tmp, "f.raiiaf")
+        want = save_torch_npy(src, t)
+        p = run("create", "-o", f, "--no-env", "-v", "--latent", "initial_noise=" + src, *create_args)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        info = run("info", f).stdout.decode()
+        line = [l for l in info.splitlines() if "initial_noise" in l][0]
+        self.assertEqual(" recipe " in line, expect_recipe, line + "\n" + p.stdout.decode())
+        head = open(f, "rb").read(20)
+        self.assertEqual(head[14], 1 if expect_recipe else 0)  # version_minor
+        self.assertEqual(run("verify", f).returncode, 0)
+        p = run("extract", f, "--latent", "initial_noise=" + out)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        got = np.load(out).reshape(-1).view(want.dtype)
+        self.assertTrue(np.array_equal(got, want))
+        return os.path.getsize(f), p
+
+    def test_torch_noise_becomes_a_recipe(self):
+        n = 0
+        for dt in ("float32", "float16", "bfloat16"):
+            for seed in (0, 42, 2**32 + 7, 987654321):
+                for shape in ((1, 4, 64, 64), (17,), (231,), (5,), (2, 4, 16, 16)):
+                    t = torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=getattr(torch, dt))
+                    size, _ = self.roundtrip(t, ["--noise-seed", str(seed)], True)
+                    self.assertLess(size, 2048)  # 32-byte recipe + manifest, whatever the tensor's size
+                    n += 1
+        self.assertEqual(n, 60)
+
+    def test_generation_seed_is_tried_automatically(self):
+        t = torch.randn((1, 4, 32, 32), generator=torch.Generator().manual_seed(1234))
+        self.roundtrip(t, ["--seed", "1234"], True)
+        self.roundtrip(t, ["--seed", "1234", "--no-recipe"], False)
+        # a different generation seed: values stored, silently (not asked for)
+        size, _ = self.roundtrip(t, ["--seed", "1235"], False)
+        self.assertGreater(size, 4 * 32 * 32 * 4 * 0.8)
+
+    def test_anything_else_is_stored_as_values(self):
+        t = torch.randn((1, 4, 32, 32), generator=torch.Generator().manual_seed(5))
+        src = os.path.join(self.tmp, "in.npy")
+        f = os.path.join(self.tmp, "f.raiiaf")
+        save_torch_npy(src, t)
+        p = run("create", "-o", f, "--no-env", "--latent", "initial_noise=" + src, "--noise-seed", "6")
+        self.assertEqual(p.returncode, 0)
+        self.assertIn(b"stored as values: element 0 is", p.stderr)  # asked for: the miss is reported
+        t2 = t.clone()
+        t2.view(-1)[4000] = t2.view(-1)[4000].item() + 1e-3  # one value off
+        self.roundtrip(t2, ["--noise-seed", "5"], False)
+        self.roundtrip(t * 1.0000001, ["--noise-seed", "5"], False)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=1)

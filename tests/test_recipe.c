@@ -276,6 +276,9 @@ static void test_hostile_recipes(void **state)
     uint64_t off = 64; /* the tensor is the first chunk */
     assert_memory_equal(file + off, "TENS", 4);
     assert_int_equal(file[off + 4], RF_CODEC_RECIPE);
+    /* SPEC 6.4's layout: generator 1, version 1, kernel 1 (avx2-fma), seed 7 */
+    static const unsigned char want[32] = {1, 0, 1, 0, 1, 0, 0, 0, 7};
+    assert_memory_equal(file + off + 64, want, 32);
     expect_patched(file, n, off, patch_seed, RAIIAF_OK, RAIIAF_E_DIGEST, "regenerated noise does not match");
     expect_patched(file, n, off, patch_kernel, RAIIAF_OK, RAIIAF_E_DIGEST, "regenerated noise does not match");
     expect_patched(file, n, off, patch_generator, RAIIAF_OK, RAIIAF_E_VERSION, "recipe generator 2 version 1 is not known");
