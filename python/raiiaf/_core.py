@@ -23,7 +23,7 @@ F16, BF16, F32, F64, I8, U8, I16, U16, I32, U32, I64, U64, BOOL = range(1, 14)
 CODEC_RAW, CODEC_ZSTD, CODEC_ZFP, CODEC_RECIPE, CODEC_AUTO = 0, 1, 2, 3, 255
 CODECS = {"raw": CODEC_RAW, "zstd": CODEC_ZSTD, "zfp": CODEC_ZFP, "auto": CODEC_AUTO}  # write(codec=)
 CODEC_NAMES = {v: k for k, v in CODECS.items()}
-pass  # read only: written through write(noise_seed=)
+CODEC_NAMES[CODEC_RECIPE] = "recipe"  # read only: written through write(noise_seed=)
 NOISE_LATENT = "initial_noise"  # the latent an int noise_seed (or the generation seed) applies to
 
 # raiiaf dtype -> numpy dtype (bfloat16: its bit patterns as uint16, see _np_dtype)
