@@ -237,6 +237,7 @@ static int parse_reference(raiiaf_reader *r, json_t *o, size_t i, const char *pa
     if (codec != RF_CODEC_RAW && codec != RF_CODEC_ZSTD)
         return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s/reference: a relative tensor's codec must be raw or zstd, not %s", path,
                        raiiaf_codec_name((raiiaf_codec)codec));
+    r->tensors[t->ref].referenced = 1;
     t->depth = b->depth + 1;
     if (t->depth >= RF_MAX_REFERENCE_DEPTH)
         return rf_fail(&r->err, RAIIAF_E_LIMIT, "manifest %s/reference: chain of references longer than %u", path, RF_MAX_REFERENCE_DEPTH);
@@ -373,6 +374,7 @@ static int parse_image(raiiaf_reader *r, json_t *meta)
 
 int rf_open_parsed(raiiaf_reader *r)
 {
+    r->cache_valid = 0; /* indexes of another version's tensors */
     if (rf_f1_detect(r->data, r->size)) return rf_f1_open(r); /* format 1: format1_read.c */
     int rc = check_header(r);
     if (rc) return rc;

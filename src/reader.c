@@ -36,6 +36,7 @@ void raiiaf_reader_free(raiiaf_reader *r)
     json_decref(r->manifest);
     free(r->chunks);
     free(r->tensors);
+    free(r->cache);
     rf_f1_free(r->f1);
     free(r->env_text);
     free(r);
@@ -225,28 +226,61 @@ static int decode_payload(raiiaf_reader *r, size_t index, void *dst, size_t dst_
     return rf_check_digest(r, t->chunk, dst, dst_size, force_digest);
 }
 
+/* Keeps a copy of tensor `index`'s values when a later tensor refers to
+ * it.  Best effort: without memory there is simply no cache. */
+static void remember(raiiaf_reader *r, size_t index, const void *values, size_t size, int force_digest)
+{
+    if (!r->tensors[index].referenced) return;
+    r->cache_valid = 0;
+    if (size > r->cache_cap) {
+        unsigned char *p = realloc(r->cache, size);
+        if (!p) return;
+        r->cache = p;
+        r->cache_cap = size;
+    }
+    if (size) memcpy(r->cache, values, size);
+    r->cache_index = index;
+    r->cache_valid = 1;
+    r->cache_checked = force_digest || !(r->flags & RAIIAF_READ_NO_DIGEST);
+}
+
 int rf_decode_tensor(raiiaf_reader *r, size_t index, void *dst, size_t dst_size, int force_digest)
 {
     const rf_rtensor *t = &r->tensors[index];
-    if (!t->has_ref) return decode_payload(r, index, dst, dst_size, force_digest);
-    /* Relative: decode the chain's base, then apply each residual on the
-     * way back up.  open.c bounded the chain to RF_MAX_REFERENCE_DEPTH. */
+    int rc;
+    if (!t->has_ref) {
+        rc = decode_payload(r, index, dst, dst_size, force_digest);
+        if (!rc) remember(r, index, dst, dst_size, force_digest);
+        return rc;
+    }
+    /* Relative: start from the chain's base (or the cached link nearest
+     * the top), then apply each residual on the way back up.  open.c
+     * bounded the chain to RF_MAX_REFERENCE_DEPTH. */
     size_t chain[RF_MAX_REFERENCE_DEPTH], n = 0;
+    int cached = 0;
     for (size_t k = index;; k = r->tensors[k].ref) {
         chain[n++] = k;
+        if (k != index && r->cache_valid && r->cache_index == k && (r->cache_checked || !force_digest)) {
+            cached = 1;
+            break;
+        }
         if (!r->tensors[k].has_ref || n == RF_MAX_REFERENCE_DEPTH) break;
     }
-    if (r->tensors[chain[n - 1]].has_ref)
+    if (!cached && r->tensors[chain[n - 1]].has_ref)
         return rf_fail(&r->err, RAIIAF_E_LIMIT, "tensor \"%s\": chain of references longer than %u", t->name, RF_MAX_REFERENCE_DEPTH);
-    int rc = decode_payload(r, chain[n - 1], dst, dst_size, force_digest);
-    if (rc) return rc;
+    if (cached)
+        memcpy(dst, r->cache, dst_size);
+    else if ((rc = decode_payload(r, chain[n - 1], dst, dst_size, force_digest)))
+        return rc;
     unsigned char *tmp = malloc(dst_size ? dst_size : 1), *d = dst;
     if (!tmp) return rf_fail(&r->err, RAIIAF_E_NOMEM, "tensor \"%s\": out of memory for its reference chain", t->name);
+    rc = RAIIAF_OK;
     for (size_t k = n - 1; k-- > 0 && !rc;) {
         rc = decode_payload(r, chain[k], tmp, dst_size, force_digest);
         for (size_t i = 0; !rc && i < dst_size; i++) d[i] ^= tmp[i];
     }
     free(tmp);
+    if (!rc) remember(r, index, dst, dst_size, force_digest);
     return rc;
 }
 

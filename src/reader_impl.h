@@ -27,6 +27,7 @@ typedef struct rf_rtensor {
     size_t chunk;
     double tolerance, max_error;
     int has_ref;    /* stored relative to tensors[ref] (XOR of the bytes) */
+    int referenced; /* some later tensor is stored relative to this one */
     size_t ref;
     unsigned depth; /* 0 alone; else 1 + the reference's depth */
 } rf_rtensor;
@@ -64,6 +65,13 @@ struct raiiaf_reader {
     uint32_t want_version;
     uint32_t latest_version; /* the newest complete version */
     uint64_t latest_footer;  /* its footer's offset */
+    /* The values of the last tensor decoded that another tensor refers
+     * to, so that reading a trajectory in order decodes each link once
+     * (reader.c). */
+    int cache_valid, cache_checked; /* checked: its digests were verified */
+    size_t cache_index;
+    unsigned char *cache;
+    size_t cache_cap;
 };
 
 /* Runs every open-time check on r->data/r->size and fills the reader. */
