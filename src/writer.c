@@ -750,6 +750,11 @@ int raiiaf_writer_add_tensor_relative(raiiaf_writer *w, const char *name, raiiaf
                        (unsigned long long)raw);
     if ((!data || !reference_data) && size) return rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": data is NULL", name);
     if (!reference) return rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": no reference named", name);
+    if (w->f1) { /* the format 1 writer keeps no tensor records to refer to */
+        rc = raiiaf_writer_add_tensor(w, name, dtype, rank, shape, data, size, codec, 0);
+        if (!rc) rf_fail(&w->err, RAIIAF_OK, "tensor \"%s\" stored alone: format 1 has no relative tensors", name);
+        return rc;
+    }
     json_t *ref = NULL, *t;
     size_t i;
     json_array_foreach(w->tensors, i, t)
@@ -774,9 +779,7 @@ int raiiaf_writer_add_tensor_relative(raiiaf_writer *w, const char *name, raiiaf
     char why[300] = "";
     unsigned char *residual = NULL, *coded = NULL, *alone = NULL;
     size_t coded_size = 0, alone_size = size;
-    if (w->f1)
-        snprintf(why, sizeof why, "format 1 has no relative tensors");
-    else if (codec == RAIIAF_CODEC_ZFP)
+    if (codec == RAIIAF_CODEC_ZFP)
         snprintf(why, sizeof why, "zfp codes values, not bit differences");
     else if (depth >= RF_MAX_REFERENCE_DEPTH)
         snprintf(why, sizeof why, "its reference chain would be longer than %u", RF_MAX_REFERENCE_DEPTH);

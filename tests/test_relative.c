@@ -185,6 +185,25 @@ static void test_kept_only_when_smaller_and_misuse(void **state)
     free(v);
 }
 
+/* Format 1 has no relative tensors: stored alone, and said so. */
+static void test_format1_stores_alone(void **state)
+{
+    (void)state;
+    char *path = tu_path(g_dir, "f1.raiiaf");
+    raiiaf_writer *w = NULL;
+    assert_int_equal(raiiaf_writer_new(path, &w), RAIIAF_OK);
+    assert_int_equal(raiiaf_writer_set_format(w, 1), RAIIAF_OK);
+    assert_int_equal(raiiaf_writer_add_tensor(w, "a", RAIIAF_F32, 4, g_shape, g_traj, N * 4, RAIIAF_CODEC_AUTO, 0), RAIIAF_OK);
+    int as_rel = -1;
+    assert_int_equal(raiiaf_writer_add_tensor_relative(w, "b", RAIIAF_F32, 4, g_shape, g_traj + N, N * 4, "a", g_traj, RAIIAF_CODEC_AUTO,
+                                                       &as_rel),
+                     RAIIAF_OK);
+    assert_int_equal(as_rel, 0);
+    assert_non_null(strstr(raiiaf_writer_errmsg(w), "format 1 has no relative tensors"));
+    raiiaf_writer_free(w);
+    free(path);
+}
+
 /* A chain of 300 identical tensors: the 256th link is stored alone. */
 static void test_chain_bounded(void **state)
 {
@@ -306,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_trajectory_round_trip_and_smaller),
         cmocka_unit_test(test_kept_only_when_smaller_and_misuse),
         cmocka_unit_test(test_chain_bounded),
+        cmocka_unit_test(test_format1_stores_alone),
         cmocka_unit_test(test_hostile_references),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -16,15 +16,19 @@ generator=torch.Generator().manual_seed(S)) on the CPU is stored as a 32-byte
 seed recipe (format 2.1): ``write(..., noise_seed=S)``, or tried quietly for
 "initial_noise" from ``seed=``; ``noise_seed=False`` stores values always.
 
+A denoising trajectory stores each step as the XOR of its bits with the step
+before when that codes smaller (format 2.1): ``write(..., relative="chain")``,
+or ``relative={"step_01": "step_00"}``; ``f.tensor_info(name).reference``.
+
 Drop-in for the original package (raiiaf 1.x)::
 
     from raiiaf import raiiafFileHandler      # or: from raiiaf.main import raiiafFileHandler
 """
 
 from . import _lib
-from ._core import (ChunkInfo, DriftItem, DriftWarning, File, LatentMap, RecipeWarning, TensorInfo,
-                    VerifyWarning, as_tensor_bytes, current_env, open, python_components, read_header, write)
-from ._core import HAS_ENV, HAS_FORMAT1_READ, HAS_FORMAT1_WRITE, HAS_RECIPE
+from ._core import (ChunkInfo, DriftItem, DriftWarning, File, LatentMap, RecipeWarning, RelativeWarning,
+                    TensorInfo, VerifyWarning, as_tensor_bytes, current_env, open, python_components, read_header, write)
+from ._core import HAS_ENV, HAS_FORMAT1_READ, HAS_FORMAT1_WRITE, HAS_RECIPE, HAS_RELATIVE
 from .errors import (ArgumentError, CodecError, CorruptError, Error, ImageError, IOError, JSONError,
                      LimitError, NoMemoryError, NotFoundError, NotRaiiafError, SchemaError, StateError,
                      VersionError, raiiafChunkError, raiiafCorruptHeader, raiiafDecodeError,
@@ -37,12 +41,13 @@ library_path = _lib.path         # where it was loaded from
 
 __all__ = [
     "write", "open", "File", "LatentMap", "TensorInfo", "ChunkInfo", "DriftItem", "DriftWarning",
-    "VerifyWarning", "RecipeWarning", "current_env", "python_components", "as_tensor_bytes", "read_header",
+    "VerifyWarning", "RecipeWarning", "RelativeWarning", "current_env", "python_components", "as_tensor_bytes", "read_header",
     "raiiafFileHandler",
     "Error", "ArgumentError", "NoMemoryError", "IOError", "CorruptError", "NotRaiiafError",
     "VersionError", "LimitError", "JSONError", "SchemaError", "ImageError", "CodecError",
     "NotFoundError", "StateError",
     "raiiafDecodeError", "raiiafCorruptHeader", "raiiafMetadataError", "raiiafChunkError",
     "raiiafLatentError", "raiiafImageError", "raiiafEnvChunkError",
-    "HAS_ENV", "HAS_FORMAT1_READ", "HAS_FORMAT1_WRITE", "HAS_RECIPE", "library_version", "library_path",
+    "HAS_ENV", "HAS_FORMAT1_READ", "HAS_FORMAT1_WRITE", "HAS_RECIPE", "HAS_RELATIVE",
+    "library_version", "library_path",
 ]

@@ -42,6 +42,7 @@ HAS_FORMAT1_WRITE = _lib.has("raiiaf_writer_set_format")
 HAS_FORMAT1_READ = _lib.has("raiiaf_reader_env_json")
 HAS_ENV = _lib.has("raiiaf_writer_set_env") and _lib.has("raiiaf_reader_drift")
 HAS_RECIPE = _lib.has("raiiaf_writer_add_noise_tensor") and _lib.has("raiiaf_reader_tensor_recipe")
+HAS_RELATIVE = _lib.has("raiiaf_writer_add_tensor_relative")
 
 
 def _bf16_numpy():
@@ -103,7 +104,10 @@ def _c_order(arr):
 
 # ---- small records -----------------------------------------------------------
 
-TensorInfo = namedtuple("TensorInfo", "name index dtype shape codec stored_size raw_size tolerance max_error")
+# reference: the tensor this one is stored relative to (format 2.1), or None; last, so
+# that positional unpacking of the older fields keeps working.
+TensorInfo = namedtuple("TensorInfo", "name index dtype shape codec stored_size raw_size tolerance max_error "
+                                      "reference")
 ChunkInfo = namedtuple("ChunkInfo", "type index codec offset stored_size raw_size")
 DriftItem = namedtuple("DriftItem", "id kind file current")
 
@@ -121,6 +125,14 @@ class RecipeWarning(UserWarning):
     were stored instead (the message says why: they are not that seed's
     torch.randn bit for bit, a dtype without a generator, format 1, or a
     libraiiaf without seed recipes).  Nothing is lost: values are lossless."""
+
+
+class RelativeWarning(UserWarning):
+    """write(relative={name: reference}) asked for a latent to be stored
+    relative to an earlier one, and it was stored alone (the message says
+    why: the difference codes no smaller, codec "zfp", format 1, a reference
+    chain at its limit, or a libraiiaf without relative tensors).  Nothing is
+    lost: the values are stored whole."""
 
 
 def _pointer_escape(key):
@@ -256,7 +268,7 @@ def write(path, image=None, latents=None, *, model=None, model_version=None, pro
           negative_prompt=None, tags=None, seed=None, steps=None, sampler=None, cfg_scale=None,
           scheduler=None, date=None, generation_settings=None, hardware_info=None, extra=None,
           extensions=None, codec="auto", tolerance=0.0, env=True, env_components=None,
-          include_hostname=False, chunks=None, format=2, noise_seed=None):
+          include_hostname=False, chunks=None, format=2, noise_seed=None, relative=None):
     """Writes a RAIIAF file atomically (an existing file is replaced whole or
     not at all).
 
@@ -287,6 +299,17 @@ def write(path, image=None, latents=None, *, model=None, model_version=None, pro
                 None (default): when `seed` is given and a latent is named "initial_noise",
                 the generation seed is tried for it, quietly (values on any mismatch).
                 False: never a recipe (files that format 2.0 readers can read).
+    relative    relative tensors (format 2.1), for denoising trajectories: a latent is
+                stored as the XOR of its bytes with an earlier latent of the same dtype
+                and shape, coded with byte-plane zstd, when that is smaller than the
+                latent alone (with `codec`); reading decodes the chain, every link checked.
+                {name: reference}: each names an earlier latent in `latents` (same dtype
+                and shape; both tolerance 0); when one is stored alone anyway (the
+                difference codes no smaller, codec "zfp", format 1) a RelativeWarning
+                says why.  "chain": every latent after the first is tried against the
+                one just before it when dtype, shape and tolerance 0 allow, quietly.
+                A latent that takes a seed recipe (noise_seed) is not made relative.
+                None (default): every latent is stored alone.
     """
     w = _Writer(path)
     try:
@@ -296,6 +319,9 @@ def write(path, image=None, latents=None, *, model=None, model_version=None, pro
                                           % (_lib.path, format))
             w.check(lib.raiiaf_writer_set_format(w.h, int(format)))
         noise = _noise_seeds(noise_seed, seed, latents, tolerance, format)
+        rel = _relatives(relative, latents, tolerance, noise)
+        refs = {}  # reference name -> (array, dtype code, uses left): the bytes passed as reference_data
+        uses = collections.Counter(ref for ref, _ in rel.values())
         img = _image_bytes(image)
         if img is not None:
             buf = ctypes.c_char_p(img)
@@ -309,10 +335,23 @@ def write(path, image=None, latents=None, *, model=None, model_version=None, pro
             shape = (ctypes.c_uint64 * max(arr.ndim, 1))(*arr.shape)
             if name in noise:
                 _add_noise(w, name, code, arr, shape, CODECS[c], *noise[name])
-                continue
-            w.check(lib.raiiaf_writer_add_tensor(w.h, b(name), code, arr.ndim, shape,
-                                                 ctypes.c_void_p(arr.ctypes.data), arr.nbytes,
-                                                 CODECS[c], float(tol or 0.0)), "latent")
+            elif name in rel:
+                ref, explicit = rel[name]
+                ref_arr, ref_code, _ = refs[ref]
+                _add_relative(w, name, code, arr, shape, CODECS[c], ref, ref_arr, ref_code, explicit, format)
+            else:
+                w.check(lib.raiiaf_writer_add_tensor(w.h, b(name), code, arr.ndim, shape,
+                                                     ctypes.c_void_p(arr.ctypes.data), arr.nbytes,
+                                                     CODECS[c], float(tol or 0.0)), "latent")
+            if name in rel:  # one use of its reference done; keep the arrays no longer than needed
+                ref = rel[name][0]
+                ref_arr, ref_code, left = refs[ref]
+                if left > 1:
+                    refs[ref] = (ref_arr, ref_code, left - 1)
+                else:
+                    del refs[ref]
+            if uses[name]:
+                refs[name] = (arr, code, uses[name])
         for ctype, data in (chunks or {}).items():
             data = bytes(data)
             w.check(lib.raiiaf_writer_add_chunk(w.h, b(ctype), ctypes.c_char_p(data), len(data)), "chunk")
@@ -388,6 +427,75 @@ def _noise_seeds(noise_seed, seed, latents, tolerance, format):
                              "lossless, its tolerance must be 0" % (name, tol(name)))
         out[name] = (_seed_value(v, "noise_seed for %r" % name), True)
     return out
+
+
+def _relatives(relative, latents, tolerance, noise):
+    """{latent name: (reference name, explicit)} for the latents to try
+    relative to an earlier one."""
+    names = list(latents or {})
+    order = {name: i for i, name in enumerate(names)}
+
+    def tol(name):
+        return float((tolerance.get(name, 0.0) if isinstance(tolerance, dict) else tolerance) or 0.0)
+
+    if relative is None or relative is False:
+        return {}
+    if isinstance(relative, str):
+        if relative != "chain":
+            raise ValueError("raiiaf: relative must be a dict {name: reference}, \"chain\" or None, not %r"
+                             % (relative,))
+        # dtype and shape are compared when the arrays are at hand (write()).
+        return {name: (prev, False) for prev, name in zip(names, names[1:])
+                if name not in noise and tol(name) == 0 and tol(prev) == 0}
+    if not isinstance(relative, dict):
+        raise TypeError("raiiaf: relative must be a dict {name: reference}, \"chain\" or None, not %s"
+                        % type(relative).__name__)
+    out = {}
+    for name, ref in relative.items():
+        if name not in order:
+            raise ValueError("raiiaf: relative names latent %r, which is not in latents (%s)"
+                             % (name, ", ".join(names) or "none"))
+        if not isinstance(ref, str):
+            raise TypeError("raiiaf: relative[%r] must be a latent's name, not %s" % (name, type(ref).__name__))
+        if ref not in order or order[ref] >= order[name]:
+            raise ValueError("raiiaf: latent %r cannot be relative to %r: the reference must be an earlier "
+                             "latent in latents (%s)" % (name, ref, ", ".join(names[:order[name]]) or "none"))
+        for n in (name, ref):
+            if tol(n) != 0:
+                raise ValueError("raiiaf: latent %r is relative to %r, and %r has tolerance %r: relative "
+                                 "tensors are lossless, both tolerances must be 0" % (name, ref, n, tol(n)))
+        if name not in noise:  # a seed recipe wins: 32 bytes
+            out[name] = (ref, True)
+    return out
+
+
+def _add_relative(w, name, code, arr, shape, codec, ref, ref_arr, ref_code, explicit, format):
+    """Adds latent `name` relative to the earlier latent `ref` (whose bytes
+    are `ref_arr`) when that codes smaller, else alone with `codec`."""
+    same = code == ref_code and arr.shape == ref_arr.shape
+    if explicit and not same:
+        raise ValueError("raiiaf: latent %r cannot be relative to %r: dtype %s shape %s against %s %s"
+                         % (name, ref, DTYPE_NAMES[code], tuple(arr.shape), DTYPE_NAMES[ref_code],
+                            tuple(ref_arr.shape)))
+    # Format 1 is decided here: a format 1 writer keeps no tensor list, so the
+    # library would answer "no earlier tensor named ..." rather than store it alone.
+    why = ("the loaded libraiiaf (%s) has no relative tensors" % _lib.path if not HAS_RELATIVE else
+           "format %s has no relative tensors" % format if format != 2 else None)
+    if not same or why:  # "chain" across a change of dtype or shape: alone, quietly
+        if why and explicit:
+            warnings.warn("raiiaf: %s: stored alone: %s" % (name, why), RelativeWarning, stacklevel=3)
+        w.check(lib.raiiaf_writer_add_tensor(w.h, b(name), code, arr.ndim, shape,
+                                             ctypes.c_void_p(arr.ctypes.data), arr.nbytes, codec, 0.0),
+                "latent")
+        return
+    as_relative = ctypes.c_int(0)
+    w.check(lib.raiiaf_writer_add_tensor_relative(w.h, b(name), code, arr.ndim, shape,
+                                                  ctypes.c_void_p(arr.ctypes.data), arr.nbytes, b(ref),
+                                                  ctypes.c_void_p(ref_arr.ctypes.data), codec,
+                                                  ctypes.byref(as_relative)), "latent")
+    if not as_relative.value and explicit:
+        warnings.warn("raiiaf: %s not stored relative to %s: %s"
+                      % (name, ref, s(lib.raiiaf_writer_errmsg(w.h))), RelativeWarning, stacklevel=3)
 
 
 def _add_noise(w, name, code, arr, shape, codec, seed, explicit):
@@ -620,13 +728,14 @@ class File:
 
     def tensor_info(self, name):
         """A TensorInfo (name, index, dtype name, shape, codec name, sizes,
-        tolerance, max_error) for a tensor name or index."""
+        tolerance, max_error, reference) for a tensor name or index;
+        reference is the name of the tensor it is stored relative to, or None."""
         idx = self._index(name)
         ti = _lib.TensorInfo()
         self._r.check(lib.raiiaf_reader_tensor_info(self._h, idx, ctypes.byref(ti)), "latent")
         return TensorInfo(s(ti.name), idx, DTYPE_NAMES.get(ti.dtype, ti.dtype), tuple(ti.shape[:ti.rank]),
                           CODEC_NAMES.get(ti.codec, ti.codec), ti.stored_size, ti.raw_size,
-                          ti.tolerance, ti.max_error)
+                          ti.tolerance, ti.max_error, s(ti.reference))
 
     def recipe(self, name):
         """How tensor `name` (or index) is regenerated when it is stored as a
@@ -650,7 +759,8 @@ class File:
         dt = _np_dtype(ti.dtype)
         shape = tuple(ti.shape[:ti.rank])
         arr = None
-        if ti.codec == CODEC_RAW and ti.raw_size > 0:  # zero-copy: raw only (never a recipe)
+        # zero-copy: raw values only (never a recipe, nor a relative tensor: its bytes are an XOR)
+        if ti.codec == CODEC_RAW and ti.reference is None and ti.raw_size > 0:
             ptr = ctypes.c_void_p()
             rc = lib.raiiaf_reader_tensor_data(self._h, idx, ctypes.byref(ptr))
             if rc == 0:
@@ -760,7 +870,7 @@ class File:
             ci = self.metadata["raiiaf_metadata"]["image"]["chunk"]
             return im[0] - (chunks[ci].offset + 64), self.file_size
         for t in self.metadata["raiiaf_metadata"].get("tensors", []) if self.format[0] >= 2 else []:
-            if t["codec"] == "raw" and chunks[t["chunk"]].raw_size:
+            if t["codec"] == "raw" and "reference" not in t and chunks[t["chunk"]].raw_size:
                 ptr = ctypes.c_void_p()
                 if lib.raiiaf_reader_tensor_data(self._h, self._index(t["name"]), ctypes.byref(ptr)) == 0:
                     return ptr.value - (chunks[t["chunk"]].offset + 64), self.file_size

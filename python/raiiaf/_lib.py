@@ -9,7 +9,7 @@ The shared library is looked for, in this order:
    (after ``make install``).
 
 Functions added to the C library after 0.1.0 (format 1, the environment
-record, seed recipes) are declared only when the loaded library exports
+record, seed recipes, relative tensors) are declared only when the loaded library exports
 them; ``has(name)`` says whether it does, so this package runs against older
 libraries too.
 """
@@ -125,6 +125,9 @@ _PROTOS = {
     "raiiaf_writer_add_noise_tensor": (c_int, [c_void_p, c_char_p, c_int, c_uint, P(c_uint64),
                                                c_void_p, c_size_t, c_uint64, c_int, P(c_int)]),
     "raiiaf_reader_tensor_recipe": (c_int, [c_void_p, c_size_t, P(Recipe)]),
+    # -- optional: relative tensors (format 2.1) --------------------------
+    "raiiaf_writer_add_tensor_relative": (c_int, [c_void_p, c_char_p, c_int, c_uint, P(c_uint64),
+                                                  c_void_p, c_size_t, c_char_p, c_void_p, c_int, P(c_int)]),
 }
 
 _REQUIRED_UNTIL = "raiiaf_validate_manifest"  # every entry up to this one must exist

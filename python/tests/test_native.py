@@ -295,6 +295,12 @@ def test_has_recipe_is_what_the_library_exports():
                                  and hasattr(lib, "raiiaf_reader_tensor_recipe"))
 
 
+def test_has_relative_is_what_the_library_exports():
+    import ctypes
+    lib = ctypes.CDLL(raiiaf.library_path)
+    assert raiiaf.HAS_RELATIVE == hasattr(lib, "raiiaf_writer_add_tensor_relative")
+
+
 def test_recipe_of_value_tensors_is_none(tmp_path):
     out = str(tmp_path / "v.raiiaf")
     raiiaf.write(out, latents={"initial_noise": sample("float32"), "i": sample("int32")}, seed=42)
