@@ -49,6 +49,7 @@ bench: bootstrap
 	cmake --build build-bench -j $(JOBS)
 	build-bench/bench_format --runs 11
 	build-bench/bench_index
+	build-bench/bench_info --runs 51 --gib 10
 
 install: build
 	cmake --install $(BUILD)

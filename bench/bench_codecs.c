@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LAT_C 4
 #define LAT_H 128
@@ -237,6 +238,59 @@ static const variant VARIANTS[] = {
     {"default-portable", 0x7, 7.9, 1, 1.0, 0},
 };
 
+/* The shipped form (raiiaf_writer_add_tensor_relative, SPEC 9.6): the same
+ * trajectory written as files, each step alone vs. relative to the one
+ * before; file bytes, and the time to write and to read every step back
+ * (median of `runs`), as ratios. */
+static void trajectory_files(const float *steps, int T, size_t TN, int runs)
+{
+    static const uint64_t shape[4] = {1, 4, 64, 64};
+    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char path[2][512];
+    size_t bytes[2] = {0, 0};
+    double tw[2][64], tr[2][64];
+    float *buf = xmalloc(TN * 4);
+    if (runs > 64) runs = 64;
+    for (int mode = 0; mode < 2; mode++) {
+        snprintf(path[mode], sizeof path[mode], "%s/bench_traj_%d_%d.raiiaf", dir, mode, (int)getpid());
+        for (int r = 0; r < runs; r++) {
+            double t0 = now_s();
+            raiiaf_writer *w = NULL;
+            if (raiiaf_writer_new(path[mode], &w) || raiiaf_writer_set_env(w, RAIIAF_ENV_NONE)) abort();
+            for (int t = 0; t < T; t++) {
+                char name[16], prev[16];
+                snprintf(name, sizeof name, "step_%02d", t);
+                snprintf(prev, sizeof prev, "step_%02d", t - 1);
+                const float *x = steps + (size_t)t * TN;
+                int rc = mode && t ? raiiaf_writer_add_tensor_relative(w, name, RAIIAF_F32, 4, shape, x, TN * 4, prev, x - TN,
+                                                                       RAIIAF_CODEC_AUTO, NULL)
+                                   : raiiaf_writer_add_tensor(w, name, RAIIAF_F32, 4, shape, x, TN * 4, RAIIAF_CODEC_AUTO, 0);
+                if (rc) abort();
+            }
+            if (raiiaf_writer_finish(w)) abort();
+            raiiaf_writer_free(w);
+            double t1 = now_s();
+            raiiaf_reader *rd = NULL;
+            if (raiiaf_reader_open_file(path[mode], 0, &rd)) abort();
+            for (int t = 0; t < T; t++)
+                if (raiiaf_reader_read_tensor(rd, (size_t)t, buf, TN * 4) || memcmp(buf, steps + (size_t)t * TN, TN * 4)) abort();
+            bytes[mode] = (size_t)raiiaf_reader_file_size(rd);
+            raiiaf_reader_free(rd);
+            tw[mode][r] = t1 - t0;
+            tr[mode][r] = now_s() - t1;
+        }
+        qsort(tw[mode], (size_t)runs, sizeof(double), cmp_double);
+        qsort(tr[mode], (size_t)runs, sizeof(double), cmp_double);
+        remove(path[mode]);
+    }
+    printf("  as files (raiiaf_writer_add_tensor_relative, median of %d):\n", runs);
+    printf("    each step alone:          %zu bytes, write %.1f ms, read all %.1f ms\n", bytes[0], tw[0][runs / 2] * 1e3,
+           tr[0][runs / 2] * 1e3);
+    printf("    relative to previous:     %zu bytes (%.3f of alone), write %.2fx, read all %.2fx the time alone\n", bytes[1],
+           (double)bytes[1] / (double)bytes[0], tw[1][runs / 2] / tw[0][runs / 2], tr[1][runs / 2] / tr[0][runs / 2]);
+    free(buf);
+}
+
 int main(int argc, char **argv)
 {
     int runs = 11;
@@ -352,6 +406,7 @@ int main(int argc, char **argv)
         }
         size_t alone = 0, xored = 0, raw = 0;
         double t_alone = 0, t_xor = 0;
+        float *all = xmalloc((size_t)T * TN * 4);
         for (int t = 0; t < T; t++) {
             int step = 999 - t * 20;
             float at = (float)sqrt(abar[step]), st = (float)sqrt(1 - abar[step]);
@@ -382,12 +437,15 @@ int main(int argc, char **argv)
             xored += n2;
             raw += TN * 4;
             memcpy(prev, cur, TN * 4);
+            memcpy(all + (size_t)t * TN, cur, TN * 4);
         }
         printf("\ntrajectory: 50 x (1,4,64,64) f32, x_t = a_t x0 + s_t noise (smooth x0, fixed noise)\n");
         printf("  each step alone:            ratio %.4f (%zu bytes)\n", (double)alone / (double)raw, alone);
         printf("  XOR with previous step:     ratio %.4f (%zu bytes)\n", (double)xored / (double)raw, xored);
         (void)t_alone;
         (void)t_xor;
+        trajectory_files(all, T, TN, runs);
+        free(all);
         free(x0), free(eps), free(cur), free(prev), free(xr);
     }
     free(noise);
