@@ -328,6 +328,43 @@ static void test_edit_and_compact_keep_flag(void **state)
     free(data);
 }
 
+static void ignore_line(void *ctx, int status, const char *message)
+{
+    (void)ctx, (void)status, (void)message;
+}
+
+/* Recovery keeps a recipe tensor (its record survives) and the header flag. */
+static void test_recover_keeps_recipe(void **state)
+{
+    (void)state;
+    static const uint64_t shape[4] = {1, 4, 16, 16};
+    size_t size, isize;
+    void *data = noise(11, RAIIAF_F16, 4, shape, NULL, &size);
+    unsigned char *img = tu_read_data("sd-webui.webp", &isize);
+    char *path = tu_path(g_dir, "r.raiiaf"), *bad = tu_path(g_dir, "r-bad.raiiaf"), *out = tu_path(g_dir, "r-out.raiiaf");
+    raiiaf_writer *w = NULL;
+    int as_recipe = 0;
+    assert_int_equal(raiiaf_writer_new(path, &w), RAIIAF_OK);
+    assert_int_equal(raiiaf_writer_add_image(w, img, isize), RAIIAF_OK);
+    assert_int_equal(raiiaf_writer_add_noise_tensor(w, "initial_noise", RAIIAF_F16, 4, shape, data, size, 11, RAIIAF_CODEC_AUTO, &as_recipe),
+                     RAIIAF_OK);
+    assert_int_equal(as_recipe, 1);
+    assert_int_equal(raiiaf_writer_finish(w), RAIIAF_OK);
+    raiiaf_writer_free(w);
+    size_t n;
+    unsigned char *f = tu_read_file(path, &n);
+    f[64 + 64 + isize / 2] ^= 1; /* inside the image payload */
+    tu_write_file(bad, f, n);
+    assert_int_equal(raiiaf_recover(bad, out, ignore_line, NULL), RAIIAF_OK);
+    expect_read_back(out, data, size, 1, 11, "scalar");
+    free(f);
+    free(img);
+    free(data);
+    free(path);
+    free(bad);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_no_match_stores_values),
         cmocka_unit_test(test_hostile_recipes),
         cmocka_unit_test(test_edit_and_compact_keep_flag),
+        cmocka_unit_test(test_recover_keeps_recipe),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

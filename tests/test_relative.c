@@ -319,6 +319,57 @@ static void test_hostile_references(void **state)
     free(path);
 }
 
+static void count_lines(void *ctx, int status, const char *message)
+{
+    (void)status;
+    if (strstr(message, "which was lost")) ++*(int *)ctx;
+}
+
+/* Recovery of a file whose chain is broken: links above the damage lose
+ * their reference and are kept as unknown chunks, everything else is a
+ * valid file again. */
+static void test_recover_broken_chain(void **state)
+{
+    (void)state;
+    size_t total;
+    char *path = write_traj("rec.raiiaf", 1, &total);
+    size_t n;
+    unsigned char *file = tu_read_file(path, &n);
+    raiiaf_reader *r = NULL;
+    raiiaf_chunk_info ci;
+    assert_int_equal(raiiaf_reader_open_memory(file, n, 0, &r), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_chunk_info(r, 10, &ci), RAIIAF_OK);
+    raiiaf_reader_free(r);
+    file[ci.offset + 70] ^= 0x40; /* header CRC of step 10's chunk fails: the chunk is not found */
+    char *bad = tu_path(g_dir, "rec-bad.raiiaf"), *out = tu_path(g_dir, "rec-out.raiiaf");
+    tu_write_file(bad, file, n);
+    int lost = 0;
+    assert_int_equal(raiiaf_recover(bad, out, count_lines, &lost), RAIIAF_OK);
+    assert_int_equal(lost, STEPS - 11); /* step 11 refers to the lost step 10, 12 to 11 (now unknown), ... */
+    assert_int_equal(raiiaf_reader_open_file(out, 0, &r), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_verify(r, NULL, NULL), RAIIAF_OK);
+    float *buf = malloc(N * 4);
+    size_t idx;
+    for (int s = 0; s < 10; s++) {
+        char name[16];
+        snprintf(name, sizeof name, "step_%02d", s);
+        assert_int_equal(raiiaf_reader_find_tensor(r, name, &idx), RAIIAF_OK);
+        assert_int_equal(raiiaf_reader_read_tensor(r, idx, buf, N * 4), RAIIAF_OK);
+        assert_memory_equal(buf, g_traj + s * N, N * 4);
+    }
+    for (int s = 10; s < STEPS; s++) {
+        char name[16];
+        snprintf(name, sizeof name, "step_%02d", s);
+        assert_int_equal(raiiaf_reader_find_tensor(r, name, &idx), RAIIAF_E_NOT_FOUND);
+    }
+    raiiaf_reader_free(r);
+    free(buf);
+    free(bad);
+    free(out);
+    free(file);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_kept_only_when_smaller_and_misuse),
         cmocka_unit_test(test_chain_bounded),
         cmocka_unit_test(test_format1_stores_alone),
+        cmocka_unit_test(test_recover_broken_chain),
         cmocka_unit_test(test_hostile_references),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
