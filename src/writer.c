@@ -689,20 +689,28 @@ int raiiaf_writer_finish(raiiaf_writer *w)
     return RAIIAF_OK;
 }
 
+/* The checks of a whole lossless tensor given in one buffer. */
+static int check_whole_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape,
+                              const void *data, size_t size, raiiaf_codec codec, uint64_t *raw)
+{
+    int rc = usable(w, 0);
+    if (rc || (rc = check_new_tensor(w, name, dtype, rank, shape, codec, 0, raw))) return rc;
+    if (size != *raw)
+        return rf_fail(&w->err, RAIIAF_E_BUFFER, "tensor \"%s\": %zu bytes given, shape and dtype need %llu", name, size,
+                       (unsigned long long)*raw);
+    if (!data && size) return rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": data is NULL", name);
+    return RAIIAF_OK;
+}
+
 int raiiaf_writer_add_noise_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype dtype, unsigned rank,
                                    const uint64_t *shape, const void *data, size_t size, uint64_t seed,
                                    raiiaf_codec codec, int *as_recipe)
 {
     if (as_recipe) *as_recipe = 0;
     if (!w) return RAIIAF_E_ARG;
-    int rc = usable(w, 0);
-    if (rc) return rc;
     uint64_t raw;
-    if ((rc = check_new_tensor(w, name, dtype, rank, shape, codec, 0, &raw))) return rc;
-    if (size != raw)
-        return rf_fail(&w->err, RAIIAF_E_BUFFER, "tensor \"%s\": %zu bytes given, shape and dtype need %llu", name, size,
-                       (unsigned long long)raw);
-    if (!data && size) return rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": data is NULL", name);
+    int rc = check_whole_tensor(w, name, dtype, rank, shape, data, size, codec, &raw);
+    if (rc) return rc;
     char why[300] = "";
     rf_recipe recipe;
     int match = 0;
@@ -741,14 +749,10 @@ int raiiaf_writer_add_tensor_relative(raiiaf_writer *w, const char *name, raiiaf
 {
     if (as_relative) *as_relative = 0;
     if (!w) return RAIIAF_E_ARG;
-    int rc = usable(w, 0);
-    if (rc) return rc;
     uint64_t raw;
-    if ((rc = check_new_tensor(w, name, dtype, rank, shape, codec, 0, &raw))) return rc;
-    if (size != raw)
-        return rf_fail(&w->err, RAIIAF_E_BUFFER, "tensor \"%s\": %zu bytes given, shape and dtype need %llu", name, size,
-                       (unsigned long long)raw);
-    if ((!data || !reference_data) && size) return rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": data is NULL", name);
+    int rc = check_whole_tensor(w, name, dtype, rank, shape, data, size, codec, &raw);
+    if (rc) return rc;
+    if (!reference_data && size) return rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": reference data is NULL", name);
     if (!reference) return rf_fail(&w->err, RAIIAF_E_ARG, "tensor \"%s\": no reference named", name);
     if (w->f1) { /* the format 1 writer keeps no tensor records to refer to */
         rc = raiiaf_writer_add_tensor(w, name, dtype, rank, shape, data, size, codec, 0);

@@ -477,16 +477,14 @@ def _add_relative(w, name, code, arr, shape, codec, ref, ref_arr, ref_code, expl
         raise ValueError("raiiaf: latent %r cannot be relative to %r: dtype %s shape %s against %s %s"
                          % (name, ref, DTYPE_NAMES[code], tuple(arr.shape), DTYPE_NAMES[ref_code],
                             tuple(ref_arr.shape)))
-    # Format 1 is decided here: a format 1 writer keeps no tensor list, so the
-    # library would answer "no earlier tensor named ..." rather than store it alone.
+    # Format 1 is decided here too, so that libraries before the one that stores
+    # such tensors alone (they answered NOT_FOUND) behave the same.
     why = ("the loaded libraiiaf (%s) has no relative tensors" % _lib.path if not HAS_RELATIVE else
            "format %s has no relative tensors" % format if format != 2 else None)
     if not same or why:  # "chain" across a change of dtype or shape: alone, quietly
         if why and explicit:
             warnings.warn("raiiaf: %s: stored alone: %s" % (name, why), RelativeWarning, stacklevel=3)
-        w.check(lib.raiiaf_writer_add_tensor(w.h, b(name), code, arr.ndim, shape,
-                                             ctypes.c_void_p(arr.ctypes.data), arr.nbytes, codec, 0.0),
-                "latent")
+        _add_values(w, name, code, arr, shape, codec)
         return
     as_relative = ctypes.c_int(0)
     w.check(lib.raiiaf_writer_add_tensor_relative(w.h, b(name), code, arr.ndim, shape,
@@ -498,15 +496,19 @@ def _add_relative(w, name, code, arr, shape, codec, ref, ref_arr, ref_code, expl
                       % (name, ref, s(lib.raiiaf_writer_errmsg(w.h))), RelativeWarning, stacklevel=3)
 
 
+def _add_values(w, name, code, arr, shape, codec):
+    """Adds latent `name` as its values, losslessly with `codec`."""
+    w.check(lib.raiiaf_writer_add_tensor(w.h, b(name), code, arr.ndim, shape,
+                                         ctypes.c_void_p(arr.ctypes.data), arr.nbytes, codec, 0.0), "latent")
+
+
 def _add_noise(w, name, code, arr, shape, codec, seed, explicit):
     """Adds latent `name` as a seed recipe when it is that seed's torch.randn
     bit for bit, else as values with `codec`."""
     if not HAS_RECIPE:  # only explicit requests get here
         warnings.warn("raiiaf: %s: stored as values: the loaded libraiiaf (%s) has no seed recipes"
                       % (name, _lib.path), RecipeWarning, stacklevel=3)
-        w.check(lib.raiiaf_writer_add_tensor(w.h, b(name), code, arr.ndim, shape,
-                                             ctypes.c_void_p(arr.ctypes.data), arr.nbytes, codec, 0.0),
-                "latent")
+        _add_values(w, name, code, arr, shape, codec)
         return
     as_recipe = ctypes.c_int(0)
     w.check(lib.raiiaf_writer_add_noise_tensor(w.h, b(name), code, arr.ndim, shape,
