@@ -7,6 +7,7 @@
 #include "recipe.h"
 #include "format1.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,11 +146,11 @@ void rf_chunk_where(const raiiaf_reader *r, size_t ci, char *buf, size_t cap)
         snprintf(buf, cap, "chunk %zu (%s) at offset %llu", ci, c->type, (unsigned long long)c->offset);
 }
 
-int rf_check_chunk(raiiaf_reader *r, size_t ci, const unsigned char **payload)
+/* The chunk header against the record; *payload receives where the
+ * payload starts.  `where` names the chunk for messages. */
+static int check_header(raiiaf_reader *r, size_t ci, const unsigned char **payload, const char *where)
 {
     rf_rchunk *c = &r->chunks[ci];
-    char where[400];
-    rf_chunk_where(r, ci, where, sizeof where);
     /* The open step proved offset + 64 + stored lies inside the file. */
     const unsigned char *h = r->data + c->offset;
     if (!rf_sum_ok(rf_le32(h + 60), rf_crc32c(0, h, 60)))
@@ -161,6 +162,16 @@ int rf_check_chunk(raiiaf_reader *r, size_t ci, const unsigned char **payload)
         rf_le64(h + 24) != c->raw || rf_le32(h + 32) != c->crc)
         return rf_fail(&r->err, RAIIAF_E_CORRUPT, "%s: chunk header disagrees with the manifest's record", where);
     *payload = h + RF_CHUNK_HEADER_SIZE;
+    return RAIIAF_OK;
+}
+
+int rf_check_chunk(raiiaf_reader *r, size_t ci, const unsigned char **payload)
+{
+    rf_rchunk *c = &r->chunks[ci];
+    char where[400];
+    rf_chunk_where(r, ci, where, sizeof where);
+    int rc = check_header(r, ci, payload, where);
+    if (rc) return rc;
     if (!c->crc_ok) {
         uint32_t crc = rf_crc32c(0, *payload, (size_t)c->stored);
         if (!rf_sum_ok(c->crc, crc))
@@ -184,6 +195,53 @@ int rf_check_digest(raiiaf_reader *r, size_t ci, const void *decoded, uint64_t s
     /* Only raw payloads are decoded in place, so only they can be trusted
      * on the next access without hashing again. */
     if (c->codec == RF_CODEC_RAW) c->sha_ok = 1;
+    return RAIIAF_OK;
+}
+
+/* From this size on, a raw payload's SHA-256 runs on a second thread while
+ * this one computes its CRC-32C: reading with full checks then costs about
+ * one SHA-256 instead of SHA-256 plus CRC (docs/PERFORMANCE.md). */
+#define RF_PARALLEL_DIGEST_MIN ((uint64_t)1 << 20)
+
+typedef struct {
+    const unsigned char *data;
+    size_t size;
+    char hex[65];
+} sha_job;
+
+static void *sha_worker(void *arg)
+{
+    sha_job *j = arg;
+    rf_sha256_hex(j->data, j->size, j->hex);
+    return NULL;
+}
+
+int rf_check_raw(raiiaf_reader *r, size_t ci, const unsigned char **payload, int force_digest)
+{
+    rf_rchunk *c = &r->chunks[ci];
+    int want_sha = !c->sha_ok && (force_digest || !(r->flags & RAIIAF_READ_NO_DIGEST));
+    if (!want_sha || c->crc_ok || c->stored < RF_PARALLEL_DIGEST_MIN || c->stored > SIZE_MAX) {
+        int rc = rf_check_chunk(r, ci, payload);
+        return rc ? rc : rf_check_digest(r, ci, *payload, c->stored, force_digest);
+    }
+    char where[400];
+    rf_chunk_where(r, ci, where, sizeof where);
+    int rc = check_header(r, ci, payload, where);
+    if (rc) return rc;
+    sha_job job = {*payload, (size_t)c->stored, ""};
+    pthread_t th;
+    int threaded = !pthread_create(&th, NULL, sha_worker, &job);
+    uint32_t crc = rf_crc32c(0, *payload, (size_t)c->stored);
+    if (threaded)
+        pthread_join(th, NULL);
+    else
+        sha_worker(&job); /* no thread to be had: one after the other */
+    if (!rf_sum_ok(c->crc, crc))
+        return rf_fail(&r->err, RAIIAF_E_CHECKSUM, "%s: payload CRC-32C mismatch (stored %08x, computed %08x)", where, c->crc, crc);
+    c->crc_ok = 1;
+    if (!rf_sum_ok(strcmp(job.hex, c->sha), 0))
+        return rf_fail(&r->err, RAIIAF_E_DIGEST, "%s: SHA-256 of the decoded content does not match the manifest", where);
+    c->sha_ok = 1;
     return RAIIAF_OK;
 }
 
@@ -311,9 +369,7 @@ int raiiaf_reader_tensor_data(raiiaf_reader *r, size_t index, const void **data)
         return rf_fail(&r->err, RAIIAF_E_CODEC, "tensor \"%s\" is stored relative to \"%s\"; only tensors stored alone can be mapped without a copy",
                        t->name, r->tensors[t->ref].name);
     const unsigned char *p;
-    rc = rf_check_chunk(r, t->chunk, &p);
-    if (!rc) rc = rf_check_digest(r, t->chunk, p, c->stored, 0);
-    if (rc) return rc;
+    if ((rc = rf_check_raw(r, t->chunk, &p, 0))) return rc;
     *data = p;
     return RAIIAF_OK;
 }
@@ -328,9 +384,7 @@ int raiiaf_reader_image(raiiaf_reader *r, const void **data, size_t *size, const
     if (r->image_chunk < 0) return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "the file holds no image");
     const rf_rchunk *c = &r->chunks[r->image_chunk];
     const unsigned char *p;
-    rc = rf_check_chunk(r, (size_t)r->image_chunk, &p);
-    if (!rc) rc = rf_check_digest(r, (size_t)r->image_chunk, p, c->stored, 0);
-    if (rc) return rc;
+    if ((rc = rf_check_raw(r, (size_t)r->image_chunk, &p, 0))) return rc;
     if (data) *data = p;
     if (size) *size = (size_t)c->stored;
     if (format) *format = r->image_format;

@@ -108,6 +108,9 @@ int rf_check_digest(raiiaf_reader *r, size_t ci, const void *decoded, uint64_t s
 
 /* Decodes tensor `index` into dst with all checks. */
 int rf_decode_tensor(raiiaf_reader *r, size_t index, void *dst, size_t dst_size, int force_digest);
+/* rf_check_chunk and rf_check_digest of a raw payload, the two sums of a
+ * large payload computed on two threads. */
+int rf_check_raw(raiiaf_reader *r, size_t ci, const unsigned char **payload, int force_digest);
 
 /* ---- edit.c / sign.c / recover.c ---- */
 typedef struct edit_chunk {

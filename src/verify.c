@@ -219,8 +219,7 @@ static void check_payloads(problems *p)
     if (r->image_chunk >= 0 && !p->bad[r->image_chunk]) {
         size_t ci = (size_t)r->image_chunk;
         const unsigned char *data;
-        int rc = rf_check_chunk(r, ci, &data);
-        if (!rc) rc = rf_check_digest(r, ci, data, r->chunks[ci].stored, 1);
+        int rc = rf_check_raw(r, ci, &data, 1);
         rf_image_desc d;
         if (!rc) rc = rf_image_validate(data, (size_t)r->chunks[ci].stored, &d, &r->err);
         if (!rc && (strcmp(d.format, r->image_format) || d.width != r->image_width || d.height != r->image_height))
@@ -243,8 +242,7 @@ static void check_payloads(problems *p)
         /* A chunk type this library does not know: raw and zstd payloads
          * decode without knowing what they mean, so their digest is checked. */
         const unsigned char *data;
-        int rc = rf_check_chunk(r, ci, &data);
-        if (!rc && c->codec == RF_CODEC_RAW) rc = rf_check_digest(r, ci, data, c->stored, 1);
+        int rc = c->codec == RF_CODEC_RAW ? rf_check_raw(r, ci, &data, 1) : rf_check_chunk(r, ci, &data);
         if (!rc && c->codec == RF_CODEC_ZSTD && c->raw <= SIZE_MAX) {
             void *buf = malloc(c->raw ? (size_t)c->raw : 1);
             char where[400];

@@ -911,6 +911,67 @@ static void test_hostile_zfp(void **state)
     print_message("zfp junk: %u of 60 refused, the rest decoded without harm\n", refused);
 }
 
+/* ---- large raw payloads: CRC-32C and SHA-256 computed on two threads ---- */
+
+static void set_image_sha(json_t *m, void *ctx)
+{
+    (void)ctx;
+    json_t *c = json_array_get(json_object_get(json_object_get(m, "raiiaf_metadata"), "chunks"), 0);
+    json_object_set_new(c, "sha256", json_string("0000000000000000000000000000000000000000000000000000000000000000"));
+}
+
+static void expect_image(const unsigned char *f, size_t n, unsigned flags, int code, const char *want)
+{
+    raiiaf_reader *r = NULL;
+    const void *img;
+    size_t isize;
+    assert_int_equal(raiiaf_reader_open_memory(f, n, flags, &r), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_image(r, &img, &isize, NULL, NULL, NULL), code);
+    if (code) EXPECT_MSG(raiiaf_reader_errmsg(r), want);
+    /* verify always checks both sums, whatever the flags */
+    assert_int_equal(raiiaf_reader_verify(r, NULL, NULL), code ? code : RAIIAF_OK);
+    raiiaf_reader_free(r);
+}
+
+static void test_large_payload_sums(void **state)
+{
+    (void)state;
+    size_t isize;
+    unsigned char *img = tu_read_data("comfyui.png", &isize); /* 2 MB: over the two-thread threshold */
+    char *dir = tu_tempdir(), *path = tu_path(dir, "big.raiiaf");
+    raiiaf_writer *w = NULL;
+    assert_int_equal(raiiaf_writer_new(path, &w), RAIIAF_OK);
+    assert_int_equal(raiiaf_writer_set_env(w, RAIIAF_ENV_NONE), RAIIAF_OK);
+    assert_int_equal(raiiaf_writer_add_image(w, img, isize), RAIIAF_OK);
+    assert_int_equal(raiiaf_writer_finish(w), RAIIAF_OK);
+    raiiaf_writer_free(w);
+    size_t n;
+    unsigned char *f = tu_read_file(path, &n);
+    expect_image(f, n, 0, RAIIAF_OK, "");
+    /* a flipped payload bit: CRC-32C, even when the SHA-256 is skipped */
+    f[128 + isize - 3] ^= 4;
+    expect_image(f, n, 0, RAIIAF_E_CHECKSUM, "chunk 0 (IMAG) at offset 64: payload CRC-32C mismatch");
+    expect_image(f, n, RAIIAF_READ_NO_DIGEST, RAIIAF_E_CHECKSUM, "payload CRC-32C mismatch");
+    f[128 + isize - 3] ^= 4;
+    /* a wrong digest with every CRC right: SHA-256 */
+    size_t m;
+    unsigned char *g = tu_replace_manifest(f, n, set_image_sha, NULL, &m);
+    expect_image(g, m, 0, RAIIAF_E_DIGEST, "chunk 0 (IMAG) at offset 64: SHA-256 of the decoded content does not match");
+    raiiaf_reader *r = NULL;
+    const void *p;
+    assert_int_equal(raiiaf_reader_open_memory(g, m, RAIIAF_READ_NO_DIGEST, &r), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_image(r, &p, &isize, NULL, NULL, NULL), RAIIAF_OK); /* digest skipped as asked */
+    assert_memory_equal(p, img, isize);
+    raiiaf_reader_free(r);
+    free(g);
+    free(f);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
+    free(img);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -923,6 +984,7 @@ int main(void)
         cmocka_unit_test(test_hostile_headers),
         cmocka_unit_test(test_hostile_payloads),
         cmocka_unit_test(test_hostile_zfp),
+        cmocka_unit_test(test_large_payload_sums),
     };
     return cmocka_run_group_tests(tests, setup_file, teardown_file);
 }
