@@ -10,22 +10,22 @@ mkdir -p "$OUT"
 
 step() { printf '\n== %s\n$ %s\n' "$1" "$2"; }
 
-step "Make two latents: seeded Gaussian noise and a smooth 'final' latent (numpy)" \
-     "python3 -c '...' -> $OUT/noise.npy $OUT/final.npy"
+step "Make two latents: the initial noise of seed 42 (torch.randn on the CPU, bit for bit) and a smooth 'final' latent" \
+     "raiiaf noise --seed 42 --shape 1,4,128,128 -o $OUT/noise.npy; python3 -c '...' -> $OUT/final.npy"
+"$RAIIAF" noise --seed 42 --shape 1,4,128,128 -o "$OUT/noise.npy"
 /usr/bin/python3 - "$OUT" <<'PY'
 import sys, numpy as np
 out = sys.argv[1]
 rng = np.random.default_rng(42)
-noise = rng.standard_normal((1, 4, 128, 128)).astype(np.float32)
 smooth = np.cumsum(np.cumsum(rng.standard_normal((1, 4, 128, 128)), axis=2), axis=3)
 final = (smooth / smooth.std()).astype(np.float32)
-np.save(f"{out}/noise.npy", noise)
 np.save(f"{out}/final.npy", final)
-print(f"noise {noise.shape} {noise.dtype}, final {final.shape} {final.dtype}")
+print(f"noise (1, 4, 128, 128) float32, final {final.shape} {final.dtype}")
 PY
 
-step "Create" "raiiaf create -o $OUT/cat.raiiaf --image $SAMPLE --latent initial_noise=... --latent final=... --model ..."
-"$RAIIAF" create -o "$OUT/cat.raiiaf" --image "$SAMPLE" \
+step "Create (the noise of --seed 42 is recognised and stored as a 32-byte seed recipe)" \
+     "raiiaf create -v -o $OUT/cat.raiiaf --image $SAMPLE --latent initial_noise=... --latent final=... --seed 42 ..."
+"$RAIIAF" create -v -o "$OUT/cat.raiiaf" --image "$SAMPLE" \
     --latent initial_noise="$OUT/noise.npy" --latent final="$OUT/final.npy" \
     --model "Stable Diffusion XL" --model-version 1.0 \
     --prompt "a cat on a sofa" --negative-prompt "blurry" --tag cat --tag sofa \
