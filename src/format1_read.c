@@ -241,7 +241,7 @@ static int parse_records(raiiaf_reader *r, json_t *meta)
         char path[64];
         snprintf(path, sizeof path, "/raiiaf_metadata/chunks/%zu", i);
         if (!json_is_object(o)) return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s: must be an object", path);
-        uint64_t index, usize;
+        uint64_t index = 0, usize = 0;
         const char *type = NULL, *flags = NULL, *sha = NULL;
         int64_t lh, ld;
         int rc;

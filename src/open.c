@@ -153,7 +153,7 @@ static int parse_chunks(raiiaf_reader *r, json_t *meta)
         char path[64];
         snprintf(path, sizeof path, "/raiiaf_metadata/chunks/%zu", i);
         if (!json_is_object(o)) return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s: must be an object", path);
-        uint64_t index, crc;
+        uint64_t index = 0, crc = 0;
         const char *type = NULL, *codec = NULL, *sha = NULL;
         int rc;
         if ((rc = get_uint(r, o, "index", path, UINT32_MAX, &index)) || (rc = get_str(r, o, "type", path, &type)) ||
@@ -262,7 +262,7 @@ static int parse_tensors(raiiaf_reader *r, json_t *meta)
         char path[64];
         snprintf(path, sizeof path, "/raiiaf_metadata/tensors/%zu", i);
         const char *dtype = NULL, *codec = NULL;
-        uint64_t chunk;
+        uint64_t chunk = 0;
         if (!json_is_object(o)) {
             rc = rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s: must be an object", path);
             break;
@@ -349,7 +349,7 @@ static int parse_image(raiiaf_reader *r, json_t *meta)
     if (!img) return RAIIAF_OK;
     const char *path = "/raiiaf_metadata/image";
     if (!json_is_object(img)) return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest %s: must be an object", path);
-    uint64_t chunk, w, h;
+    uint64_t chunk = 0, w = 0, h = 0;
     const char *format = NULL;
     int rc;
     if ((rc = get_uint(r, img, "chunk", path, UINT32_MAX, &chunk)) || (rc = get_str(r, img, "format", path, &format)) ||
