@@ -508,6 +508,10 @@ static int webp_collect(const unsigned char *d, size_t size, meta_list *out, cha
     size_t end = riff > size - 8 ? size : (size_t)riff + 8;
     size_t pos = 12;
     int bad = 0;
+    if (end < pos) { /* a RIFF size under 4 would make end - pos wrap */
+        seterr(err, errsize, "WebP: RIFF size %u is smaller than its own header", (unsigned)riff);
+        return RAIIAF_E_IMAGE;
+    }
     while (end - pos >= 8) {
         uint32_t n = rd32le(d + pos + 4);
         if (end - pos - 8 < n) {

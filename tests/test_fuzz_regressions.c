@@ -4,6 +4,7 @@
  * be handled without a crash, and the seeds must still be valid files. */
 #include "testutil.h"
 
+#include "interop.h"
 #include "npy.h"
 #include "raiiaf.h"
 
@@ -55,6 +56,18 @@ static int replay_npy(const unsigned char *data, size_t size)
     return rc;
 }
 
+/* The importer's metadata readers (fuzz_pngtext): any image bytes give a
+ * list or a message, never a crash. */
+static int replay_pngtext(const unsigned char *data, size_t size)
+{
+    char err[256];
+    meta_list l;
+    int rc = meta_collect(data, size, &l, err, sizeof err);
+    assert_true(rc == RAIIAF_OK || err[0] != '\0');
+    meta_list_free(&l);
+    return rc;
+}
+
 /* Runs fn over every file in dir; returns how many succeeded (-1: no dir). */
 static int replay_dir(const char *dir, replay_fn fn, unsigned *files)
 {
@@ -91,11 +104,14 @@ static void replay(const char *harness, replay_fn fn, int seeds_must_pass)
 
 static void test_reader(void **s) { (void)s; replay("fuzz_reader", replay_reader, 1); }
 static void test_schema(void **s) { (void)s; replay("fuzz_schema", replay_schema, 1); }
+/* The pngtext seeds are real images; a regression input need not be one. */
+static void test_pngtext(void **s) { (void)s; replay("fuzz_pngtext", replay_pngtext, 0); }
 /* The npy seeds include deliberately invalid files (Fortran order, object). */
 static void test_npy(void **s) { (void)s; replay("fuzz_npy", replay_npy, 0); }
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_reader), cmocka_unit_test(test_schema), cmocka_unit_test(test_npy)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_reader), cmocka_unit_test(test_schema), cmocka_unit_test(test_npy),
+                                       cmocka_unit_test(test_pngtext)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
