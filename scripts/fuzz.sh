@@ -2,9 +2,14 @@
 # Runs every fuzz harness built in BUILD: first replays fuzz/regressions/NAME
 # (inputs that once crashed; must pass), then fuzzes for SECONDS seconds from
 # the seed corpus fuzz/corpus/NAME.  New crashes stop the run (non-zero).
+# FUZZ_SEED (default 1) fixes libFuzzer's random seed so that `make test`
+# explores the same inputs on every machine and a failure reproduces;
+# FUZZ_SEED=0 picks a new seed per run, for longer exploratory runs
+# (FUZZ_SEED=0 make fuzz FUZZ_SECONDS=600).
 set -eu
 BUILD=${1:-build-fuzz}
 SECONDS_EACH=${2:-20}
+SEED=${FUZZ_SEED:-1}
 status=0
 for h in "$BUILD"/fuzz_*; do
     [ -x "$h" ] || continue
@@ -18,7 +23,7 @@ for h in "$BUILD"/fuzz_*; do
         "$h" -runs=0 "$regress"/* >/dev/null 2>&1 || { echo "fuzz: $name: a regression input fails again"; status=1; }
     fi
     echo "fuzz: $name: ${SECONDS_EACH}s"
-    if ! "$h" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    if ! "$h" -seed="$SEED" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
             -artifact_prefix="$work/" -print_final_stats=1 "$work" >"$work.log" 2>&1; then
         echo "fuzz: $name: FAILED; last lines of the log:"
         tail -40 "$work.log"
