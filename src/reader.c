@@ -83,12 +83,20 @@ static int opened(raiiaf_reader *r)
     return RAIIAF_OK;
 }
 
-int raiiaf_reader_tensor_info(raiiaf_reader *r, size_t index, raiiaf_tensor_info *info)
+/* The checks every call on tensor `index` starts with. */
+static int opened_tensor(raiiaf_reader *r, size_t index)
 {
-    if (!r || !info) return RAIIAF_E_ARG;
     int rc = opened(r);
     if (rc) return rc;
     if (index >= r->ntensors) return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "tensor index %zu out of range (%zu tensors)", index, r->ntensors);
+    return RAIIAF_OK;
+}
+
+int raiiaf_reader_tensor_info(raiiaf_reader *r, size_t index, raiiaf_tensor_info *info)
+{
+    if (!r || !info) return RAIIAF_E_ARG;
+    int rc = opened_tensor(r, index);
+    if (rc) return rc;
     const rf_rtensor *t = &r->tensors[index];
     const rf_rchunk *c = &r->chunks[t->chunk];
     memset(info, 0, sizeof *info);
@@ -165,30 +173,21 @@ static int check_header(raiiaf_reader *r, size_t ci, const unsigned char **paylo
     return RAIIAF_OK;
 }
 
-int rf_check_chunk(raiiaf_reader *r, size_t ci, const unsigned char **payload)
+/* The verdicts on a payload's two sums, shared by the one-thread and the
+ * two-thread checks. */
+static int accept_crc(raiiaf_reader *r, rf_rchunk *c, uint32_t crc, const char *where)
 {
-    rf_rchunk *c = &r->chunks[ci];
-    char where[400];
-    rf_chunk_where(r, ci, where, sizeof where);
-    int rc = check_header(r, ci, payload, where);
-    if (rc) return rc;
-    if (!c->crc_ok) {
-        uint32_t crc = rf_crc32c(0, *payload, (size_t)c->stored);
-        if (!rf_sum_ok(c->crc, crc))
-            return rf_fail(&r->err, RAIIAF_E_CHECKSUM, "%s: payload CRC-32C mismatch (stored %08x, computed %08x)", where, c->crc, crc);
-        c->crc_ok = 1;
-    }
+    if (!rf_sum_ok(c->crc, crc))
+        return rf_fail(&r->err, RAIIAF_E_CHECKSUM, "%s: payload CRC-32C mismatch (stored %08x, computed %08x)", where, c->crc, crc);
+    c->crc_ok = 1;
     return RAIIAF_OK;
 }
 
-int rf_check_digest(raiiaf_reader *r, size_t ci, const void *decoded, uint64_t size, int force)
+static int accept_sha(raiiaf_reader *r, size_t ci, const char hex[65])
 {
     rf_rchunk *c = &r->chunks[ci];
-    if ((r->flags & RAIIAF_READ_NO_DIGEST) && !force) return RAIIAF_OK;
-    if (c->sha_ok) return RAIIAF_OK;
-    char hex[65], where[400];
-    if (rf_sha256_hex(decoded, (size_t)size, hex)) return rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory");
     if (!rf_sum_ok(strcmp(hex, c->sha), 0)) {
+        char where[400];
         rf_chunk_where(r, ci, where, sizeof where);
         return rf_fail(&r->err, RAIIAF_E_DIGEST, "%s: SHA-256 of the decoded content does not match the manifest", where);
     }
@@ -196,6 +195,26 @@ int rf_check_digest(raiiaf_reader *r, size_t ci, const void *decoded, uint64_t s
      * on the next access without hashing again. */
     if (c->codec == RF_CODEC_RAW) c->sha_ok = 1;
     return RAIIAF_OK;
+}
+
+int rf_check_chunk(raiiaf_reader *r, size_t ci, const unsigned char **payload)
+{
+    rf_rchunk *c = &r->chunks[ci];
+    char where[400];
+    rf_chunk_where(r, ci, where, sizeof where);
+    int rc = check_header(r, ci, payload, where);
+    if (rc) return rc;
+    return c->crc_ok ? RAIIAF_OK : accept_crc(r, c, rf_crc32c(0, *payload, (size_t)c->stored), where);
+}
+
+int rf_check_digest(raiiaf_reader *r, size_t ci, const void *decoded, uint64_t size, int force)
+{
+    rf_rchunk *c = &r->chunks[ci];
+    if ((r->flags & RAIIAF_READ_NO_DIGEST) && !force) return RAIIAF_OK;
+    if (c->sha_ok) return RAIIAF_OK;
+    char hex[65];
+    if (rf_sha256_hex(decoded, (size_t)size, hex)) return rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory");
+    return accept_sha(r, ci, hex);
 }
 
 /* From this size on, a raw payload's SHA-256 runs on a second thread while
@@ -236,13 +255,8 @@ int rf_check_raw(raiiaf_reader *r, size_t ci, const unsigned char **payload, int
         pthread_join(th, NULL);
     else
         sha_worker(&job); /* no thread to be had: one after the other */
-    if (!rf_sum_ok(c->crc, crc))
-        return rf_fail(&r->err, RAIIAF_E_CHECKSUM, "%s: payload CRC-32C mismatch (stored %08x, computed %08x)", where, c->crc, crc);
-    c->crc_ok = 1;
-    if (!rf_sum_ok(strcmp(job.hex, c->sha), 0))
-        return rf_fail(&r->err, RAIIAF_E_DIGEST, "%s: SHA-256 of the decoded content does not match the manifest", where);
-    c->sha_ok = 1;
-    return RAIIAF_OK;
+    rc = accept_crc(r, c, crc, where);
+    return rc ? rc : accept_sha(r, ci, job.hex);
 }
 
 /* Decodes tensor `index`'s own payload: its values, or for a relative
@@ -345,9 +359,8 @@ int rf_decode_tensor(raiiaf_reader *r, size_t index, void *dst, size_t dst_size,
 int raiiaf_reader_read_tensor(raiiaf_reader *r, size_t index, void *dst, size_t dst_size)
 {
     if (!r || (!dst && dst_size)) return RAIIAF_E_ARG;
-    int rc = opened(r);
+    int rc = opened_tensor(r, index);
     if (rc) return rc;
-    if (index >= r->ntensors) return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "tensor index %zu out of range (%zu tensors)", index, r->ntensors);
     rf_err_clear(&r->err);
     if (r->f1) return rf_f1_decode_tensor(r, index, dst, dst_size, 0);
     return rf_decode_tensor(r, index, dst, dst_size, 0);
@@ -356,9 +369,8 @@ int raiiaf_reader_read_tensor(raiiaf_reader *r, size_t index, void *dst, size_t 
 int raiiaf_reader_tensor_data(raiiaf_reader *r, size_t index, const void **data)
 {
     if (!r || !data) return RAIIAF_E_ARG;
-    int rc = opened(r);
+    int rc = opened_tensor(r, index);
     if (rc) return rc;
-    if (index >= r->ntensors) return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "tensor index %zu out of range (%zu tensors)", index, r->ntensors);
     if (r->f1) return rf_f1_tensor_data(r, index, data);
     const rf_rtensor *t = &r->tensors[index];
     const rf_rchunk *c = &r->chunks[t->chunk];
@@ -407,9 +419,8 @@ int raiiaf_reader_env_json(raiiaf_reader *r, const char **json, size_t *size)
 int raiiaf_reader_tensor_recipe(raiiaf_reader *r, size_t index, raiiaf_recipe *recipe)
 {
     if (!r || !recipe) return RAIIAF_E_ARG;
-    int rc = opened(r);
+    int rc = opened_tensor(r, index);
     if (rc) return rc;
-    if (index >= r->ntensors) return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "tensor index %zu out of range (%zu tensors)", index, r->ntensors);
     const rf_rtensor *t = &r->tensors[index];
     if (r->f1 || r->chunks[t->chunk].codec != RF_CODEC_RECIPE)
         return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "tensor \"%s\" stores its values, not a recipe", t->name);
@@ -419,7 +430,7 @@ int raiiaf_reader_tensor_recipe(raiiaf_reader *r, size_t index, raiiaf_recipe *r
     rf_chunk_where(r, t->chunk, where, sizeof where);
     rf_recipe rp;
     if ((rc = rf_recipe_parse(p, r->chunks[t->chunk].stored, t->dtype, &rp, where, &r->err))) return rc;
-    recipe->generator = "torch.randn/cpu";
+    recipe->generator = rf_recipe_generator_name(rp.generator);
     recipe->generator_version = rp.version;
     recipe->kernel = rf_recipe_kernel_name(rp.kernel);
     recipe->seed = rp.seed;

@@ -28,6 +28,11 @@ const char *rf_recipe_kernel_name(unsigned kernel)
     return kernel < 3 ? names[kernel] : "unknown";
 }
 
+const char *rf_recipe_generator_name(unsigned generator)
+{
+    return generator == RF_RECIPE_GEN_TORCH_CPU ? "torch.randn/cpu" : "unknown";
+}
+
 static int dtype_kind(raiiaf_dtype dtype)
 {
     return dtype == RAIIAF_F32 ? 0 : dtype == RAIIAF_F16 ? 1 : dtype == RAIIAF_BF16 ? 2 : -1;
@@ -74,9 +79,7 @@ int rf_recipe_decode(const void *payload, uint64_t stored, raiiaf_dtype dtype, u
     size_t n = rf_torch_randn_count(rank, shape);
     if (n == SIZE_MAX || n * raiiaf_dtype_size(dtype) != size)
         return rf_fail(e, RAIIAF_E_CORRUPT, "%s: recipe shape disagrees with the tensor size", where);
-    if (size > RF_MAX_RECIPE_BYTES)
-        return rf_fail(e, RAIIAF_E_LIMIT, "%s: recipe of %zu bytes exceeds the %llu-byte limit", where, size,
-                       (unsigned long long)RF_MAX_RECIPE_BYTES);
+    /* raw_size <= RF_MAX_RECIPE_BYTES was enforced when the file was opened. */
     if (n && rf_torch_randn(rc.seed, dtype_kind(dtype), kernel_path(rc.kernel), n, dst))
         return rf_fail(e, RAIIAF_E_NOMEM, "%s: out of memory regenerating %zu values", where, n);
     return RAIIAF_OK;

@@ -33,6 +33,9 @@ void rf_recipe_pack(const rf_recipe *rc, unsigned char out[RF_RECIPE_PAYLOAD]);
  * messages. */
 int rf_recipe_parse(const void *payload, uint64_t stored, raiiaf_dtype dtype, rf_recipe *out, const char *where, rf_err *e);
 
+/* The generator's name as raiiaf_reader_tensor_recipe() reports it. */
+const char *rf_recipe_generator_name(unsigned generator);
+
 /* The kernel's name as raiiaf_torch_randn() takes it. */
 const char *rf_recipe_kernel_name(unsigned kernel);
 
