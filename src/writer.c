@@ -796,39 +796,53 @@ int raiiaf_writer_add_tensor_relative(raiiaf_writer *w, const char *name, raiiaf
         rc = rf_planes_encode_tensor(residual, size, esize, TENSOR_ZSTD_LEVEL, rank, shape, &coded, &coded_size, &w->err);
         if (!rc && codec != RAIIAF_CODEC_RAW)
             rc = rf_planes_encode_tensor(data, size, esize, TENSOR_ZSTD_LEVEL, rank, shape, &alone, &alone_size, &w->err);
-        free(alone);
-        if (!rc && codec == RAIIAF_CODEC_AUTO && alone_size > size) alone_size = size;
+        if (!rc && codec == RAIIAF_CODEC_AUTO && alone_size >= size) { /* as encode_tensor: raw when not smaller */
+            free(alone);
+            alone = NULL;
+            alone_size = size;
+        }
         if (!rc && coded_size >= alone_size)
             snprintf(why, sizeof why, "relative to \"%s\" it takes %zu bytes, alone %zu", reference, coded_size, alone_size);
     }
-    if (rc || why[0]) {
+    if (rc || (why[0] && !residual)) { /* nothing coded yet (zfp, chain too long), or an error */
         free(residual);
         free(coded);
+        free(alone);
         if (rc) return rc;
         rc = raiiaf_writer_add_tensor(w, name, dtype, rank, shape, data, size, codec, 0);
         if (!rc) rf_fail(&w->err, RAIIAF_OK, "tensor \"%s\" stored alone: %s", name, why);
         return rc;
     }
-    /* The chunk's digest is of its decoded payload, the XOR residual. */
+    /* Store whichever form won, with what was already coded.  A chunk's
+     * digest is of its decoded payload: the values, or the XOR residual. */
+    int relative = !why[0];
+    unsigned chunk_codec = relative || alone ? RF_CODEC_ZSTD : RF_CODEC_RAW;
     char csha[65];
-    if (rf_sha256_hex(residual, size, csha)) rc = rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+    if (!relative)
+        memcpy(csha, sha, sizeof csha);
+    else if (rf_sha256_hex(residual, size, csha))
+        rc = rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
     free(residual);
     unsigned index = w->nchunks;
-    if (!rc) rc = write_chunk(w, RF_TYPE_TENSOR, RF_CODEC_ZSTD, coded, coded_size, raw, csha, 1);
+    if (!rc)
+        rc = write_chunk(w, RF_TYPE_TENSOR, chunk_codec, relative ? coded : alone ? alone : (const unsigned char *)data,
+                         relative ? coded_size : alone_size, raw, csha, 1);
     free(coded);
+    free(alone);
     if (rc) {
         w->broken = 1;
         return rc;
     }
-    json_t *rec = tensor_record(name, index, dtype, rank, shape, RF_CODEC_ZSTD);
-    if (rec && json_object_set_new(rec, "reference", json_string(reference))) {
+    json_t *rec = tensor_record(name, index, dtype, rank, shape, chunk_codec);
+    if (rec && relative && json_object_set_new(rec, "reference", json_string(reference))) {
         json_decref(rec);
         rec = NULL;
     }
-    if ((rc = append_tensor(w, rec, name, sha, depth))) {
+    if ((rc = append_tensor(w, rec, name, sha, relative ? depth : 0))) {
         w->broken = 1;
         return rc;
     }
+    if (!relative) return rf_fail(&w->err, RAIIAF_OK, "tensor \"%s\" stored alone: %s", name, why);
     w->flags |= RF_FLAG_REFERENCES;
     if (as_relative) *as_relative = 1;
     return RAIIAF_OK;

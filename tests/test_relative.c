@@ -180,6 +180,20 @@ static void test_kept_only_when_smaller_and_misuse(void **state)
     unsigned char *f = tu_read_file(path, &n);
     assert_int_equal(rf_le32(f + 16), 0); /* nothing relative was written: still 2.0 */
     free(f);
+    /* what was stored alone reads back as itself, with the codec asked for */
+    raiiaf_reader *r = NULL;
+    raiiaf_tensor_info ti;
+    float *back = malloc(N * 4);
+    assert_int_equal(raiiaf_reader_open_file(path, 0, &r), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_tensor_info(r, 1, &ti), RAIIAF_OK);
+    assert_string_equal(ti.name, "v");
+    assert_null(ti.reference);
+    assert_int_equal(ti.codec, RAIIAF_CODEC_ZSTD); /* auto: byte planes beat raw on noise */
+    assert_int_equal(raiiaf_reader_read_tensor(r, 1, back, N * 4), RAIIAF_OK);
+    assert_memory_equal(back, v, N * 4);
+    assert_int_equal(raiiaf_reader_verify(r, NULL, NULL), RAIIAF_OK);
+    raiiaf_reader_free(r);
+    free(back);
     free(path);
     free(u);
     free(v);
