@@ -282,11 +282,10 @@ int rf_rewrite(const unsigned char *data, json_t *manifest, const uint64_t *src_
     if (!rc) rc = rf_tmp_create(out_path, &tmp, &fd, e);
     /* The recipe flag follows the chunks that are kept (SPEC 4). */
     uint32_t flags = 0;
-    json_t *recipe_name = json_string("recipe");
-    for (size_t i = 0; i < n; i++)
-        if (keep[i] && json_equal(json_object_get(json_array_get(chunks, i), "codec"), recipe_name))
-            flags |= RF_FLAG_RECIPES;
-    json_decref(recipe_name);
+    for (size_t i = 0; i < n; i++) {
+        const char *codec = json_string_value(json_object_get(json_array_get(chunks, i), "codec"));
+        if (keep[i] && codec && !strcmp(codec, "recipe")) flags |= RF_FLAG_RECIPES;
+    }
     json_t *tens = json_object_get(meta, "tensors");
     for (size_t i = 0; i < json_array_size(tens); i++)
         if (json_object_get(json_array_get(tens, i), "reference")) flags |= RF_FLAG_REFERENCES;

@@ -300,10 +300,9 @@ int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn repor
                     continue;
                 }
             }
-            static const char *const codecs[] = {"raw", "zstd", "zfp", "recipe"};
             src[kept] = c->off;
             json_array_append_new(chunks, json_pack("{s:I,s:s,s:I,s:s,s:I,s:I,s:I,s:s}", "index", (json_int_t)kept, "type", type, "offset",
-                                                    (json_int_t)c->off, "codec", codecs[c->codec], "stored_size", (json_int_t)c->stored,
+                                                    (json_int_t)c->off, "codec", raiiaf_codec_name((raiiaf_codec)c->codec), "stored_size", (json_int_t)c->stored,
                                                     "raw_size", (json_int_t)c->raw, "crc32c", (json_int_t)c->crc, "sha256", sha));
             if (tensor) {
                 json_object_set_new(tensor, "chunk", json_integer((json_int_t)kept));
