@@ -67,6 +67,19 @@ typedef struct {
     char *ref;    /* --delta NAME=REF: store relative to latent REF */
 } latent_arg;
 
+/* Index of the latent named by the len bytes at name, or n. */
+static int find_latent(const latent_arg *latents, int n, const char *name, size_t len)
+{
+    int k = 0;
+    while (k < n && (strlen(latents[k].name) != len || memcmp(latents[k].name, name, len))) k++;
+    return k;
+}
+
+static int same_layout(const npy_array *a, const npy_array *b)
+{
+    return a->dtype == b->dtype && a->rank == b->rank && !memcmp(a->shape, b->shape, a->rank * sizeof a->shape[0]);
+}
+
 /* --delta NAME=REF: latent NAME is stored as its XOR with the earlier latent REF. */
 static int apply_delta(const char *arg, latent_arg *latents, int n)
 {
@@ -75,12 +88,8 @@ static int apply_delta(const char *arg, latent_arg *latents, int n)
         cli_err("--delta expects NAME=REF (two --latent names), got '%s'", arg);
         return -1;
     }
-    int k, j;
-    for (k = 0; k < n; k++)
-        if (strlen(latents[k].name) == (size_t)(eq - arg) && !memcmp(latents[k].name, arg, (size_t)(eq - arg))) break;
-    for (j = 0; j < k; j++)
-        if (!strcmp(latents[j].name, eq + 1)) break;
-    if (k == n || j == k) {
+    int k = find_latent(latents, n, arg, (size_t)(eq - arg));
+    if (k == n || find_latent(latents, k, eq + 1, strlen(eq + 1)) == k) {
         cli_err("--delta %s: NAME must be a --latent and REF a --latent given before it", arg);
         return -1;
     }
@@ -100,12 +109,12 @@ static int apply_noise_seed(const char *arg, latent_arg *latents, int n)
         cli_err("--noise-seed: expected [NAME=]SEED with SEED in 0..2^64-1, got '%s'", arg);
         return -1;
     }
-    for (int k = 0; k < n; k++)
-        if (strlen(latents[k].name) == nlen && !memcmp(latents[k].name, name, nlen)) {
-            latents[k].has_seed = 1;
-            latents[k].seed = v;
-            return 0;
-        }
+    int k = find_latent(latents, n, name, nlen);
+    if (k < n) {
+        latents[k].has_seed = 1;
+        latents[k].seed = v;
+        return 0;
+    }
     cli_err("--noise-seed %s: no --latent named '%.*s' (use --noise-seed NAME=SEED)", arg, (int)nlen, name);
     return -1;
 }
@@ -173,6 +182,7 @@ static const field_opt fields[] = {
     {"/raiiaf_metadata/model_info/generation_settings/scheduler", "--scheduler", 0},
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
+#define SEED_FIELD 4 /* fields[4] is --seed: the generation seed tried on initial_noise */
 
 static int set_field(raiiaf_writer *w, const field_opt *f, const char *value)
 {
@@ -431,7 +441,7 @@ int cmd_create(int argc, char **argv)
         }
     }
     uint64_t gen_seed;
-    if (!no_recipe && !nseeds && generation_seed(values[4] /* --seed */, meta_src, &gen_seed))
+    if (!no_recipe && !nseeds && generation_seed(values[SEED_FIELD], meta_src, &gen_seed))
         for (int k = 0; k < nlatents; k++)
             if (!strcmp(latents[k].name, "initial_noise")) {
                 latents[k].has_seed = 2;
@@ -460,14 +470,12 @@ int cmd_create(int argc, char **argv)
                 /* Asked for explicitly, a miss is worth a word even without -v. */
                 fprintf(verbose ? stdout : stderr, "%s%s\n", verbose ? "" : "raiiaf: note: ", raiiaf_writer_errmsg(w));
             }
-        } else if (latents[k].ref || (delta_chain && k > 0 && prev.dtype == a.dtype && prev.rank == a.rank &&
-                                      !memcmp(prev.shape, a.shape, a.rank * sizeof a.shape[0]))) {
+        } else if (latents[k].ref || (delta_chain && k > 0 && same_layout(&prev, &a))) {
             const char *ref = latents[k].ref ? latents[k].ref : latents[k - 1].name;
             npy_array other = {0};
             const npy_array *rd = &prev;
             if (strcmp(ref, latents[k - 1].name)) { /* not the one just stored: read it again */
-                int j = 0;
-                while (strcmp(latents[j].name, ref)) j++;
+                int j = find_latent(latents, k, ref, strlen(ref)); /* apply_delta proved it is earlier */
                 if ((rc = cli_latent_read(latents[j].path, &other, err, sizeof err))) {
                     cli_err("--latent %s: %s", ref, err);
                     npy_free(&a);
@@ -477,7 +485,7 @@ int cmd_create(int argc, char **argv)
                 rd = &other;
             }
             int as_rel = 0;
-            if (rd->dtype != a.dtype || rd->rank != a.rank || memcmp(rd->shape, a.shape, a.rank * sizeof a.shape[0])) {
+            if (!same_layout(rd, &a)) {
                 cli_err("--delta %s=%s: the two latents differ in dtype or shape", latents[k].name, ref);
                 npy_free(&other);
                 npy_free(&a);
