@@ -13,7 +13,7 @@
  * not the disk.  See docs/PERFORMANCE.md, "Index".
  */
 #include "raiiaf.h"
-#include "interop.h"
+#include "cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -54,6 +54,24 @@ int cmd_compact(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
+/* Interop: cmd_import.c, cmd_export.c (src/interop/ does the work);
+ * a library of files: cmd_index.c, cmd_search.c */
+int cmd_import(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_index(int argc, char **argv);
+int cmd_search(int argc, char **argv);
+
+typedef struct index_stats {
+    unsigned long long seen, added, updated, unchanged, removed, failed;
+    double seconds;
+} index_stats;
+
+/* Indexes every .raiiaf file under the folders into the SQLite database
+ * `db` (created when missing).  progress: 1 draws a progress bar on
+ * stderr.  Returns an exit status; per-file problems are counted in
+ * stats->failed and reported on stderr unless quiet. */
+int index_run(const char *const *dirs, int ndirs, const char *db, int progress, int quiet, index_stats *stats);
+
 /* Seeded noise (issue #8): cmd_noise.c */
 int cmd_noise(int argc, char **argv);
 /* info's "Version:" and "Signature:" lines. */

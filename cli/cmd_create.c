@@ -1,7 +1,5 @@
 /* cmd_create.c -- `raiiaf create`: image + latents + generation record -> file. */
 #include "cli.h"
-#include "npy.h"
-#include "interop.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -75,7 +73,7 @@ static int find_latent(const latent_arg *latents, int n, const char *name, size_
     return k;
 }
 
-static int same_layout(const npy_array *a, const npy_array *b)
+static int same_layout(const raiiaf_array *a, const raiiaf_array *b)
 {
     return a->dtype == b->dtype && a->rank == b->rank && !memcmp(a->shape, b->shape, a->rank * sizeof a->shape[0]);
 }
@@ -215,7 +213,7 @@ int cmd_create(int argc, char **argv)
         nrecipes = 0, ndeltas = 0, delta_chain = 0, nrelative = 0;
     const char **tags = calloc((size_t)argc, sizeof *tags), **noise_seeds = calloc((size_t)argc, sizeof *noise_seeds),
                **deltas = calloc((size_t)argc, sizeof *deltas);
-    npy_array prev = {0};
+    raiiaf_array prev = {0};
     char *meta_src = NULL;
     latent_arg *latents = calloc((size_t)argc, sizeof *latents);
     raiiaf_writer *w = NULL;
@@ -448,8 +446,8 @@ int cmd_create(int argc, char **argv)
                 latents[k].seed = gen_seed;
             }
     for (int k = 0; k < nlatents; k++) {
-        npy_array a = {0};
-        if ((rc = cli_latent_read(latents[k].path, &a, err, sizeof err))) { /* .npy or .safetensors[:TENSOR] */
+        raiiaf_array a = {0};
+        if ((rc = raiiaf_tensor_file_read(latents[k].path, &a, err, sizeof err))) { /* .npy or .safetensors[:TENSOR] */
             cli_err("--latent %s: %s", latents[k].name, err);
             status = cli_exit_for_input(rc);
             goto done;
@@ -472,13 +470,13 @@ int cmd_create(int argc, char **argv)
             }
         } else if (latents[k].ref || (delta_chain && k > 0 && same_layout(&prev, &a))) {
             const char *ref = latents[k].ref ? latents[k].ref : latents[k - 1].name;
-            npy_array other = {0};
-            const npy_array *rd = &prev;
+            raiiaf_array other = {0};
+            const raiiaf_array *rd = &prev;
             if (strcmp(ref, latents[k - 1].name)) { /* not the one just stored: read it again */
                 int j = find_latent(latents, k, ref, strlen(ref)); /* apply_delta proved it is earlier */
-                if ((rc = cli_latent_read(latents[j].path, &other, err, sizeof err))) {
+                if ((rc = raiiaf_tensor_file_read(latents[j].path, &other, err, sizeof err))) {
                     cli_err("--latent %s: %s", ref, err);
-                    npy_free(&a);
+                    raiiaf_array_free(&a);
                     status = cli_exit_for_input(rc);
                     goto done;
                 }
@@ -487,13 +485,13 @@ int cmd_create(int argc, char **argv)
             int as_rel = 0;
             if (!same_layout(rd, &a)) {
                 cli_err("--delta %s=%s: the two latents differ in dtype or shape", latents[k].name, ref);
-                npy_free(&other);
-                npy_free(&a);
+                raiiaf_array_free(&other);
+                raiiaf_array_free(&a);
                 goto done;
             }
             rc = raiiaf_writer_add_tensor_relative(w, latents[k].name, a.dtype, a.rank, a.shape, a.data, a.size, ref, rd->data, lc,
                                                    &as_rel);
-            npy_free(&other);
+            raiiaf_array_free(&other);
             if (!rc && as_rel) {
                 nrelative++;
                 if (verbose) printf("%s: stored relative to %s\n", latents[k].name, ref);
@@ -504,7 +502,7 @@ int cmd_create(int argc, char **argv)
             rc = raiiaf_writer_add_tensor(w, latents[k].name, a.dtype, a.rank, a.shape, a.data, a.size, lc, tolerance);
             if (!rc && verbose) printf("%s: stored as values (codec %s)\n", latents[k].name, raiiaf_codec_name(lc));
         }
-        npy_free(&prev);
+        raiiaf_array_free(&prev);
         prev = a;
         if (rc) {
             cli_err("--latent %s=%s: %s", latents[k].name, latents[k].path, raiiaf_writer_errmsg(w));
@@ -533,7 +531,7 @@ done:
     free(tags);
     free(noise_seeds);
     free(deltas);
-    npy_free(&prev);
+    raiiaf_array_free(&prev);
     free(meta_src);
     cli_env_opts_free(&envo);
     return status;

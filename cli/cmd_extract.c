@@ -1,7 +1,5 @@
 /* cmd_extract.c -- `raiiaf extract`: image, tensors (.npy) and manifest out. */
 #include "cli.h"
-#include "npy.h"
-#include "interop.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -53,7 +51,7 @@ static int write_tensor(raiiaf_reader *r, const char *file, size_t index, const 
         free(buf);
         return EXIT_OK;
     }
-    rc = cli_latent_write(r, out, t.name, t.dtype, t.rank, t.shape, buf, (size_t)t.raw_size, err, sizeof err); /* .npy or .safetensors */
+    rc = raiiaf_tensor_file_write(r, out, t.name, t.dtype, t.rank, t.shape, buf, (size_t)t.raw_size, err, sizeof err); /* .npy or .safetensors */
     free(buf);
     if (rc) {
         cli_err("%s", err);

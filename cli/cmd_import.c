@@ -1,7 +1,6 @@
 /* cmd_import.c -- `raiiaf import`: an image with its generator's metadata
  * (PNG text chunks, EXIF UserComment) -> a RAIIAF file. */
 #include "cli.h"
-#include "interop.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -27,26 +26,6 @@ static const char usage[] =
     "                       importing is usually not the one that generated the image)\n"
     "  -q, --quiet          print nothing on success, no notes\n";
 
-/* The record of our own export, if the image carries one. */
-static json_t *own_record(const meta_list *l)
-{
-    const meta_text *t = meta_find(l, "raiiaf");
-    if (!t) return NULL;
-    json_t *m = json_loadb(t->text, t->len, JSON_REJECT_DUPLICATES, NULL);
-    json_t *meta = json_object_get(m, "raiiaf_metadata");
-    if (!json_is_object(meta)) {
-        json_decref(m);
-        return NULL;
-    }
-    json_t *out = json_object(), *om = json_object();
-    json_t *mi = json_object_get(meta, "model_info"), *ext = json_object_get(meta, "extensions");
-    json_object_set(om, "model_info", json_is_object(mi) ? mi : json_object());
-    if (json_is_object(ext)) json_object_set(om, "extensions", ext);
-    json_object_set_new(out, "raiiaf_metadata", om);
-    json_decref(m);
-    return out;
-}
-
 int cmd_import(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
@@ -54,11 +33,7 @@ int cmd_import(int argc, char **argv)
     int quiet = 0, env = 0, nlat = 0, ntags = 0, status = EXIT_USAGE;
     const char **lat = calloc((size_t)argc + 1, sizeof *lat);
     const char **tags = calloc((size_t)argc + 1, sizeof *tags);
-    unsigned char *img = NULL;
-    size_t img_len = 0;
-    meta_list ml = {0};
-    import_result ir = {0};
-    json_t *doc = NULL;
+    raiiaf_import *imp = NULL;
     raiiaf_writer *w = NULL;
     char err[1024];
     if (!lat || !tags) {
@@ -108,81 +83,30 @@ int cmd_import(int argc, char **argv)
         cli_err("import: %s", !in ? "no image given" : "no output file (-o OUT.raiiaf)");
         goto done;
     }
-    int rc = cli_read_file(in, &img, &img_len, err, sizeof err);
+    int rc = raiiaf_import_image_file(in, &imp);
     if (rc) {
-        cli_err("%s", err);
+        cli_err("%s%s%s", rc == RAIIAF_E_IO ? "" : in, rc == RAIIAF_E_IO ? "" : ": ",
+                imp ? raiiaf_import_errmsg(imp) : "out of memory");
         status = cli_exit_for_input(rc);
         goto done;
     }
-    rc = meta_collect(img, img_len, &ml, err, sizeof err);
-    if (rc) {
-        cli_err("%s: %s", in, err);
-        status = EXIT_INPUT;
-        goto done;
-    }
-    if (*err && !quiet) cli_err("note: %s: %s", in, err);
-
-    import_result_init(&ir);
-    const char *tool = NULL;
-    doc = own_record(&ml);
-    if (doc) {
-        tool = "raiiaf";
-    } else {
-        doc = json_object();
-        json_t *meta = json_object();
-        json_object_set_new(doc, "raiiaf_metadata", meta);
-        int known = import_detect(&ml, &ir);
-        tool = ir.tool;
-        if (!known && !quiet)
-            cli_err("note: %s: no generator metadata recognised (%zu text record%s kept verbatim); "
-                    "the file holds the image only", in, ml.count, ml.count == 1 ? "" : "s");
-        if (tool) json_object_set_new(ir.ext, "tool", json_string(tool));
-        json_object_set_new(ir.ext, "source_format", json_string(ml.format));
-        json_object_set_new(ir.ext, "chunks", import_chunks_json(&ml));
-        json_t *exts = json_object();
-        json_object_set(exts, "org.raiiaf.import", ir.ext);
-        json_object_set(meta, "model_info", ir.model_info);
-        json_object_set_new(meta, "extensions", exts);
-        size_t i;
-        json_t *note;
-        if (!quiet) json_array_foreach(json_object_get(ir.ext, "notes"), i, note)
-                cli_err("note: %s: %s", in, json_string_value(note));
-    }
-    if (ntags) {
-        json_t *mi = json_object_get(json_object_get(doc, "raiiaf_metadata"), "model_info");
-        json_t *t = json_object_get(mi, "tags");
-        if (!json_is_array(t)) {
-            t = json_array();
-            json_object_set_new(mi, "tags", t);
+    for (size_t k = 0; !quiet && k < raiiaf_import_note_count(imp); k++)
+        cli_err("note: %s: %s", in, raiiaf_import_note(imp, k));
+    for (int k = 0; k < ntags; k++)
+        if ((rc = raiiaf_import_add_tag(imp, tags[k]))) {
+            cli_err("--tag: %s", raiiaf_import_errmsg(imp));
+            status = rc == RAIIAF_E_NOMEM ? EXIT_SYSTEM : EXIT_USAGE;
+            goto done;
         }
-        for (int k = 0; k < ntags; k++) json_array_append_new(t, json_string(tags[k]));
-    }
 
     rc = raiiaf_writer_new(out, &w);
+    if (!rc && !env) rc = raiiaf_writer_set_env(w, RAIIAF_ENV_NONE);
     if (rc) {
         cli_err("%s", w ? raiiaf_writer_errmsg(w) : "out of memory");
         status = cli_exit_for_output(rc);
         goto done;
     }
-    if (!env && (rc = raiiaf_writer_set_env(w, RAIIAF_ENV_NONE))) {
-        cli_err("%s", raiiaf_writer_errmsg(w));
-        status = cli_exit_for_output(rc);
-        goto done;
-    }
-    char *text = json_dumps(doc, JSON_COMPACT);
-    if (!text) {
-        cli_err("out of memory");
-        status = EXIT_SYSTEM;
-        goto done;
-    }
-    rc = raiiaf_writer_merge_json(w, text);
-    free(text);
-    status = EXIT_INPUT;
-    if (rc) {
-        cli_err("%s: %s", in, raiiaf_writer_errmsg(w));
-        goto done;
-    }
-    if ((rc = raiiaf_writer_add_image(w, img, img_len))) {
+    if ((rc = raiiaf_import_to_writer(imp, w))) {
         cli_err("%s: %s", in, raiiaf_writer_errmsg(w));
         status = cli_exit_for_output(rc);
         goto done;
@@ -195,12 +119,12 @@ int cmd_import(int argc, char **argv)
         char *colon = path ? strrchr(path, ':') : NULL;
         if (colon && raiiaf_codec_from_name(colon + 1, &c) == RAIIAF_OK) *colon = '\0';
         else c = codec;
-        npy_array a = {0};
+        raiiaf_array a = {0};
         if (!name || !path) rc = RAIIAF_E_NOMEM;
-        else if ((rc = cli_latent_read(path, &a, err, sizeof err))) cli_err("--latent %s: %s", name, err);
+        else if ((rc = raiiaf_tensor_file_read(path, &a, err, sizeof err))) cli_err("--latent %s: %s", name, err);
         else if ((rc = raiiaf_writer_add_tensor(w, name, a.dtype, a.rank, a.shape, a.data, a.size, c, 0.0)))
             cli_err("--latent %s: %s", name, raiiaf_writer_errmsg(w));
-        npy_free(&a);
+        raiiaf_array_free(&a);
         free(name);
         free(path);
         if (rc) {
@@ -214,20 +138,16 @@ int cmd_import(int argc, char **argv)
         goto done;
     }
     if (!quiet) {
-        json_t *mi = json_object_get(json_object_get(doc, "raiiaf_metadata"), "model_info");
-        size_t nf = json_object_size(mi) + json_object_size(json_object_get(mi, "generation_settings"));
-        if (json_object_get(mi, "generation_settings")) nf--;
+        const char *tool = raiiaf_import_tool(imp);
+        size_t nf = raiiaf_import_field_count(imp), nr = raiiaf_import_record_count(imp);
         printf("%s: imported from %s (%s; %zu field%s, %zu text record%s kept)\n", out, in,
                tool ? (strcmp(tool, "raiiaf") ? tool : "raiiaf export: full record restored") : "no generator recognised",
-               nf, nf == 1 ? "" : "s", ml.count, ml.count == 1 ? "" : "s");
+               nf, nf == 1 ? "" : "s", nr, nr == 1 ? "" : "s");
     }
     status = EXIT_OK;
 done:
     raiiaf_writer_free(w);
-    json_decref(doc);
-    import_result_free(&ir);
-    meta_list_free(&ml);
-    free(img);
+    raiiaf_import_free(imp);
     free(lat);
     free(tags);
     return status;

@@ -5,7 +5,8 @@
  * gone from the indexed folders is removed.  Writes go in batches of 256
  * files per transaction. */
 #include "cli.h"
-#include "interop.h"
+
+#include <jansson.h>
 
 #include <dirent.h>
 #include <errno.h>

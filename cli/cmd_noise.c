@@ -1,7 +1,6 @@
 /* cmd_noise.c -- `raiiaf noise`: the initial noise of a diffusion run from
  * its seed, bit for bit as torch.randn on the CPU (PyTorch 1.13) makes it. */
 #include "cli.h"
-#include "npy.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -120,7 +119,7 @@ int cmd_noise(int argc, char **argv)
         return rc == RAIIAF_E_NOMEM ? EXIT_SYSTEM : EXIT_USAGE;
     }
     char err[512];
-    rc = npy_write_file(out, dtype, rank, shape, buf, size, err, sizeof err);
+    rc = raiiaf_npy_write_file(out, dtype, rank, shape, buf, size, err, sizeof err);
     free(buf);
     if (rc) {
         cli_err("noise: %s", err);

@@ -1,6 +1,7 @@
 /* cmd_search.c -- `raiiaf search`: query the library `raiiaf index` built. */
 #include "cli.h"
-#include "interop.h"
+
+#include <jansson.h>
 
 #include <sqlite3.h>
 #include <stdlib.h>

@@ -1,6 +1,5 @@
 /* main.c -- the raiiaf command: dispatches to one command per file. */
 #include "cli.h"
-#include "interop.h"
 
 #include <string.h>
 

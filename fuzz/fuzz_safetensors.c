@@ -13,10 +13,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    npy_array a;
+    raiiaf_array a;
     char err[256];
     const char *want = size && (data[size - 1] & 1) ? "a" : NULL;
-    if (st_parse(data, size, want, &a, err, sizeof err) != 0) {
+    if (raiiaf_safetensors_parse(data, size, want, &a, err, sizeof err) != 0) {
         if (memchr(err, '\0', sizeof err) == NULL) __builtin_trap();
         return 0;
     }
@@ -26,8 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned char *b;
     size_t n;
     if (st_build("t", a.dtype, a.rank, a.shape, a.data, a.size, NULL, &b, &n) != 0) __builtin_trap();
-    npy_array c;
-    if (st_parse(b, n, NULL, &c, err, sizeof err) != 0) __builtin_trap();
+    raiiaf_array c;
+    if (raiiaf_safetensors_parse(b, n, NULL, &c, err, sizeof err) != 0) __builtin_trap();
     if (c.dtype != a.dtype || c.rank != a.rank || c.size != a.size || memcmp(c.shape, a.shape, sizeof a.shape[0] * a.rank) ||
         (a.size && memcmp(c.data, a.data, a.size)))
         __builtin_trap();

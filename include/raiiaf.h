@@ -37,9 +37,13 @@ extern "C" {
 #endif
 
 #define RAIIAF_VERSION_MAJOR 0
-#define RAIIAF_VERSION_MINOR 1
+#define RAIIAF_VERSION_MINOR 2
 #define RAIIAF_VERSION_PATCH 0
-#define RAIIAF_VERSION_STRING "0.1.0"
+#define RAIIAF_VERSION_STRING "0.2.0"
+/* MAJOR * 10000 + MINOR * 100 + PATCH, for comparisons: a function marked
+ * "since 0.2.0" exists when raiiaf_version_number() >= 200.  Functions with
+ * no mark are in 0.1.0. */
+#define RAIIAF_VERSION_NUMBER (RAIIAF_VERSION_MAJOR * 10000 + RAIIAF_VERSION_MINOR * 100 + RAIIAF_VERSION_PATCH)
 
 /* The newest container format version this library writes. */
 #define RAIIAF_FORMAT_MAJOR 2
@@ -77,6 +81,15 @@ RAIIAF_API const char *raiiaf_strerror(int status);
 
 /* The library's version as "MAJOR.MINOR.PATCH". */
 RAIIAF_API const char *raiiaf_version_string(void);
+
+/* The version of the library actually loaded, as RAIIAF_VERSION_NUMBER
+ * (which is the header's): bindings that load the shared library at run
+ * time compare it with the version a function is marked with.  Since 0.2.0. */
+RAIIAF_API unsigned raiiaf_version_number(void);
+
+/* Frees memory that a function of this library handed to the caller (the
+ * functions that say "release with raiiaf_free()").  Accepts NULL.  Since 0.2.0. */
+RAIIAF_API void raiiaf_free(void *p);
 
 /* ---------------------------------------------------------------------- */
 /* Tensor element types and codecs                                        */
@@ -646,6 +659,199 @@ RAIIAF_API int raiiaf_recover(const char *damaged, const char *out, raiiaf_probl
  * tensor's size in bytes.  RAIIAF_OK, RAIIAF_E_ARG or RAIIAF_E_NOMEM. */
 RAIIAF_API int raiiaf_torch_randn(uint64_t seed, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape,
                                   const char *kernel, void *out, size_t out_size);
+
+/* ---------------------------------------------------------------------- */
+/* Interop: .npy and .safetensors tensors (since 0.2.0)                    */
+/* ---------------------------------------------------------------------- */
+
+/* Functions in this section and the next report errors in a caller's
+ * buffer `err` of `errsize` bytes (NUL-terminated, truncated safely; may be
+ * NULL), as raiiaf_compact() does, or on their handle. */
+
+/* A tensor read from a .npy or .safetensors file. */
+typedef struct raiiaf_array {
+    raiiaf_dtype dtype;
+    unsigned rank;                   /* 0..RAIIAF_MAX_RANK */
+    uint64_t shape[RAIIAF_MAX_RANK];
+    const void *data;                /* little-endian C-order element bytes; not
+                                        necessarily aligned for the element type */
+    size_t size;                     /* bytes of data == product(shape) * dtype size */
+    void *owned_;                    /* private: what raiiaf_array_free() releases */
+} raiiaf_array;
+
+/* Frees what `a` owns and zeroes it.  Accepts NULL and a zeroed struct. */
+RAIIAF_API void raiiaf_array_free(raiiaf_array *a);
+
+/* Parses numpy .npy bytes (format versions 1.0, 2.0, 3.0) held in memory.
+ * On success out->data points into `buf` (no copy) and nothing is owned.
+ * Only plain little-endian C-order arrays of the dtypes RAIIAF stores are
+ * taken.  bfloat16 has no numpy dtype: arrays of ml_dtypes.bfloat16 are
+ * saved by numpy as '<V2' (or '|V2'), so both read as RAIIAF_BF16.
+ * Errors: RAIIAF_E_CORRUPT (malformed preamble, header or data),
+ * RAIIAF_E_TRUNCATED, RAIIAF_E_VERSION (.npy version), RAIIAF_E_ARG (valid
+ * numpy content not taken: Fortran order, big-endian, object, structured,
+ * complex, string or datetime), RAIIAF_E_LIMIT (rank > 8, header over
+ * 1 MiB, absurd sizes). */
+RAIIAF_API int raiiaf_npy_parse(const void *buf, size_t len, raiiaf_array *out, char *err, size_t errsize);
+
+/* Reads and parses a .npy file; the message starts with the path.  The
+ * data is owned by `out` (raiiaf_array_free()).  Missing or unreadable:
+ * RAIIAF_E_IO; over 64 GiB: RAIIAF_E_LIMIT. */
+RAIIAF_API int raiiaf_npy_read_file(const char *path, raiiaf_array *out, char *err, size_t errsize);
+
+/* Builds .npy bytes exactly as numpy's np.save() writes them (version 1.0,
+ * 2.0 when the header would not fit; data at a multiple of 64; bfloat16 as
+ * '<V2').  *out is released with raiiaf_free().  RAIIAF_E_ARG when `size`
+ * is not product(shape) times the dtype size, RAIIAF_E_NOMEM. */
+RAIIAF_API int raiiaf_npy_build(raiiaf_dtype dtype, unsigned rank, const uint64_t *shape, const void *data,
+                                size_t size, unsigned char **out, size_t *out_size);
+
+/* Writes a .npy file atomically (temporary file beside it, fsync, rename:
+ * `path` is replaced whole or not at all). */
+RAIIAF_API int raiiaf_npy_write_file(const char *path, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape,
+                                     const void *data, size_t size, char *err, size_t errsize);
+
+/* Parses .safetensors bytes held in memory and picks one tensor: `want`
+ * names it (NULL: the file must hold exactly one).  out->data points into
+ * `buf`.  The header is bounded (100 MiB), parsed strictly (duplicate keys
+ * refused), every tensor's offsets must lie in the data and span exactly
+ * its size.  Errors: RAIIAF_E_CORRUPT, RAIIAF_E_TRUNCATED, RAIIAF_E_LIMIT,
+ * RAIIAF_E_NOT_FOUND (no such tensor: the message lists the names),
+ * RAIIAF_E_ARG (several tensors and `want` NULL). */
+RAIIAF_API int raiiaf_safetensors_parse(const void *buf, size_t len, const char *want, raiiaf_array *out,
+                                        char *err, size_t errsize);
+
+/* The names of the tensors in .safetensors bytes, as a JSON array of
+ * strings in the file's order (*names_json released with raiiaf_free()). */
+RAIIAF_API int raiiaf_safetensors_names(const void *buf, size_t len, char **names_json, char *err, size_t errsize);
+
+/* Builds a .safetensors file holding one tensor `name`; `metadata_json` is
+ * NULL or a JSON object whose values are strings (its __metadata__).  *out
+ * is released with raiiaf_free(). */
+RAIIAF_API int raiiaf_safetensors_build(const char *name, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape,
+                                        const void *data, size_t size, const char *metadata_json,
+                                        unsigned char **out, size_t *out_size, char *err, size_t errsize);
+
+/* Reads a tensor from a file named the way the CLI takes them: FILE.npy,
+ * FILE.safetensors (holding one tensor) or FILE.safetensors:TENSOR.  The
+ * data is owned by `out`. */
+RAIIAF_API int raiiaf_tensor_file_read(const char *path, raiiaf_array *out, char *err, size_t errsize);
+
+/* Writes a tensor to `path` atomically: .safetensors (by extension), with
+ * the generation record of reader `r` (may be NULL) as __metadata__:
+ * "raiiaf.manifest" the whole manifest, and flat "raiiaf.prompt",
+ * "raiiaf.seed", ... keys for tools that look only there; else .npy. */
+RAIIAF_API int raiiaf_tensor_file_write(raiiaf_reader *r, const char *path, const char *name, raiiaf_dtype dtype,
+                                        unsigned rank, const uint64_t *shape, const void *data, size_t size,
+                                        char *err, size_t errsize);
+
+/* ---------------------------------------------------------------------- */
+/* Interop: import, export and conversion (since 0.2.0)                    */
+/* ---------------------------------------------------------------------- */
+
+/* Import: the generation record an image already carries, read from its
+ * PNG text chunks (tEXt, zTXt, iTXt) or EXIF (JPEG APP1, WebP EXIF) and
+ * mapped to the schema.  Recognised: AUTOMATIC1111 / Forge / SD.Next
+ * `parameters`, ComfyUI `prompt` graphs, InvokeAI, NovelAI, SwarmUI,
+ * Fooocus / RuinedFooocus, and a PNG written by raiiaf_export() (its whole
+ * record is restored).  Every text record is also kept verbatim under
+ * /raiiaf_metadata/extensions/org.raiiaf.import with the tool, its version
+ * and whatever could not be mapped.  The input is hostile: every length is
+ * checked and decompressed text is bounded. */
+typedef struct raiiaf_import raiiaf_import;
+
+/* Reads an image held in memory (the bytes are copied).  Structural damage
+ * of the container gives RAIIAF_E_IMAGE or RAIIAF_E_CORRUPT; an image whose
+ * records cannot be read or recognised still imports (notes say why).  On
+ * failure *out still receives a handle carrying the message (NULL only
+ * when memory ran out). */
+RAIIAF_API int raiiaf_import_image(const void *data, size_t size, raiiaf_import **out);
+
+/* As raiiaf_import_image(), reading the file at `path`. */
+RAIIAF_API int raiiaf_import_image_file(const char *path, raiiaf_import **out);
+
+/* Frees the import.  Accepts NULL. */
+RAIIAF_API void raiiaf_import_free(raiiaf_import *imp);
+
+/* The message for the import's last error ("" when none). */
+RAIIAF_API const char *raiiaf_import_errmsg(const raiiaf_import *imp);
+
+/* The recognised tool as it names itself ("AUTOMATIC1111", "Forge",
+ * "SD.Next", "ComfyUI", "InvokeAI", "NovelAI", "SwarmUI", "Fooocus", ...,
+ * or "raiiaf" for our own export), or NULL when none was recognised. */
+RAIIAF_API const char *raiiaf_import_tool(const raiiaf_import *imp);
+
+/* The container the image came in: "png", "jpeg" or "webp". */
+RAIIAF_API const char *raiiaf_import_format(const raiiaf_import *imp);
+
+/* The imported metadata as a JSON object {"raiiaf_metadata": {"model_info":
+ * ..., "extensions": ...}}, ready for raiiaf_writer_merge_json(); owned by
+ * the import, valid until it changes or is freed. */
+RAIIAF_API const char *raiiaf_import_metadata(raiiaf_import *imp, size_t *size);
+
+/* Number of generation fields mapped (model_info members, counting each
+ * generation_settings member), of text records read, and of notes (things
+ * a user should know: values out of range, records that could not be
+ * read); note `index` (NULL when out of range). */
+RAIIAF_API size_t raiiaf_import_field_count(const raiiaf_import *imp);
+RAIIAF_API size_t raiiaf_import_record_count(const raiiaf_import *imp);
+RAIIAF_API size_t raiiaf_import_note_count(const raiiaf_import *imp);
+RAIIAF_API const char *raiiaf_import_note(const raiiaf_import *imp, size_t index);
+
+/* Appends a tag to model_info/tags. */
+RAIIAF_API int raiiaf_import_add_tag(raiiaf_import *imp, const char *tag);
+
+/* Puts the import into a writer: merges the metadata and adds the image
+ * byte for byte.  Errors are left on the writer (raiiaf_writer_errmsg()). */
+RAIIAF_API int raiiaf_import_to_writer(raiiaf_import *imp, raiiaf_writer *w);
+
+/* Export: the stored image, never re-encoded, carrying the generation
+ * record where other tools look for it: an A1111-style `parameters` text
+ * (PNG tEXt, or iTXt when not ASCII, before the first IDAT; JPEG and WebP:
+ * EXIF UserComment) and the whole manifest (PNG: compressed iTXt
+ * `raiiaf`; JPEG and WebP: EXIF MakerNote "raiiaf\0" + JSON).  Earlier
+ * `parameters`/`raiiaf` records are replaced; everything else is kept. */
+
+/* Flags reported by the export functions. */
+#define RAIIAF_EXPORT_MANIFEST_OMITTED 0x1u /* JPEG: the manifest did not fit the 64 KB
+                                               EXIF segment; only the parameters text went in */
+
+/* Builds the exported image in memory (*out released with raiiaf_free()).
+ * `format` is "png", "jpeg", "webp" or NULL (the stored image's); it must
+ * be the stored image's format (RAIIAF_E_ARG otherwise: export never
+ * re-encodes).  RAIIAF_E_NOT_FOUND when the file holds no image.
+ * *flags (may be NULL) receives RAIIAF_EXPORT_* bits. */
+RAIIAF_API int raiiaf_export(raiiaf_reader *r, const char *format, unsigned char **out, size_t *out_size,
+                             unsigned *flags, char *err, size_t errsize);
+
+/* As raiiaf_export(), written atomically to `path`; with `format` NULL the
+ * format is taken from the extension (.png, .jpg/.jpeg, .webp). */
+RAIIAF_API int raiiaf_export_file(raiiaf_reader *r, const char *path, const char *format, unsigned *flags,
+                                  char *err, size_t errsize);
+
+/* The A1111-style `parameters` text of the reader's manifest (prompt,
+ * "Negative prompt: ...", then "Steps: N, Sampler: ..., ..."), released
+ * with raiiaf_free(). */
+RAIIAF_API int raiiaf_export_parameters(raiiaf_reader *r, char **text, char *err, size_t errsize);
+
+/* Called once per note (something the user should know that is not an
+ * error: a value format 2 refuses, kept only verbatim; a chunk not carried
+ * over). */
+typedef void (*raiiaf_note_fn)(void *ctx, const char *note);
+
+/* Rewrites a RAIIAF file (format 1 or 2) as format `format` (2 or 1) at
+ * `out`, atomically.  Every tensor (bit for bit, dtype kept), the image
+ * (byte for byte), the generation record and the environment record are
+ * carried over.  From format 1, the original manifest and ENVC JSON are
+ * also kept verbatim under /raiiaf_metadata/extensions/org.raiiaf.format1/
+ * {manifest,env}; values format 2's schema refuses are kept only there (a
+ * note says which), and converting back with format 1 restores the
+ * original's model_info, date, compression and environment from them.
+ * `codec` is a raiiaf_codec for every tensor, or -1: AUTO, and in format 1
+ * output the compression the original format 1 file used.  *tensors and
+ * *has_image (may be NULL) say what was written. */
+RAIIAF_API int raiiaf_convert(const char *in, const char *out, unsigned format, int codec, raiiaf_note_fn notes,
+                              void *ctx, size_t *tensors, int *has_image, char *err, size_t errsize);
 
 #ifdef __cplusplus
 }

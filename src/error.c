@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int rf_fail(rf_err *e, int code, const char *fmt, ...)
@@ -49,3 +50,18 @@ const char *raiiaf_strerror(int status)
 }
 
 const char *raiiaf_version_string(void) { return RAIIAF_VERSION_STRING; }
+
+unsigned raiiaf_version_number(void) { return RAIIAF_VERSION_NUMBER; }
+
+/* One allocator on both sides: memory the library hands out is released
+ * here, so a caller built against another C runtime never frees it. */
+void raiiaf_free(void *p) { free(p); }
+
+void rf_msg(char *err, size_t n, const char *fmt, ...)
+{
+    if (!err || !n) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, n, fmt, ap);
+    va_end(ap);
+}

@@ -142,3 +142,65 @@ void rf_unmap(const unsigned char *data, size_t size)
 {
     if (data && size) munmap((void *)data, size);
 }
+
+int rf_read_file(const char *path, uint64_t max_size, unsigned char **data, size_t *size, rf_err *e)
+{
+    *data = NULL;
+    *size = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return rf_fail(e, RAIIAF_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st = {0};
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        int isdir = S_ISDIR(st.st_mode);
+        close(fd);
+        /* Regular files only: the size must be known up front to bound memory. */
+        return rf_fail(e, RAIIAF_E_IO, "%s: %s", path, isdir ? strerror(EISDIR) : "not a regular file");
+    }
+    if ((uint64_t)st.st_size > max_size || (uint64_t)st.st_size >= SIZE_MAX) {
+        close(fd);
+        return rf_fail(e, RAIIAF_E_LIMIT, "%s: %llu bytes, more than the %llu this reader takes", path,
+                       (unsigned long long)st.st_size, (unsigned long long)max_size);
+    }
+    size_t n = (size_t)st.st_size;
+    unsigned char *buf = malloc(n + 1);
+    if (!buf) {
+        close(fd);
+        return rf_fail(e, RAIIAF_E_NOMEM, "%s: out of memory for %zu bytes", path, n);
+    }
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got > (1u << 30) ? (1u << 30) : n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            int err = errno;
+            free(buf);
+            close(fd);
+            return rf_fail(e, RAIIAF_E_IO, "%s: read failed: %s", path, r < 0 ? strerror(err) : "the file shrank while being read");
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[n] = '\0';
+    *data = buf;
+    *size = n;
+    return RAIIAF_OK;
+}
+
+int rf_write_file(const char *path, const void *head, size_t head_size, const void *body, size_t body_size, rf_err *e)
+{
+    char *tmp = NULL;
+    int fd = -1;
+    int rc = rf_tmp_create(path, &tmp, &fd, e);
+    if (rc) return rc;
+    /* A replaced file keeps its permissions (a private 0600 file stays
+     * private); a new one gets 0666 less the umask. */
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) (void)fchmod(fd, st.st_mode & 07777);
+    if (!(rc = rf_write_all(fd, head, head_size, path, e)) && !(rc = rf_write_all(fd, body, body_size, path, e)))
+        rc = rf_commit(fd, tmp, path, e);
+    else
+        close(fd);
+    if (rc) unlink(tmp);
+    free(tmp);
+    return rc;
+}

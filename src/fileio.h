@@ -22,4 +22,13 @@ int rf_commit(int fd, const char *tmp_path, const char *path, rf_err *e);
 int rf_map(const char *path, const unsigned char **data, size_t *size, rf_err *e);
 void rf_unmap(const unsigned char *data, size_t size);
 
+/* Reads a whole regular file into a malloc'd buffer with a NUL after the
+ * last byte (for text use); files over `max_size` give RAIIAF_E_LIMIT. */
+int rf_read_file(const char *path, uint64_t max_size, unsigned char **data, size_t *size, rf_err *e);
+
+/* Replaces `path` atomically (temporary file beside it, fsync, rename) with
+ * `head` followed by `body` (either may be empty), so a header and a large
+ * payload need not be joined in memory first. */
+int rf_write_file(const char *path, const void *head, size_t head_size, const void *body, size_t body_size, rf_err *e);
+
 #endif

@@ -31,6 +31,14 @@ int rf_fail(rf_err *e, int code, const char *fmt, ...)
 /* Clears the error state. */
 void rf_err_clear(rf_err *e);
 
+/* printf into a caller's message buffer (the public functions that take
+ * `char *err, size_t errsize`); does nothing when err is NULL or n is 0. */
+void rf_msg(char *err, size_t n, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
 /* ---- little-endian access ------------------------------------------- */
 static inline uint16_t rf_le16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static inline uint32_t rf_le32(const unsigned char *p)

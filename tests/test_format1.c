@@ -10,7 +10,7 @@
  * RAIIAF_F1_FLIP_SHARD=k/n runs every n-th flip starting at k. */
 #include "testutil.h"
 #include "format1.h"
-#include "npy.h"
+#include "raiiaf.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -71,8 +71,8 @@ static unsigned char *expected_latent(const char *fix, const char *key, int f16,
 {
     char path[512], err[256];
     snprintf(path, sizeof path, F1DIR "%s.%s.npy", fix, key);
-    npy_array a;
-    assert_int_equal(npy_read_file(path, &a, err, sizeof err), 0);
+    raiiaf_array a;
+    assert_int_equal(raiiaf_npy_read_file(path, &a, err, sizeof err), 0);
     assert_int_equal(a.dtype, RAIIAF_F32);
     assert_int_equal(a.rank, 4);
     for (int i = 0; i < 4; i++) shape[i] = a.shape[i];
@@ -93,7 +93,7 @@ static unsigned char *expected_latent(const char *fix, const char *key, int f16,
         }
         *size = n * 2;
     }
-    npy_free(&a);
+    raiiaf_array_free(&a);
     return out;
 }
 

@@ -5,7 +5,7 @@
 #include "testutil.h"
 
 #include "interop.h"
-#include "npy.h"
+#include "raiiaf.h"
 #include "raiiaf.h"
 
 #include <dirent.h>
@@ -49,9 +49,9 @@ static int replay_schema(const unsigned char *data, size_t size)
 
 static int replay_npy(const unsigned char *data, size_t size)
 {
-    npy_array a;
+    raiiaf_array a;
     char err[256];
-    int rc = npy_parse(data, size, &a, err, sizeof err);
+    int rc = raiiaf_npy_parse(data, size, &a, err, sizeof err);
     assert_true(rc == RAIIAF_OK || err[0] != '\0');
     return rc;
 }

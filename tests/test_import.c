@@ -269,17 +269,17 @@ static void test_safetensors_roundtrip(void **state)
     for (int i = 7; i >= 0; i--) hl = hl << 8 | b[i];
     assert_int_equal(hl % 8, 0);
     assert_int_equal(n, 8 + hl + sizeof v);
-    npy_array a;
+    raiiaf_array a;
     char err[256];
-    assert_int_equal(st_parse(b, n, NULL, &a, err, sizeof err), 0);
+    assert_int_equal(raiiaf_safetensors_parse(b, n, NULL, &a, err, sizeof err), 0);
     assert_int_equal(a.dtype, RAIIAF_F32);
     assert_int_equal(a.rank, 2);
     assert_int_equal(a.shape[1], 3);
     assert_memory_equal(a.data, v, sizeof v);
-    assert_int_equal(st_parse(b, n, "lat", &a, err, sizeof err), 0);
-    assert_int_equal(st_parse(b, n, "other", &a, err, sizeof err), RAIIAF_E_NOT_FOUND);
+    assert_int_equal(raiiaf_safetensors_parse(b, n, "lat", &a, err, sizeof err), 0);
+    assert_int_equal(raiiaf_safetensors_parse(b, n, "other", &a, err, sizeof err), RAIIAF_E_NOT_FOUND);
     /* every truncation is refused cleanly */
-    for (size_t k = 0; k < n; k++) assert_int_not_equal(st_parse(b, k, NULL, &a, err, sizeof err), 0);
+    for (size_t k = 0; k < n; k++) assert_int_not_equal(raiiaf_safetensors_parse(b, k, NULL, &a, err, sizeof err), 0);
     free(b);
     assert_int_equal(st_build("__metadata__", RAIIAF_F32, 2, shape, v, sizeof v, NULL, &b, &n), RAIIAF_E_ARG);
     for (int d = RAIIAF_F16; d <= RAIIAF_BOOL; d++) assert_non_null(st_dtype_name((raiiaf_dtype)d));
@@ -305,9 +305,9 @@ static void test_safetensors_hostile(void **state)
         unsigned char buf[512] = {0};
         for (int k = 0; k < 8; k++) buf[k] = (unsigned char)((uint64_t)hl >> (8 * k));
         memcpy(buf + 8, headers[i], hl);
-        npy_array a;
+        raiiaf_array a;
         char err[256];
-        int rc = st_parse(buf, 8 + hl + 8, NULL, &a, err, sizeof err);
+        int rc = raiiaf_safetensors_parse(buf, 8 + hl + 8, NULL, &a, err, sizeof err);
         assert_int_not_equal(rc, 0);
         assert_non_null(memchr(err, '\0', sizeof err));
     }

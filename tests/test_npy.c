@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "npy.h"
+#include "raiiaf.h"
 
 #define NPY_DIR RAIIAF_TEST_DATA "/npy"
 
@@ -45,9 +45,9 @@ static void expect_dict(unsigned major, const char *dict, size_t n, int code, co
     assert_non_null(data);
     size_t len;
     unsigned char *b = make_npy(major, dict, data, n, &len);
-    npy_array a;
+    raiiaf_array a;
     char err[256];
-    int rc = npy_parse(b, len, &a, err, sizeof err);
+    int rc = raiiaf_npy_parse(b, len, &a, err, sizeof err);
     free(b);
     free(data);
     if (rc != code || (msg && !strstr(err, msg)))
@@ -76,13 +76,13 @@ static void test_roundtrip_every_dtype_and_rank(void **state)
 
                 unsigned char *file;
                 size_t file_size;
-                assert_int_equal(npy_build((raiiaf_dtype)d, rank, shape, data, size, &file, &file_size), 0);
+                assert_int_equal(raiiaf_npy_build((raiiaf_dtype)d, rank, shape, data, size, &file, &file_size), 0);
                 assert_int_equal((file_size - size) % 64, 0);
                 assert_int_equal(file[file_size - size - 1], '\n');
 
-                npy_array a;
+                raiiaf_array a;
                 char err[256];
-                int rc = npy_parse(file, file_size, &a, err, sizeof err);
+                int rc = raiiaf_npy_parse(file, file_size, &a, err, sizeof err);
                 if (rc) fail_msg("dtype %d rank %u: %s", d, rank, err);
                 assert_int_equal(a.dtype, d);
                 assert_int_equal(a.rank, rank);
@@ -91,7 +91,7 @@ static void test_roundtrip_every_dtype_and_rank(void **state)
                 assert_ptr_equal(a.data, file + file_size - size);
                 assert_null(a.owned_);
                 if (size) assert_memory_equal(a.data, data, size);
-                npy_free(&a);
+                raiiaf_array_free(&a);
                 free(file);
                 free(data);
             }
@@ -106,21 +106,21 @@ static void test_build_rejects_bad_arguments(void **state)
     float data[6] = {0};
     unsigned char *out = (unsigned char *)"x";
     size_t n = 7;
-    assert_int_equal(npy_build(RAIIAF_F32, 2, shape, data, 20, &out, &n), RAIIAF_E_ARG);
+    assert_int_equal(raiiaf_npy_build(RAIIAF_F32, 2, shape, data, 20, &out, &n), RAIIAF_E_ARG);
     assert_null(out);
     assert_int_equal(n, 0);
-    assert_int_equal(npy_build(RAIIAF_DTYPE_INVALID, 2, shape, data, 24, &out, &n), RAIIAF_E_ARG);
-    assert_int_equal(npy_build((raiiaf_dtype)99, 2, shape, data, 24, &out, &n), RAIIAF_E_ARG);
-    assert_int_equal(npy_build(RAIIAF_F32, 9, shape, data, 24, &out, &n), RAIIAF_E_ARG);
-    assert_int_equal(npy_build(RAIIAF_F32, 2, NULL, data, 24, &out, &n), RAIIAF_E_ARG);
-    assert_int_equal(npy_build(RAIIAF_F32, 2, shape, NULL, 24, &out, &n), RAIIAF_E_ARG);
+    assert_int_equal(raiiaf_npy_build(RAIIAF_DTYPE_INVALID, 2, shape, data, 24, &out, &n), RAIIAF_E_ARG);
+    assert_int_equal(raiiaf_npy_build((raiiaf_dtype)99, 2, shape, data, 24, &out, &n), RAIIAF_E_ARG);
+    assert_int_equal(raiiaf_npy_build(RAIIAF_F32, 9, shape, data, 24, &out, &n), RAIIAF_E_ARG);
+    assert_int_equal(raiiaf_npy_build(RAIIAF_F32, 2, NULL, data, 24, &out, &n), RAIIAF_E_ARG);
+    assert_int_equal(raiiaf_npy_build(RAIIAF_F32, 2, shape, NULL, 24, &out, &n), RAIIAF_E_ARG);
     uint64_t huge[2] = {UINT64_C(1) << 62, UINT64_C(1) << 62};
-    assert_int_equal(npy_build(RAIIAF_U8, 2, huge, data, 0, &out, &n), RAIIAF_E_ARG);
+    assert_int_equal(raiiaf_npy_build(RAIIAF_U8, 2, huge, data, 0, &out, &n), RAIIAF_E_ARG);
     /* the exact header numpy writes, for the record */
     uint64_t s4[4] = {1, 4, 8, 8};
     float *z = calloc(256, sizeof *z);
     assert_non_null(z);
-    assert_int_equal(npy_build(RAIIAF_F32, 4, s4, z, 1024, &out, &n), 0);
+    assert_int_equal(raiiaf_npy_build(RAIIAF_F32, 4, s4, z, 1024, &out, &n), 0);
     assert_int_equal(n, 128 + 1024);
     assert_memory_equal(out + 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 4, 8, 8), }", 65);
     free(out);
@@ -131,10 +131,10 @@ static void test_build_rejects_bad_arguments(void **state)
 static void test_numpy_fixtures(void **state)
 {
     (void)state;
-    npy_array a;
+    raiiaf_array a;
     char err[512];
 
-    assert_int_equal(npy_read_file(NPY_DIR "/f32_1x4x8x8_v1.npy", &a, err, sizeof err), 0);
+    assert_int_equal(raiiaf_npy_read_file(NPY_DIR "/f32_1x4x8x8_v1.npy", &a, err, sizeof err), 0);
     assert_int_equal(a.dtype, RAIIAF_F32);
     assert_int_equal(a.rank, 4);
     assert_int_equal(a.shape[0], 1);
@@ -148,12 +148,12 @@ static void test_numpy_fixtures(void **state)
         memcpy(&v, (const unsigned char *)a.data + 4 * i, 4);
         assert_true(v == (float)i * 0.5f - 3.0f);
     }
-    npy_free(&a);
+    raiiaf_array_free(&a);
     assert_null(a.owned_);
 
     const char *v23[] = {NPY_DIR "/f32_2x3_v2.npy", NPY_DIR "/f32_2x3_v3.npy"};
     for (int f = 0; f < 2; f++) {
-        assert_int_equal(npy_read_file(v23[f], &a, err, sizeof err), 0);
+        assert_int_equal(raiiaf_npy_read_file(v23[f], &a, err, sizeof err), 0);
         assert_int_equal(a.dtype, RAIIAF_F32);
         assert_int_equal(a.rank, 2);
         assert_int_equal(a.shape[0], 2);
@@ -162,52 +162,52 @@ static void test_numpy_fixtures(void **state)
         assert_int_equal(a.size, sizeof v);
         memcpy(v, a.data, sizeof v);
         for (int i = 0; i < 6; i++) assert_true(v[i] == (float)i);
-        npy_free(&a);
+        raiiaf_array_free(&a);
     }
 
-    assert_int_equal(npy_read_file(NPY_DIR "/f16_5.npy", &a, err, sizeof err), 0);
+    assert_int_equal(raiiaf_npy_read_file(NPY_DIR "/f16_5.npy", &a, err, sizeof err), 0);
     assert_int_equal(a.dtype, RAIIAF_F16);
     assert_int_equal(a.rank, 1);
     assert_int_equal(a.shape[0], 5);
     static const unsigned char f16[10] = {0x00, 0x00, 0x00, 0x3c, 0x00, 0xc0, 0x00, 0x38, 0xff, 0x7b};
     assert_int_equal(a.size, 10);
     assert_memory_equal(a.data, f16, 10);
-    npy_free(&a);
+    raiiaf_array_free(&a);
 
-    assert_int_equal(npy_read_file(NPY_DIR "/bool_2x3.npy", &a, err, sizeof err), 0);
+    assert_int_equal(raiiaf_npy_read_file(NPY_DIR "/bool_2x3.npy", &a, err, sizeof err), 0);
     assert_int_equal(a.dtype, RAIIAF_BOOL);
     assert_int_equal(a.rank, 2);
     assert_int_equal(a.size, 6);
     assert_memory_equal(a.data, "\1\0\1\0\0\1", 6);
-    npy_free(&a);
+    raiiaf_array_free(&a);
 
-    assert_int_equal(npy_read_file(NPY_DIR "/i64_scalar.npy", &a, err, sizeof err), 0);
+    assert_int_equal(raiiaf_npy_read_file(NPY_DIR "/i64_scalar.npy", &a, err, sizeof err), 0);
     assert_int_equal(a.dtype, RAIIAF_I64);
     assert_int_equal(a.rank, 0);
     int64_t s;
     assert_int_equal(a.size, 8);
     memcpy(&s, a.data, 8);
     assert_int_equal(s, -42);
-    npy_free(&a);
+    raiiaf_array_free(&a);
 
-    assert_int_equal(npy_read_file(NPY_DIR "/f32_0x3.npy", &a, err, sizeof err), 0);
+    assert_int_equal(raiiaf_npy_read_file(NPY_DIR "/f32_0x3.npy", &a, err, sizeof err), 0);
     assert_int_equal(a.dtype, RAIIAF_F32);
     assert_int_equal(a.rank, 2);
     assert_int_equal(a.shape[0], 0);
     assert_int_equal(a.shape[1], 3);
     assert_int_equal(a.size, 0);
-    npy_free(&a);
+    raiiaf_array_free(&a);
 
-    assert_int_equal(npy_read_file(NPY_DIR "/bf16_v2.npy", &a, err, sizeof err), 0);
+    assert_int_equal(raiiaf_npy_read_file(NPY_DIR "/bf16_v2.npy", &a, err, sizeof err), 0);
     assert_int_equal(a.dtype, RAIIAF_BF16);
     assert_int_equal(a.rank, 1);
     assert_int_equal(a.shape[0], 3);
     assert_int_equal(a.size, 6);
     assert_memory_equal(a.data, "\x80\x3f\x00\x40\x00\xbf", 6);
-    npy_free(&a);
+    raiiaf_array_free(&a);
 }
 
-/* npy_build writes what np.save writes, byte for byte. */
+/* raiiaf_npy_build writes what np.save writes, byte for byte. */
 static void test_build_matches_numpy(void **state)
 {
     (void)state;
@@ -217,12 +217,12 @@ static void test_build_matches_numpy(void **state)
         size_t len;
         char *rel = tu_path("npy", names[i]);
         unsigned char *want = tu_read_data(rel, &len);
-        npy_array a;
+        raiiaf_array a;
         char err[256];
-        assert_int_equal(npy_parse(want, len, &a, err, sizeof err), 0);
+        assert_int_equal(raiiaf_npy_parse(want, len, &a, err, sizeof err), 0);
         unsigned char *got;
         size_t got_len;
-        assert_int_equal(npy_build(a.dtype, a.rank, a.shape, a.data, a.size, &got, &got_len), 0);
+        assert_int_equal(raiiaf_npy_build(a.dtype, a.rank, a.shape, a.data, a.size, &got, &got_len), 0);
         if (got_len != len || memcmp(got, want, len) != 0) fail_msg("%s differs from numpy's", names[i]);
         free(got);
         free(want);
@@ -233,13 +233,13 @@ static void test_build_matches_numpy(void **state)
 static void expect_file_error(const char *name, int code, const char *msg)
 {
     char *path = tu_path(NPY_DIR, name);
-    npy_array a;
+    raiiaf_array a;
     char err[512];
-    int rc = npy_read_file(path, &a, err, sizeof err);
+    int rc = raiiaf_npy_read_file(path, &a, err, sizeof err);
     if (rc != code || !strstr(err, msg) || strncmp(err, path, strlen(path)) != 0)
         fail_msg("%s: got %d '%s', want %d '%s'", name, rc, err, code, msg);
     assert_null(a.owned_);
-    npy_free(&a);
+    raiiaf_array_free(&a);
     free(path);
 }
 
@@ -253,9 +253,9 @@ static void test_numpy_fixtures_refused(void **state)
     expect_file_error("c64.npy", RAIIAF_E_ARG, ": header: unknown dtype '<c8'");
     expect_file_error("no-such-file.npy", RAIIAF_E_IO, "No such file or directory");
     char *dir = tu_path(RAIIAF_TEST_DATA, "npy");
-    npy_array a;
+    raiiaf_array a;
     char err[512];
-    assert_int_equal(npy_read_file(dir, &a, err, sizeof err), RAIIAF_E_IO);
+    assert_int_equal(raiiaf_npy_read_file(dir, &a, err, sizeof err), RAIIAF_E_IO);
     assert_non_null(strstr(err, "Is a directory"));
     free(dir);
 }
@@ -274,9 +274,9 @@ static void test_truncation_at_every_byte(void **state)
             unsigned char *part = malloc(n ? n : 1);
             assert_non_null(part);
             memcpy(part, full, n);
-            npy_array a;
+            raiiaf_array a;
             char err[256] = "";
-            int rc = npy_parse(n ? part : NULL, n, &a, err, sizeof err);
+            int rc = raiiaf_npy_parse(n ? part : NULL, n, &a, err, sizeof err);
             if (rc != RAIIAF_E_TRUNCATED || err[0] == '\0')
                 fail_msg("%s cut at %zu: got %d '%s'", names[f], n, rc, err);
             free(part);
@@ -286,9 +286,9 @@ static void test_truncation_at_every_byte(void **state)
         assert_non_null(longer);
         memcpy(longer, full, len);
         memset(longer + len, 0, 12);
-        npy_array a;
+        raiiaf_array a;
         char err[256];
-        assert_int_equal(npy_parse(longer, len + 12, &a, err, sizeof err), RAIIAF_E_CORRUPT);
+        assert_int_equal(raiiaf_npy_parse(longer, len + 12, &a, err, sizeof err), RAIIAF_E_CORRUPT);
         assert_string_equal(err, "data: 12 trailing bytes after the array");
         free(longer);
         free(full);
@@ -381,9 +381,9 @@ static void test_hostile_headers(void **state)
         unsigned char data[6] = {0, 1, 1, 0, 2, 1};
         size_t len;
         unsigned char *b = make_npy(1, "{'descr': '|b1', 'fortran_order': False, 'shape': (2, 3), }", data, 6, &len);
-        npy_array a;
+        raiiaf_array a;
         char err[256];
-        assert_int_equal(npy_parse(b, len, &a, err, sizeof err), RAIIAF_E_CORRUPT);
+        assert_int_equal(raiiaf_npy_parse(b, len, &a, err, sizeof err), RAIIAF_E_CORRUPT);
         assert_non_null(strstr(err, "data: bool element 4 (byte 132) is 2, not 0 or 1"));
         free(b);
     }
@@ -392,29 +392,29 @@ static void test_hostile_headers(void **state)
 static void test_hostile_preamble(void **state)
 {
     (void)state;
-    npy_array a;
+    raiiaf_array a;
     char err[256];
     /* header length 70000 in a 200-byte format 2.0 file */
     unsigned char b[200];
     memset(b, ' ', sizeof b);
     memcpy(b, "\x93NUMPY\x02\x00\x70\x11\x01\x00", 12);
-    assert_int_equal(npy_parse(b, sizeof b, &a, err, sizeof err), RAIIAF_E_TRUNCATED);
+    assert_int_equal(raiiaf_npy_parse(b, sizeof b, &a, err, sizeof err), RAIIAF_E_TRUNCATED);
     assert_string_equal(err, "byte 8: header length 70000 exceeds the file (200 bytes)");
     memcpy(b, "\x93NUMPY\x03\x00\xff\xff\xff\xff", 12);
-    assert_int_equal(npy_parse(b, sizeof b, &a, err, sizeof err), RAIIAF_E_TRUNCATED);
+    assert_int_equal(raiiaf_npy_parse(b, sizeof b, &a, err, sizeof err), RAIIAF_E_TRUNCATED);
     assert_non_null(strstr(err, "header length 4294967295 exceeds the file"));
 
     memcpy(b, "\x93NUMPY\x04\x00", 8);
-    assert_int_equal(npy_parse(b, sizeof b, &a, err, sizeof err), RAIIAF_E_VERSION);
+    assert_int_equal(raiiaf_npy_parse(b, sizeof b, &a, err, sizeof err), RAIIAF_E_VERSION);
     assert_non_null(strstr(err, "version 4.0 is not supported"));
     memcpy(b, "\x93NUMPY\x01\x01", 8);
-    assert_int_equal(npy_parse(b, sizeof b, &a, err, sizeof err), RAIIAF_E_VERSION);
+    assert_int_equal(raiiaf_npy_parse(b, sizeof b, &a, err, sizeof err), RAIIAF_E_VERSION);
     memcpy(b, "\x93NUMPY\x00\x00", 8);
-    assert_int_equal(npy_parse(b, sizeof b, &a, err, sizeof err), RAIIAF_E_VERSION);
+    assert_int_equal(raiiaf_npy_parse(b, sizeof b, &a, err, sizeof err), RAIIAF_E_VERSION);
     memcpy(b, "PK\x03\x04", 4);
-    assert_int_equal(npy_parse(b, sizeof b, &a, err, sizeof err), RAIIAF_E_CORRUPT);
+    assert_int_equal(raiiaf_npy_parse(b, sizeof b, &a, err, sizeof err), RAIIAF_E_CORRUPT);
     assert_string_equal(err, "byte 0: not a .npy file (no \\x93NUMPY magic)");
-    assert_int_equal(npy_parse(b, 1, &a, err, sizeof err), RAIIAF_E_CORRUPT);
+    assert_int_equal(raiiaf_npy_parse(b, 1, &a, err, sizeof err), RAIIAF_E_CORRUPT);
 
     /* a header over 1 MiB is refused even when the file holds it */
     size_t big = (1u << 20) + 1;
@@ -426,19 +426,19 @@ static void test_hostile_preamble(void **state)
     h[9] = (unsigned char)(big >> 8);
     h[10] = (unsigned char)(big >> 16);
     h[11] = 0;
-    assert_int_equal(npy_parse(h, 12 + big, &a, err, sizeof err), RAIIAF_E_LIMIT);
+    assert_int_equal(raiiaf_npy_parse(h, 12 + big, &a, err, sizeof err), RAIIAF_E_LIMIT);
     assert_non_null(strstr(err, "exceeds the limit of 1 MiB"));
     free(h);
 
     /* messages are cut to the buffer and stay terminated */
     char small[10];
     memset(small, 'x', sizeof small);
-    assert_int_equal(npy_parse(b, sizeof b, &a, small, sizeof small), RAIIAF_E_CORRUPT);
+    assert_int_equal(raiiaf_npy_parse(b, sizeof b, &a, small, sizeof small), RAIIAF_E_CORRUPT);
     assert_int_equal(strlen(small), 9);
-    assert_int_equal(npy_parse(b, sizeof b, &a, NULL, 0), RAIIAF_E_CORRUPT);
-    assert_int_equal(npy_parse(NULL, 5, &a, err, sizeof err), RAIIAF_E_ARG);
-    assert_int_equal(npy_parse(b, 5, NULL, err, sizeof err), RAIIAF_E_ARG);
-    npy_free(NULL);
+    assert_int_equal(raiiaf_npy_parse(b, sizeof b, &a, NULL, 0), RAIIAF_E_CORRUPT);
+    assert_int_equal(raiiaf_npy_parse(NULL, 5, &a, err, sizeof err), RAIIAF_E_ARG);
+    assert_int_equal(raiiaf_npy_parse(b, 5, NULL, err, sizeof err), RAIIAF_E_ARG);
+    raiiaf_array_free(NULL);
 }
 
 static size_t count_entries(const char *dir)
@@ -462,7 +462,7 @@ static void test_write_file(void **state)
     float v[24];
     for (int i = 0; i < 24; i++) v[i] = (float)i * 0.25f;
     char err[512];
-    assert_int_equal(npy_write_file(path, RAIIAF_F32, 3, shape, v, sizeof v, err, sizeof err), 0);
+    assert_int_equal(raiiaf_npy_write_file(path, RAIIAF_F32, 3, shape, v, sizeof v, err, sizeof err), 0);
     assert_int_equal(count_entries(dir), 1);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
@@ -470,37 +470,37 @@ static void test_write_file(void **state)
     umask(mask);
     assert_int_equal(st.st_mode & 0777, 0666 & ~mask); /* not mkstemp's 0600 */
 
-    npy_array a;
-    assert_int_equal(npy_read_file(path, &a, err, sizeof err), 0);
+    raiiaf_array a;
+    assert_int_equal(raiiaf_npy_read_file(path, &a, err, sizeof err), 0);
     assert_int_equal(a.dtype, RAIIAF_F32);
     assert_int_equal(a.rank, 3);
     assert_int_equal(a.size, sizeof v);
     assert_memory_equal(a.data, v, sizeof v);
-    npy_free(&a);
+    raiiaf_array_free(&a);
 
     /* replacing an existing file keeps its mode */
     assert_int_equal(chmod(path, 0640), 0);
     uint64_t s1 = 3;
-    assert_int_equal(npy_write_file(path, RAIIAF_U8, 1, &s1, "\1\2\3", 3, err, sizeof err), 0);
+    assert_int_equal(raiiaf_npy_write_file(path, RAIIAF_U8, 1, &s1, "\1\2\3", 3, err, sizeof err), 0);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0640);
-    assert_int_equal(npy_read_file(path, &a, err, sizeof err), 0);
+    assert_int_equal(raiiaf_npy_read_file(path, &a, err, sizeof err), 0);
     assert_int_equal(a.dtype, RAIIAF_U8);
     assert_memory_equal(a.data, "\1\2\3", 3);
-    npy_free(&a);
+    raiiaf_array_free(&a);
     assert_int_equal(count_entries(dir), 1);
 
     /* a missing folder */
     char *missing = tu_path(dir, "nope/out.npy");
-    assert_int_equal(npy_write_file(missing, RAIIAF_U8, 1, &s1, "\1\2\3", 3, err, sizeof err), RAIIAF_E_IO);
+    assert_int_equal(raiiaf_npy_write_file(missing, RAIIAF_U8, 1, &s1, "\1\2\3", 3, err, sizeof err), RAIIAF_E_IO);
     assert_non_null(strstr(err, missing));
     assert_non_null(strstr(err, "No such file or directory"));
 
     /* the temporary file is made, then the rename fails: it must go */
     char *sub = tu_path(dir, "subdir");
     assert_int_equal(mkdir(sub, 0755), 0);
-    assert_int_equal(npy_write_file(sub, RAIIAF_U8, 1, &s1, "\1\2\3", 3, err, sizeof err), RAIIAF_E_IO);
-    assert_non_null(strstr(err, "rename failed"));
+    assert_int_equal(raiiaf_npy_write_file(sub, RAIIAF_U8, 1, &s1, "\1\2\3", 3, err, sizeof err), RAIIAF_E_IO);
+    assert_non_null(strstr(err, "cannot rename the finished file into place"));
     assert_int_equal(count_entries(dir), 2);
 
     /* a folder that cannot be written (root ignores the mode bits) */
@@ -508,14 +508,14 @@ static void test_write_file(void **state)
     assert_int_equal(mkdir(ro, 0555), 0);
     char *ro_file = tu_path(ro, "out.npy");
     if (geteuid() != 0) {
-        assert_int_equal(npy_write_file(ro_file, RAIIAF_U8, 1, &s1, "\1\2\3", 3, err, sizeof err), RAIIAF_E_IO);
+        assert_int_equal(raiiaf_npy_write_file(ro_file, RAIIAF_U8, 1, &s1, "\1\2\3", 3, err, sizeof err), RAIIAF_E_IO);
         assert_non_null(strstr(err, "Permission denied"));
         assert_int_equal(count_entries(ro), 0);
     }
 
     /* arguments */
-    assert_int_equal(npy_write_file(path, RAIIAF_U8, 1, &s1, "\1\2", 2, err, sizeof err), RAIIAF_E_ARG);
-    assert_int_equal(npy_write_file(NULL, RAIIAF_U8, 1, &s1, "\1\2\3", 3, err, sizeof err), RAIIAF_E_ARG);
+    assert_int_equal(raiiaf_npy_write_file(path, RAIIAF_U8, 1, &s1, "\1\2", 2, err, sizeof err), RAIIAF_E_ARG);
+    assert_int_equal(raiiaf_npy_write_file(NULL, RAIIAF_U8, 1, &s1, "\1\2\3", 3, err, sizeof err), RAIIAF_E_ARG);
 
     rmdir(ro);
     rmdir(sub);
@@ -545,33 +545,33 @@ static void test_numpy_loads_our_files(void **state)
     uint64_t s3[3] = {2, 3, 4};
     float f[24];
     for (int i = 0; i < 24; i++) f[i] = (float)i * 0.25f - 1.0f;
-    assert_int_equal(npy_write_file(p, RAIIAF_F32, 3, s3, f, sizeof f, err, sizeof err), 0);
+    assert_int_equal(raiiaf_npy_write_file(p, RAIIAF_F32, 3, s3, f, sizeof f, err, sizeof err), 0);
     free(p);
 
     p = tu_path(dir, "i16.npy");
     uint64_t s1 = 5;
     int16_t i16[5] = {-32768, -1, 0, 1, 32767};
-    assert_int_equal(npy_write_file(p, RAIIAF_I16, 1, &s1, i16, sizeof i16, err, sizeof err), 0);
+    assert_int_equal(raiiaf_npy_write_file(p, RAIIAF_I16, 1, &s1, i16, sizeof i16, err, sizeof err), 0);
     free(p);
 
     p = tu_path(dir, "bool.npy");
     uint64_t s2[2] = {2, 2};
-    assert_int_equal(npy_write_file(p, RAIIAF_BOOL, 2, s2, "\1\0\0\1", 4, err, sizeof err), 0);
+    assert_int_equal(raiiaf_npy_write_file(p, RAIIAF_BOOL, 2, s2, "\1\0\0\1", 4, err, sizeof err), 0);
     free(p);
 
     p = tu_path(dir, "u64.npy");
     uint64_t u = UINT64_MAX;
-    assert_int_equal(npy_write_file(p, RAIIAF_U64, 0, NULL, &u, 8, err, sizeof err), 0);
+    assert_int_equal(raiiaf_npy_write_file(p, RAIIAF_U64, 0, NULL, &u, 8, err, sizeof err), 0);
     free(p);
 
     p = tu_path(dir, "f64_empty.npy");
     uint64_t s0[3] = {3, 0, 2};
-    assert_int_equal(npy_write_file(p, RAIIAF_F64, 3, s0, NULL, 0, err, sizeof err), 0);
+    assert_int_equal(raiiaf_npy_write_file(p, RAIIAF_F64, 3, s0, NULL, 0, err, sizeof err), 0);
     free(p);
 
     p = tu_path(dir, "bf16.npy");
     uint64_t sb = 3;
-    assert_int_equal(npy_write_file(p, RAIIAF_BF16, 1, &sb, "\x80\x3f\x00\x40\x00\xbf", 6, err, sizeof err), 0);
+    assert_int_equal(raiiaf_npy_write_file(p, RAIIAF_BF16, 1, &sb, "\x80\x3f\x00\x40\x00\xbf", 6, err, sizeof err), 0);
     free(p);
 
     static const char script[] =

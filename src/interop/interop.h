@@ -1,31 +1,32 @@
 /*
- * interop.h -- meeting users where their images already are (issue #7):
+ * interop.h -- what the interop layer's files share (src/interop/).  The
+ * public face is the "Interop" sections of raiiaf.h; this header is the
+ * internal vocabulary behind them:
  *
- *   import    generator metadata in PNG text chunks / EXIF UserComment ->
- *             a RAIIAF file (import_*.c, cmd_import.c)
- *   export    a RAIIAF file -> PNG/JPEG/WebP carrying A1111 `parameters`
- *             and the whole manifest (cmd_export.c)
- *   safetensors  reading and writing .safetensors tensors (safetensors.c)
- *   index/search a SQLite library of many files (cmd_index.c, cmd_search.c)
+ *   text_records.c  text records of PNG (tEXt/zTXt/iTXt), JPEG and WebP
+ *                   (EXIF UserComment, ImageDescription, MakerNote)
+ *   import_result.c the record an importer builds, with the schema's ranges
+ *   import_a1111.c  A1111 `parameters` text, both ways (import and export)
+ *   import_comfy.c  ComfyUI prompt graphs
+ *   import_tools.c  InvokeAI, NovelAI, SwarmUI, Fooocus; tool detection
+ *   import.c        raiiaf_import_*: image -> metadata -> writer
+ *   export.c        raiiaf_export*: stored image + record -> PNG/JPEG/WebP
+ *   convert.c       raiiaf_convert: format 1 <-> 2 rules
+ *   npy.c, safetensors.c  tensors in and out
  *
- * Everything here treats its input as hostile: every length is checked
- * against what remains before it is used, decompression is bounded, and
- * nothing prints except the cmd_* entry points.
+ * The layer calls the public API of the format layer (writer, reader) and
+ * the core (fileio, errors); nothing below calls up into it.  Everything
+ * here treats its input as hostile: every length is checked against what
+ * remains before it is used, decompression is bounded, nothing prints.
  */
-#ifndef RAIIAF_CLI_INTEROP_H
-#define RAIIAF_CLI_INTEROP_H
+#ifndef RAIIAF_INTEROP_H
+#define RAIIAF_INTEROP_H
 
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "npy.h"
 #include "raiiaf.h"
-
-int cmd_import(int argc, char **argv);
-int cmd_export(int argc, char **argv);
-int cmd_index(int argc, char **argv);
-int cmd_search(int argc, char **argv);
 
 /* ---------------------------------------------------------------------- */
 /* Embedded text: PNG tEXt/zTXt/iTXt chunks and EXIF strings               */
@@ -158,16 +159,7 @@ char *export_parameters_text(json_t *manifest);
 
 #define ST_MAX_HEADER ((uint64_t)100 << 20)
 
-/* Parses a .safetensors file held in memory and picks one tensor: `want`
- * names it (NULL: the file must hold exactly one).  out->data points into
- * buf (out->owned_ NULL).  Errors: RAIIAF_E_CORRUPT / RAIIAF_E_TRUNCATED /
- * RAIIAF_E_LIMIT / RAIIAF_E_NOT_FOUND / RAIIAF_E_ARG with a message.
- * If names is not NULL it receives a malloc'd ", "-separated list of the
- * tensor names (for messages). */
-int st_parse(const void *buf, size_t len, const char *want, npy_array *out, char *err, size_t errsize);
-
-/* Builds a .safetensors file with one tensor `name` and string metadata
- * (`metadata`: a JSON object whose values are strings; may be NULL). */
+/* raiiaf_safetensors_build() with the metadata as a jansson object. */
 int st_build(const char *name, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape, const void *data,
              size_t size, json_t *metadata, unsigned char **out, size_t *out_size);
 
@@ -179,29 +171,5 @@ const char *st_dtype_name(raiiaf_dtype d);
  * prompt, model, seed, steps, sampler, cfg scale, scheduler, size as
  * flat "raiiaf.*" keys for tools that only look there. */
 json_t *st_metadata_from_manifest(const char *manifest, size_t len);
-
-/* Reads a latent given on the command line: FILE.npy, FILE.safetensors or
- * FILE.safetensors:TENSOR (decided by the .safetensors extension). */
-int cli_latent_read(const char *path, npy_array *out, char *err, size_t errsize);
-
-/* Writes tensor data to `path`: .safetensors (with the generation record of
- * reader `r` as __metadata__) or .npy, atomically. */
-int cli_latent_write(raiiaf_reader *r, const char *path, const char *name, raiiaf_dtype dtype, unsigned rank,
-                     const uint64_t *shape, const void *data, size_t size, char *err, size_t errsize);
-
-/* ---------------------------------------------------------------------- */
-/* index                                                                   */
-/* ---------------------------------------------------------------------- */
-
-typedef struct index_stats {
-    unsigned long long seen, added, updated, unchanged, removed, failed;
-    double seconds;
-} index_stats;
-
-/* Indexes every .raiiaf file under the folders into the SQLite database
- * `db` (created when missing).  progress: 1 draws a progress bar on
- * stderr.  Returns an exit status; per-file problems are counted in
- * stats->failed and reported on stderr unless quiet. */
-int index_run(const char *const *dirs, int ndirs, const char *db, int progress, int quiet, index_stats *stats);
 
 #endif

@@ -9,22 +9,13 @@
  * walks are bounded (at most 2 IFDs, 1000 entries each, no loops).
  */
 #include "interop.h"
+#include "../internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
-
-static void seterr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t n, const char *fmt, ...)
-{
-    if (!err || !n) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-}
 
 static uint32_t rd32be(const unsigned char *p)
 {
@@ -328,13 +319,13 @@ static int png_collect(const unsigned char *d, size_t size, meta_list *out, char
     int bad = 0;
     while (pos < size) {
         if (size - pos < 12) {
-            seterr(err, errsize, "PNG: truncated chunk at offset %zu", pos);
+            rf_msg(err, errsize, "PNG: truncated chunk at offset %zu", pos);
             return RAIIAF_E_IMAGE;
         }
         uint32_t n = rd32be(d + pos);
         const unsigned char *type = d + pos + 4;
         if (n > 0x7FFFFFFFu || size - pos - 12 < n) {
-            seterr(err, errsize, "PNG: chunk at offset %zu declares %u bytes, beyond the file", pos, n);
+            rf_msg(err, errsize, "PNG: chunk at offset %zu declares %u bytes, beyond the file", pos, n);
             return RAIIAF_E_IMAGE;
         }
         const unsigned char *body = d + pos + 8;
@@ -347,7 +338,7 @@ static int png_collect(const unsigned char *d, size_t size, meta_list *out, char
         pos += 12 + (size_t)n;
         if (!memcmp(type, "IEND", 4)) break;
     }
-    if (bad) seterr(err, errsize, "%d text chunk%s could not be decoded and were skipped", bad, bad == 1 ? "" : "s");
+    if (bad) rf_msg(err, errsize, "%d text chunk%s could not be decoded and were skipped", bad, bad == 1 ? "" : "s");
     return RAIIAF_OK;
 }
 
@@ -446,21 +437,21 @@ int exif_collect(const unsigned char *d, size_t n, meta_list *out, char *err, si
 {
     tiff t = {d, n, 0};
     if (n < 8 || !((d[0] == 'M' && d[1] == 'M') || (d[0] == 'I' && d[1] == 'I'))) {
-        seterr(err, errsize, "EXIF: no TIFF header");
+        rf_msg(err, errsize, "EXIF: no TIFF header");
         return RAIIAF_E_CORRUPT;
     }
     t.be = d[0] == 'M';
     if (t16(&t, 2) != 42) {
-        seterr(err, errsize, "EXIF: bad TIFF magic");
+        rf_msg(err, errsize, "EXIF: bad TIFF magic");
         return RAIIAF_E_CORRUPT;
     }
     uint32_t ifd0 = t32(&t, 4), exif = 0;
     if (exif_ifd(&t, ifd0, out, &exif)) {
-        seterr(err, errsize, "EXIF: IFD0 at %u is damaged", ifd0);
+        rf_msg(err, errsize, "EXIF: IFD0 at %u is damaged", ifd0);
         return RAIIAF_E_CORRUPT;
     }
     if (exif && exif != ifd0 && exif_ifd(&t, exif, out, NULL)) {
-        seterr(err, errsize, "EXIF: Exif IFD at %u is damaged", exif);
+        rf_msg(err, errsize, "EXIF: Exif IFD at %u is damaged", exif);
         return RAIIAF_E_CORRUPT;
     }
     return RAIIAF_OK;
@@ -488,7 +479,7 @@ static int jpeg_collect(const unsigned char *d, size_t size, meta_list *out, cha
         if (m == 0xDA || m == 0xD9) break; /* scan data: no more metadata segments */
         size_t len = (size_t)d[pos + 2] << 8 | d[pos + 3];
         if (len < 2 || size - pos - 2 < len) {
-            seterr(err, errsize, "JPEG: segment at offset %zu runs past the end", pos);
+            rf_msg(err, errsize, "JPEG: segment at offset %zu runs past the end", pos);
             return RAIIAF_E_IMAGE;
         }
         if (m == 0xE1 && len >= 8 && !memcmp(d + pos + 4, "Exif\0", 5)) {
@@ -497,7 +488,7 @@ static int jpeg_collect(const unsigned char *d, size_t size, meta_list *out, cha
         }
         pos += 2 + len;
     }
-    if (bad) seterr(err, errsize, "a damaged EXIF block was skipped");
+    if (bad) rf_msg(err, errsize, "a damaged EXIF block was skipped");
     return RAIIAF_OK;
 }
 
@@ -509,13 +500,13 @@ static int webp_collect(const unsigned char *d, size_t size, meta_list *out, cha
     size_t pos = 12;
     int bad = 0;
     if (end < pos) { /* a RIFF size under 4 would make end - pos wrap */
-        seterr(err, errsize, "WebP: RIFF size %u is smaller than its own header", (unsigned)riff);
+        rf_msg(err, errsize, "WebP: RIFF size %u is smaller than its own header", (unsigned)riff);
         return RAIIAF_E_IMAGE;
     }
     while (end - pos >= 8) {
         uint32_t n = rd32le(d + pos + 4);
         if (end - pos - 8 < n) {
-            seterr(err, errsize, "WebP: chunk at offset %zu runs past the end", pos);
+            rf_msg(err, errsize, "WebP: chunk at offset %zu runs past the end", pos);
             return RAIIAF_E_IMAGE;
         }
         if (!memcmp(d + pos, "EXIF", 4)) {
@@ -528,7 +519,7 @@ static int webp_collect(const unsigned char *d, size_t size, meta_list *out, cha
         pos += 8 + (size_t)n + (n & 1);
         if (pos > end) break;
     }
-    if (bad) seterr(err, errsize, "a damaged EXIF block was skipped");
+    if (bad) rf_msg(err, errsize, "a damaged EXIF block was skipped");
     return RAIIAF_OK;
 }
 
@@ -548,7 +539,7 @@ int meta_collect(const unsigned char *data, size_t size, meta_list *out, char *e
         out->format = "webp";
         return webp_collect(data, size, out, err, errsize);
     }
-    seterr(err, errsize, "not a PNG, JPEG or WebP image");
+    rf_msg(err, errsize, "not a PNG, JPEG or WebP image");
     return RAIIAF_E_IMAGE;
 }
 

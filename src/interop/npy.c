@@ -1,5 +1,5 @@
 /*
- * npy.c -- numpy .npy reader and writer for the raiiaf CLI (see npy.h).
+ * npy.c -- numpy .npy reader and writer (public API: raiiaf_npy_* in raiiaf.h).
  *
  * The format (numpy/lib/format.py, NEP 1): the magic "\x93NUMPY", a major
  * and a minor version byte, the header length (u16 LE for 1.0, u32 LE for
@@ -10,20 +10,14 @@
  * The header is untrusted text, so it is read by a small strict tokenizer
  * and parser for exactly the literals numpy writes, never evaluated.
  */
-#if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
-#define _POSIX_C_SOURCE 200809L /* strndup, O_CLOEXEC, O_DIRECTORY under -std=c11 */
-#endif
-#include "npy.h"
+#include "interop.h"
+#include "../fileio.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
@@ -34,13 +28,10 @@
  * (GROWTH_AXIS_MAX_DIGITS in format.py); copying that makes our files
  * byte-identical to np.save(). */
 #define NPY_GROWTH_DIGITS 21
-/* The largest header npy_build can produce: the dict (~60 bytes), a shape
+/* The largest header raiiaf_npy_build can produce: the dict (~60 bytes), a shape
  * of 8 twenty-digit numbers (~180), growth room (21), padding (64) and the
  * preamble (12) fit comfortably. */
 #define NPY_BUILD_HEADER_CAP 512
-/* Large reads and writes go in pieces; some systems refuse single calls
- * over 2 GiB. */
-#define NPY_IO_CHUNK ((size_t)1 << 30)
 
 /* descr <-> dtype.  The first entry for each dtype is the one written.
  * 1-byte types have no byte order, so every prefix is accepted for them.
@@ -58,37 +49,12 @@ static const struct {
     {"|b1", RAIIAF_BOOL}, {"<b1", RAIIAF_BOOL}, {">b1", RAIIAF_BOOL}, {"b1", RAIIAF_BOOL},
 };
 
-/* Kept here rather than taken from the library so the CLI's npy code can be
- * built and fuzzed on its own. */
-static size_t dtype_size(raiiaf_dtype d)
-{
-    switch (d) {
-    case RAIIAF_I8: case RAIIAF_U8: case RAIIAF_BOOL: return 1;
-    case RAIIAF_F16: case RAIIAF_BF16: case RAIIAF_I16: case RAIIAF_U16: return 2;
-    case RAIIAF_F32: case RAIIAF_I32: case RAIIAF_U32: return 4;
-    case RAIIAF_F64: case RAIIAF_I64: case RAIIAF_U64: return 8;
-    default: return 0;
-    }
-}
+static size_t dtype_size(raiiaf_dtype d) { return raiiaf_dtype_size(d); }
 
 static const char *dtype_name(raiiaf_dtype d)
 {
-    switch (d) {
-    case RAIIAF_F16: return "float16";
-    case RAIIAF_BF16: return "bfloat16";
-    case RAIIAF_F32: return "float32";
-    case RAIIAF_F64: return "float64";
-    case RAIIAF_I8: return "int8";
-    case RAIIAF_U8: return "uint8";
-    case RAIIAF_I16: return "int16";
-    case RAIIAF_U16: return "uint16";
-    case RAIIAF_I32: return "int32";
-    case RAIIAF_U32: return "uint32";
-    case RAIIAF_I64: return "int64";
-    case RAIIAF_U64: return "uint64";
-    case RAIIAF_BOOL: return "bool";
-    default: return "invalid dtype";
-    }
+    const char *n = raiiaf_dtype_name(d);
+    return n ? n : "invalid dtype";
 }
 
 static raiiaf_dtype descr_lookup(const unsigned char *s, size_t n)
@@ -437,10 +403,10 @@ static int descr_fail(const header *h, char *err, size_t errsize)
     return fail(err, errsize, RAIIAF_E_ARG, "header: unknown dtype '%s'", shown);
 }
 
-int npy_parse(const void *buf, size_t len, npy_array *out, char *err, size_t errsize)
+int raiiaf_npy_parse(const void *buf, size_t len, raiiaf_array *out, char *err, size_t errsize)
 {
     if (err && errsize) err[0] = '\0';
-    if (!out || (!buf && len)) return fail(err, errsize, RAIIAF_E_ARG, "npy_parse: invalid argument");
+    if (!out || (!buf && len)) return fail(err, errsize, RAIIAF_E_ARG, "raiiaf_npy_parse: invalid argument");
     memset(out, 0, sizeof *out);
     const unsigned char *p = buf;
 
@@ -522,64 +488,27 @@ int npy_parse(const void *buf, size_t len, npy_array *out, char *err, size_t err
     return 0;
 }
 
-void npy_free(npy_array *a)
+void raiiaf_array_free(raiiaf_array *a)
 {
     if (!a) return;
     free(a->owned_);
     memset(a, 0, sizeof *a);
 }
 
-int npy_read_file(const char *path, npy_array *out, char *err, size_t errsize)
+int raiiaf_npy_read_file(const char *path, raiiaf_array *out, char *err, size_t errsize)
 {
     if (err && errsize) err[0] = '\0';
-    if (!path || !out) return fail(err, errsize, RAIIAF_E_ARG, "npy_read_file: invalid argument");
+    if (!path || !out) return fail(err, errsize, RAIIAF_E_ARG, "raiiaf_npy_read_file: invalid argument");
     memset(out, 0, sizeof *out);
-
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail(err, errsize, RAIIAF_E_IO, "%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return fail(err, errsize, RAIIAF_E_IO, "%s: %s", path, strerror(e));
-    }
-    /* The size must be known up front to bound memory; pipes and devices
-     * have none. */
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return fail(err, errsize, RAIIAF_E_IO, "%s: %s", path,
-                    S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
-    }
-    uint64_t fsize = (uint64_t)st.st_size;
-    if (fsize > NPY_MAX_FILE || fsize > SIZE_MAX) {
-        close(fd);
-        return fail(err, errsize, RAIIAF_E_LIMIT, "%s: %llu bytes exceeds the 64 GiB limit for .npy files",
-                    path, (unsigned long long)fsize);
-    }
-    size_t size = (size_t)fsize;
-    unsigned char *buf = malloc(size ? size : 1);
-    if (!buf) {
-        close(fd);
-        return fail(err, errsize, RAIIAF_E_NOMEM, "%s: out of memory for %zu bytes", path, size);
-    }
-    size_t got = 0;
-    while (got < size) {
-        size_t want = size - got < NPY_IO_CHUNK ? size - got : NPY_IO_CHUNK;
-        ssize_t r = read(fd, buf + got, want);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            int e = errno;
-            close(fd);
-            free(buf);
-            if (r == 0) return fail(err, errsize, RAIIAF_E_IO, "%s: the file shrank while being read", path);
-            return fail(err, errsize, RAIIAF_E_IO, "%s: %s", path, strerror(e));
-        }
-        got += (size_t)r;
-    }
-    close(fd);
-
+    unsigned char *buf;
+    size_t size;
+    rf_err e = {0};
+    int rc = rf_read_file(path, NPY_MAX_FILE, &buf, &size, &e);
+    if (rc == RAIIAF_E_LIMIT)
+        return fail(err, errsize, rc, "%s: exceeds the 64 GiB limit for .npy files", path);
+    if (rc) return fail(err, errsize, rc, "%s", e.msg);
     char msg[512];
-    int rc = npy_parse(buf, size, out, msg, sizeof msg);
+    rc = raiiaf_npy_parse(buf, size, out, msg, sizeof msg);
     if (rc) {
         free(buf);
         return fail(err, errsize, rc, "%s: %s", path, msg);
@@ -646,7 +575,7 @@ static int build_header(raiiaf_dtype dtype, unsigned rank, const uint64_t *shape
     return 0;
 }
 
-int npy_build(raiiaf_dtype dtype, unsigned rank, const uint64_t *shape, const void *data,
+int raiiaf_npy_build(raiiaf_dtype dtype, unsigned rank, const uint64_t *shape, const void *data,
               size_t size, unsigned char **out, size_t *out_size)
 {
     if (!out || !out_size) return RAIIAF_E_ARG;
@@ -666,102 +595,18 @@ int npy_build(raiiaf_dtype dtype, unsigned rank, const uint64_t *shape, const vo
     return 0;
 }
 
-static int write_all(int fd, const void *data, size_t size)
-{
-    const unsigned char *p = data;
-    while (size) {
-        ssize_t w = write(fd, p, size < NPY_IO_CHUNK ? size : NPY_IO_CHUNK);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            if (w == 0) errno = EIO;
-            return -1;
-        }
-        p += w;
-        size -= (size_t)w;
-    }
-    return 0;
-}
-
-/* mkstemp creates files 0600; a new .npy should get the usual 0666 less
- * the umask, and a replaced one should keep its mode.  The umask is read
- * from /proc rather than with umask(), which would briefly change it for
- * every thread. */
-static mode_t new_file_mode(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) return st.st_mode & 0777;
-    unsigned mask = 022;
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f) {
-        char line[256];
-        while (fgets(line, sizeof line, f))
-            if (sscanf(line, "Umask: %o", &mask) == 1) break;
-        fclose(f);
-    }
-    return (mode_t)(0666 & ~mask & 0777);
-}
-
-static void sync_parent_dir(const char *path)
-{
-    /* Makes the rename durable; best effort, since some file systems
-     * refuse fsync on directories and the data itself is already synced. */
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir) return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
-    if (fd < 0) return;
-    (void)fsync(fd);
-    close(fd);
-}
-
-int npy_write_file(const char *path, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape,
+int raiiaf_npy_write_file(const char *path, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape,
                    const void *data, size_t size, char *err, size_t errsize)
 {
     if (err && errsize) err[0] = '\0';
-    if (!path || !*path) return fail(err, errsize, RAIIAF_E_ARG, "npy_write_file: no path");
+    if (!path || !*path) return fail(err, errsize, RAIIAF_E_ARG, "raiiaf_npy_write_file: no path");
     unsigned char hdr[NPY_BUILD_HEADER_CAP];
     size_t hlen;
     if (build_header(dtype, rank, shape, data, size, hdr, &hlen))
         return fail(err, errsize, RAIIAF_E_ARG,
                     "%s: invalid array (dtype, rank or a size that does not match the shape)", path);
 
-    static const char suffix[] = ".tmp-XXXXXX";
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + sizeof suffix);
-    if (!tmp) return fail(err, errsize, RAIIAF_E_NOMEM, "%s: out of memory", path);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, suffix, sizeof suffix);
-
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return fail(err, errsize, RAIIAF_E_IO, "%s: cannot create a temporary file: %s", path,
-                    strerror(e));
-    }
-    /* a failed chmod only leaves the file private (0600), which is safe */
-    (void)fchmod(fd, new_file_mode(path));
-    const char *step = "write";
-    if (write_all(fd, hdr, hlen) != 0 || write_all(fd, data, size) != 0) goto fail_fd;
-    step = "fsync";
-    if (fsync(fd) != 0) goto fail_fd;
-    step = "close";
-    if (close(fd) != 0) {
-        fd = -1;
-        goto fail_fd;
-    }
-    fd = -1;
-    step = "rename";
-    if (rename(tmp, path) != 0) goto fail_fd;
-    free(tmp);
-    sync_parent_dir(path);
-    return 0;
-
-fail_fd:;
-    int e = errno;
-    if (fd >= 0) close(fd);
-    unlink(tmp);
-    free(tmp);
-    return fail(err, errsize, RAIIAF_E_IO, "%s: %s failed: %s", path, step, strerror(e));
+    rf_err e = {0};
+    int rc = rf_write_file(path, hdr, hlen, data, size, &e);
+    return rc ? fail(err, errsize, rc, "%s", e.msg) : 0;
 }

@@ -16,6 +16,7 @@
  * dtype names are matched exactly, rank is at most 8.
  */
 #include "interop.h"
+#include "../internal.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -23,17 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-
-static void seterr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t n, const char *fmt, ...)
-{
-    if (!err || !n) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-}
+#include "../fileio.h"
 
 static const struct {
     const char *name;
@@ -68,34 +59,34 @@ static uint64_t rd64le(const unsigned char *p)
 
 /* Checks one tensor entry; fills `a` (data relative to `data`). */
 static int st_entry(const char *name, json_t *e, const unsigned char *data, uint64_t data_len, int need_dtype,
-                    npy_array *a, char *err, size_t errsize)
+                    raiiaf_array *a, char *err, size_t errsize)
 {
     if (!json_is_object(e)) {
-        seterr(err, errsize, "tensor \"%s\": entry is not an object", name);
+        rf_msg(err, errsize, "tensor \"%s\": entry is not an object", name);
         return RAIIAF_E_CORRUPT;
     }
     json_t *dt = json_object_get(e, "dtype"), *shape = json_object_get(e, "shape"),
            *offs = json_object_get(e, "data_offsets");
     if (!json_is_string(dt) || !json_is_array(shape) || !json_is_array(offs) || json_array_size(offs) != 2) {
-        seterr(err, errsize, "tensor \"%s\": needs dtype (string), shape (array) and data_offsets ([begin, end])", name);
+        rf_msg(err, errsize, "tensor \"%s\": needs dtype (string), shape (array) and data_offsets ([begin, end])", name);
         return RAIIAF_E_CORRUPT;
     }
     size_t rank = json_array_size(shape);
     if (rank > RAIIAF_MAX_RANK) {
-        seterr(err, errsize, "tensor \"%s\": rank %zu exceeds %d", name, rank, RAIIAF_MAX_RANK);
+        rf_msg(err, errsize, "tensor \"%s\": rank %zu exceeds %d", name, rank, RAIIAF_MAX_RANK);
         return RAIIAF_E_LIMIT;
     }
     json_t *b = json_array_get(offs, 0), *en = json_array_get(offs, 1);
     if (!json_is_integer(b) || !json_is_integer(en) || json_integer_value(b) < 0 ||
         json_integer_value(en) < json_integer_value(b) || (uint64_t)json_integer_value(en) > data_len) {
-        seterr(err, errsize, "tensor \"%s\": data_offsets are not 0 <= begin <= end <= %llu", name,
+        rf_msg(err, errsize, "tensor \"%s\": data_offsets are not 0 <= begin <= end <= %llu", name,
                (unsigned long long)data_len);
         return RAIIAF_E_CORRUPT;
     }
     raiiaf_dtype d = st_dtype_parse(json_string_value(dt));
     if (d == RAIIAF_DTYPE_INVALID) {
         if (!need_dtype) return RAIIAF_OK; /* not the one asked for: its layout is all that matters */
-        seterr(err, errsize, "tensor \"%s\": dtype \"%s\" is not one RAIIAF stores (BOOL, U8, I8, I16, U16, F16, "
+        rf_msg(err, errsize, "tensor \"%s\": dtype \"%s\" is not one RAIIAF stores (BOOL, U8, I8, I16, U16, F16, "
                "BF16, I32, U32, F32, F64, I64, U64)", name, json_string_value(dt));
         return RAIIAF_E_ARG;
     }
@@ -104,7 +95,7 @@ static int st_entry(const char *name, json_t *e, const unsigned char *data, uint
     for (size_t i = 0; i < rank; i++) {
         json_t *x = json_array_get(shape, i);
         if (!json_is_integer(x) || json_integer_value(x) < 0) {
-            seterr(err, errsize, "tensor \"%s\": shape[%zu] is not a non-negative integer", name, i);
+            rf_msg(err, errsize, "tensor \"%s\": shape[%zu] is not a non-negative integer", name, i);
             return RAIIAF_E_CORRUPT;
         }
         uint64_t v = (uint64_t)json_integer_value(x);
@@ -117,7 +108,7 @@ static int st_entry(const char *name, json_t *e, const unsigned char *data, uint
     else overflow = 1;
     uint64_t span = (uint64_t)json_integer_value(en) - (uint64_t)json_integer_value(b);
     if (overflow || bytes != span) {
-        seterr(err, errsize, "tensor \"%s\": data_offsets span %llu bytes, shape and dtype need %s%llu", name,
+        rf_msg(err, errsize, "tensor \"%s\": data_offsets span %llu bytes, shape and dtype need %s%llu", name,
                (unsigned long long)span, overflow ? "more than " : "", (unsigned long long)(overflow ? UINT64_MAX : bytes));
         return RAIIAF_E_CORRUPT;
     }
@@ -129,37 +120,38 @@ static int st_entry(const char *name, json_t *e, const unsigned char *data, uint
     return RAIIAF_OK;
 }
 
-int st_parse(const void *buf, size_t len, const char *want, npy_array *out, char *err, size_t errsize)
+/* Checks the length prefix and parses the header: *h is a JSON object
+ * whose __metadata__, if any, maps strings to strings; *data and
+ * *data_len are the bytes after it. */
+static int st_header(const unsigned char *p, size_t len, json_t **h_out, const unsigned char **data,
+                     uint64_t *data_len, char *err, size_t errsize)
 {
-    const unsigned char *p = buf;
-    memset(out, 0, sizeof *out);
+    *h_out = NULL;
     if (len < 8) {
-        seterr(err, errsize, "safetensors: %zu bytes, shorter than the 8-byte header length", len);
+        rf_msg(err, errsize, "safetensors: %zu bytes, shorter than the 8-byte header length", len);
         return RAIIAF_E_TRUNCATED;
     }
     uint64_t n = rd64le(p);
     if (n > ST_MAX_HEADER) {
-        seterr(err, errsize, "safetensors: header length %llu exceeds the 100 MB limit", (unsigned long long)n);
+        rf_msg(err, errsize, "safetensors: header length %llu exceeds the 100 MB limit", (unsigned long long)n);
         return RAIIAF_E_LIMIT;
     }
     if (n > len - 8) {
-        seterr(err, errsize, "safetensors: header length %llu runs past the end of the file (%zu bytes)",
+        rf_msg(err, errsize, "safetensors: header length %llu runs past the end of the file (%zu bytes)",
                (unsigned long long)n, len);
         return RAIIAF_E_TRUNCATED;
     }
     if (n < 2 || p[8] != '{') {
-        seterr(err, errsize, "safetensors: the header is not a JSON object");
+        rf_msg(err, errsize, "safetensors: the header is not a JSON object");
         return RAIIAF_E_CORRUPT;
     }
     json_error_t je;
     json_t *h = json_loadb((const char *)p + 8, (size_t)n, JSON_REJECT_DUPLICATES, &je);
     if (!json_is_object(h)) {
-        seterr(err, errsize, "safetensors: header JSON: %s (at byte %d)", h ? "not an object" : je.text, h ? 0 : je.position);
+        rf_msg(err, errsize, "safetensors: header JSON: %s (at byte %d)", h ? "not an object" : je.text, h ? 0 : je.position);
         json_decref(h);
         return RAIIAF_E_CORRUPT;
     }
-    const unsigned char *data = p + 8 + n;
-    uint64_t data_len = (uint64_t)(len - 8 - (size_t)n);
     json_t *md = json_object_get(h, "__metadata__");
     if (md) {
         const char *k;
@@ -167,11 +159,26 @@ int st_parse(const void *buf, size_t len, const char *want, npy_array *out, char
         int ok = json_is_object(md);
         json_object_foreach(md, k, v) if (!json_is_string(v)) ok = 0;
         if (!ok) {
-            seterr(err, errsize, "safetensors: __metadata__ must map strings to strings");
+            rf_msg(err, errsize, "safetensors: __metadata__ must map strings to strings");
             json_decref(h);
             return RAIIAF_E_CORRUPT;
         }
     }
+    *h_out = h;
+    *data = p + 8 + n;
+    *data_len = (uint64_t)(len - 8 - (size_t)n);
+    return RAIIAF_OK;
+}
+
+int raiiaf_safetensors_parse(const void *buf, size_t len, const char *want, raiiaf_array *out, char *err, size_t errsize)
+{
+    json_t *h;
+    const unsigned char *data;
+    uint64_t data_len;
+    memset(out, 0, sizeof *out);
+    int hrc = st_header(buf, len, &h, &data, &data_len, err, errsize);
+    if (hrc) return hrc;
+    json_t *md = json_object_get(h, "__metadata__");
     size_t count = json_object_size(h) - (md ? 1 : 0);
     const char *k;
     json_t *v;
@@ -183,12 +190,12 @@ int st_parse(const void *buf, size_t len, const char *want, npy_array *out, char
         size_t nl = strlen(names);
         if (nl + strlen(k) + 8 < sizeof names) snprintf(names + nl, sizeof names - nl, "%s%s", nl ? ", " : "", k);
         int mine = want ? !strcmp(k, want) : count == 1;
-        npy_array a;
+        raiiaf_array a;
         memset(&a, 0, sizeof a);
         if ((rc = st_entry(k, v, data, data_len, mine, &a, err, errsize))) break;
         if (mine) {
             if (strlen(k) < 1 || strlen(k) > 255) {
-                seterr(err, errsize, "safetensors: tensor name \"%.40s\" must be 1 to 255 bytes", k);
+                rf_msg(err, errsize, "safetensors: tensor name \"%.40s\" must be 1 to 255 bytes", k);
                 rc = RAIIAF_E_ARG;
                 break;
             }
@@ -198,18 +205,44 @@ int st_parse(const void *buf, size_t len, const char *want, npy_array *out, char
     }
     if (!rc && !found) {
         if (count == 0) {
-            seterr(err, errsize, "safetensors: the file holds no tensor");
+            rf_msg(err, errsize, "safetensors: the file holds no tensor");
             rc = RAIIAF_E_NOT_FOUND;
         } else if (want) {
-            seterr(err, errsize, "safetensors: no tensor named \"%s\" (the file holds: %s)", want, names);
+            rf_msg(err, errsize, "safetensors: no tensor named \"%s\" (the file holds: %s)", want, names);
             rc = RAIIAF_E_NOT_FOUND;
         } else {
-            seterr(err, errsize, "safetensors: the file holds %zu tensors (%s): name one as FILE.safetensors:TENSOR", count, names);
+            rf_msg(err, errsize, "safetensors: the file holds %zu tensors (%s): name one as FILE.safetensors:TENSOR", count, names);
             rc = RAIIAF_E_ARG;
         }
     }
     json_decref(h);
     if (rc) memset(out, 0, sizeof *out);
+    return rc;
+}
+
+int raiiaf_safetensors_names(const void *buf, size_t len, char **names_json, char *err, size_t errsize)
+{
+    json_t *h;
+    const unsigned char *data;
+    uint64_t data_len;
+    *names_json = NULL;
+    int rc = st_header(buf, len, &h, &data, &data_len, err, errsize);
+    if (rc) return rc;
+    json_t *names = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach(h, k, v)
+    {
+        if (!strcmp(k, "__metadata__")) continue;
+        raiiaf_array a;
+        /* Each entry is checked as a read would check it, so a listed name
+         * can be read. */
+        if ((rc = st_entry(k, v, data, data_len, 0, &a, err, errsize))) break;
+        json_array_append_new(names, json_string(k));
+    }
+    if (!rc && !(*names_json = json_dumps(names, JSON_COMPACT))) rc = RAIIAF_E_NOMEM;
+    json_decref(names);
+    json_decref(h);
     return rc;
 }
 
@@ -245,6 +278,47 @@ int st_build(const char *name, raiiaf_dtype dtype, unsigned rank, const uint64_t
     *out = b;
     *out_size = 8 + padded + size;
     return RAIIAF_OK;
+}
+
+int raiiaf_safetensors_build(const char *name, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape,
+                             const void *data, size_t size, const char *metadata_json, unsigned char **out,
+                             size_t *out_size, char *err, size_t errsize)
+{
+    *out = NULL;
+    *out_size = 0;
+    if (!name || (rank && !shape) || (size && !data)) {
+        rf_msg(err, errsize, "safetensors: invalid argument");
+        return RAIIAF_E_ARG;
+    }
+    uint64_t count = 1;
+    for (unsigned i = 0; i < rank && i < RAIIAF_MAX_RANK; i++)
+        if (rf_mul_u64(count, shape[i], &count)) count = UINT64_MAX;
+    size_t es = raiiaf_dtype_size(dtype);
+    if (!es || rank > RAIIAF_MAX_RANK || count > SIZE_MAX / es || count * es != size) {
+        rf_msg(err, errsize, "safetensors: %zu bytes do not hold a %s tensor of that shape", size,
+               raiiaf_dtype_name(dtype) ? raiiaf_dtype_name(dtype) : "(invalid dtype)");
+        return RAIIAF_E_ARG;
+    }
+    json_t *md = NULL;
+    if (metadata_json) {
+        json_error_t je;
+        md = json_loads(metadata_json, JSON_REJECT_DUPLICATES, &je);
+        int ok = json_is_object(md);
+        const char *k;
+        json_t *v;
+        json_object_foreach(md, k, v) if (!json_is_string(v)) ok = 0;
+        if (!ok) {
+            rf_msg(err, errsize, "safetensors: metadata must be a JSON object of strings%s%s", md ? "" : ": ",
+                   md ? "" : je.text);
+            json_decref(md);
+            return md ? RAIIAF_E_ARG : RAIIAF_E_JSON;
+        }
+    }
+    int rc = st_build(name, dtype, rank, shape, data, size, md, out, out_size);
+    json_decref(md);
+    if (rc) rf_msg(err, errsize, "safetensors: cannot build \"%.60s\": %s", name,
+                   rc == RAIIAF_E_ARG ? "the name __metadata__ is reserved" : raiiaf_strerror(rc));
+    return rc;
 }
 
 json_t *st_metadata_from_manifest(const char *manifest, size_t len)
@@ -288,21 +362,28 @@ static size_t st_path(const char *path, const char **tensor)
     return (size_t)(p - path) + 12;
 }
 
-int cli_latent_read(const char *path, npy_array *out, char *err, size_t errsize)
+int raiiaf_tensor_file_read(const char *path, raiiaf_array *out, char *err, size_t errsize)
 {
     const char *tensor;
+    memset(out, 0, sizeof *out);
+    if (!path) {
+        rf_msg(err, errsize, "raiiaf_tensor_file_read: no path");
+        return RAIIAF_E_ARG;
+    }
     size_t fl = st_path(path, &tensor);
-    if (!fl) return npy_read_file(path, out, err, errsize);
+    if (!fl) return raiiaf_npy_read_file(path, out, err, errsize);
     char *file = strndup(path, fl);
     if (!file) return RAIIAF_E_NOMEM;
     unsigned char *buf;
     size_t n;
-    int rc = cli_read_file(file, &buf, &n, err, errsize);
-    if (!rc) {
+    rf_err e = {0};
+    int rc = rf_read_file(file, UINT64_MAX, &buf, &n, &e);
+    if (rc) rf_msg(err, errsize, "%s", e.msg);
+    else {
         char e2[768];
-        rc = st_parse(buf, n, tensor && *tensor ? tensor : NULL, out, e2, sizeof e2);
+        rc = raiiaf_safetensors_parse(buf, n, tensor && *tensor ? tensor : NULL, out, e2, sizeof e2);
         if (rc) {
-            seterr(err, errsize, "%s: %s", file, e2);
+            rf_msg(err, errsize, "%s: %s", file, e2);
             free(buf);
         } else out->owned_ = buf;
     }
@@ -310,11 +391,15 @@ int cli_latent_read(const char *path, npy_array *out, char *err, size_t errsize)
     return rc;
 }
 
-int cli_latent_write(raiiaf_reader *r, const char *path, const char *name, raiiaf_dtype dtype, unsigned rank,
-                     const uint64_t *shape, const void *data, size_t size, char *err, size_t errsize)
+int raiiaf_tensor_file_write(raiiaf_reader *r, const char *path, const char *name, raiiaf_dtype dtype, unsigned rank,
+                             const uint64_t *shape, const void *data, size_t size, char *err, size_t errsize)
 {
     const char *tensor;
-    if (!st_path(path, &tensor) || tensor) return npy_write_file(path, dtype, rank, shape, data, size, err, errsize);
+    if (!path || !name) {
+        rf_msg(err, errsize, "raiiaf_tensor_file_write: no path or name");
+        return RAIIAF_E_ARG;
+    }
+    if (!st_path(path, &tensor) || tensor) return raiiaf_npy_write_file(path, dtype, rank, shape, data, size, err, errsize);
     size_t mlen = 0;
     const char *manifest = r ? raiiaf_reader_manifest(r, &mlen) : NULL;
     json_t *md = manifest ? st_metadata_from_manifest(manifest, mlen) : NULL;
@@ -323,10 +408,12 @@ int cli_latent_write(raiiaf_reader *r, const char *path, const char *name, raiia
     int rc = st_build(name, dtype, rank, shape, data, size, md, &b, &bn);
     json_decref(md);
     if (rc) {
-        seterr(err, errsize, "%s: cannot build a safetensors file (%s)", path, raiiaf_strerror(rc));
+        rf_msg(err, errsize, "%s: cannot build a safetensors file (%s)", path, raiiaf_strerror(rc));
         return rc;
     }
-    rc = cli_write_file(path, b, bn, err, errsize);
+    rf_err e = {0};
+    rc = rf_write_file(path, b, bn, NULL, 0, &e);
+    if (rc) rf_msg(err, errsize, "%s", e.msg);
     free(b);
     return rc;
 }

@@ -1,0 +1,157 @@
+/*
+ * import_result.c -- the record an importer builds: the helpers every tool
+ * mapper (A1111, ComfyUI, InvokeAI, ...) uses to put values into the
+ * schema's fields, with the schema's ranges enforced, so that a value out
+ * of range is kept as unmapped with a note instead of failing the import.
+ */
+#include "interop.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------- */
+/* Mapping helpers                                                         */
+/* ---------------------------------------------------------------------- */
+
+void import_result_init(import_result *r)
+{
+    r->model_info = json_object();
+    r->ext = json_object();
+    r->tool = NULL;
+}
+
+void import_result_free(import_result *r)
+{
+    json_decref(r->model_info);
+    json_decref(r->ext);
+    r->model_info = r->ext = NULL;
+}
+
+static json_t *gs(import_result *r)
+{
+    json_t *g = json_object_get(r->model_info, "generation_settings");
+    if (!g) {
+        g = json_object();
+        json_object_set_new(r->model_info, "generation_settings", g);
+    }
+    return g;
+}
+
+void imp_note(import_result *r, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    json_t *n = json_object_get(r->ext, "notes");
+    if (!n) {
+        n = json_array();
+        json_object_set_new(r->ext, "notes", n);
+    }
+    json_array_append_new(n, json_string(buf));
+}
+
+void imp_unmapped(import_result *r, const char *key, json_t *value)
+{
+    if (!value) return;
+    json_t *u = json_object_get(r->ext, "unmapped");
+    if (!u) {
+        u = json_object();
+        json_object_set_new(r->ext, "unmapped", u);
+    }
+    json_object_set_new(u, key, value);
+}
+
+void imp_set_str(import_result *r, const char *key, const char *value)
+{
+    if (value && *value) json_object_set_new(r->model_info, key, json_string(value));
+}
+
+void imp_set_gs_str(import_result *r, const char *key, const char *value)
+{
+    if (value && *value) json_object_set_new(gs(r), key, json_string(value));
+}
+
+void imp_set_gs_int(import_result *r, const char *key, long long v, long long min, const char *src)
+{
+    if (v < min) {
+        imp_note(r, "%s %lld is outside the schema's range for generation_settings/%s (>= %lld); kept in unmapped only",
+                 src, v, key, min);
+        imp_unmapped(r, src, json_integer(v));
+        return;
+    }
+    json_object_set_new(gs(r), key, json_integer(v));
+}
+
+void imp_set_gs_num(import_result *r, const char *key, double v, double min, double max, const char *src)
+{
+    if (!isfinite(v) || v < min || v > max) {
+        imp_note(r, "%s %g is outside the schema's range for generation_settings/%s; kept in unmapped only", src, v, key);
+        imp_unmapped(r, src, json_real(v));
+        return;
+    }
+    json_object_set_new(gs(r), key, json_real(v));
+}
+
+void imp_add_adapter(import_result *r, const char *name, const char *type, int has_weight, double weight,
+                     const char *hash)
+{
+    if (!name || !*name) return;
+    json_t *a = json_object_get(r->model_info, "adapters");
+    if (!a) {
+        a = json_array();
+        json_object_set_new(r->model_info, "adapters", a);
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(name));
+    if (type) json_object_set_new(o, "type", json_string(type));
+    if (has_weight && isfinite(weight)) json_object_set_new(o, "weight", json_real(weight));
+    if (hash && *hash) json_object_set_new(o, "hash", json_string(hash));
+    json_array_append_new(a, o);
+}
+
+void imp_set_model(import_result *r, const char *name)
+{
+    if (!name || !*name) return;
+    static const char *const exts[] = {".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft"};
+    size_t n = strlen(name);
+    for (size_t k = 0; k < sizeof exts / sizeof exts[0]; k++) {
+        size_t e = strlen(exts[k]);
+        if (n > e && !strcasecmp(name + n - e, exts[k])) {
+            n -= e;
+            break;
+        }
+    }
+    json_object_set_new(r->model_info, "model_name", json_stringn(name, n));
+}
+
+static int all_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)s[i])) return 0;
+    return 1;
+}
+
+void imp_set_model_hash(import_result *r, const char *hash)
+{
+    if (!hash || !*hash) return;
+    const char *h = hash;
+    if (h[0] == '0' && (h[1] == 'x' || h[1] == 'X')) h += 2;
+    size_t n = strlen(h);
+    char buf[96];
+    if ((n == 64 || n == 10 || n == 8) && all_hex(h, n)) {
+        snprintf(buf, sizeof buf, "%s:", n == 64 ? "sha256" : n == 10 ? "autov2" : "autov1");
+        size_t p = strlen(buf);
+        for (size_t i = 0; i < n; i++) buf[p++] = (char)tolower((unsigned char)h[i]);
+        buf[p] = '\0';
+        json_object_set_new(r->model_info, "model_hash", json_string(buf));
+    } else {
+        json_object_set_new(r->model_info, "model_hash", json_string(hash));
+    }
+}
+
