@@ -38,11 +38,9 @@ READ_NO_DIGEST = 0x1
 ENV_DEFAULT, ENV_NONE, ENV_INCLUDE_HOSTNAME, ENV_NO_CAPTURE = 0x0, 0x1, 0x2, 0x4
 DRIFT_KINDS = {1: "added", 2: "removed", 3: "changed", 4: "unchecked"}
 
-HAS_FORMAT1_WRITE = _lib.has("raiiaf_writer_set_format")
-HAS_FORMAT1_READ = _lib.has("raiiaf_reader_env_json")
-HAS_ENV = _lib.has("raiiaf_writer_set_env") and _lib.has("raiiaf_reader_drift")
-HAS_RECIPE = _lib.has("raiiaf_writer_add_noise_tensor") and _lib.has("raiiaf_reader_tensor_recipe")
-HAS_RELATIVE = _lib.has("raiiaf_writer_add_tensor_relative")
+# Kept for programs written against earlier versions of this package: the
+# library version checked at load time (_lib.REQUIRED_VERSION) has them all.
+HAS_FORMAT1_WRITE = HAS_FORMAT1_READ = HAS_ENV = HAS_RECIPE = HAS_RELATIVE = True
 
 
 def _bf16_numpy():
@@ -216,8 +214,6 @@ def _env_components(h):
 def current_env(include_hostname=False):
     """The current environment as {id: canonical}: what libraiiaf captures
     (os, cpu, ram, libraries, GPUs) plus python_components()."""
-    if not HAS_ENV:
-        raise NotImplementedError("raiiaf: the loaded libraiiaf has no environment API")
     h = _env_from_components(python_components(), True, ENV_INCLUDE_HOSTNAME if include_hostname else 0)
     try:
         return _env_components(h)
@@ -314,9 +310,6 @@ def write(path, image=None, latents=None, *, model=None, model_version=None, pro
     w = _Writer(path)
     try:
         if format != 2:
-            if not HAS_FORMAT1_WRITE:
-                raise NotImplementedError("raiiaf: the loaded libraiiaf (%s) cannot write format %s"
-                                          % (_lib.path, format))
             w.check(lib.raiiaf_writer_set_format(w.h, int(format)))
         noise = _noise_seeds(noise_seed, seed, latents, tolerance, format)
         rel = _relatives(relative, latents, tolerance, noise)
@@ -403,7 +396,7 @@ def _noise_seeds(noise_seed, seed, latents, tolerance, format):
     if noise_seed is False:
         return {}
     if noise_seed is None:  # the generation seed, tried quietly for initial_noise
-        if seed is None or NOISE_LATENT not in names or tol(NOISE_LATENT) != 0 or format != 2 or not HAS_RECIPE:
+        if seed is None or NOISE_LATENT not in names or tol(NOISE_LATENT) != 0 or format != 2:
             return {}
         try:
             return {NOISE_LATENT: (_seed_value(seed, "seed"), False)}
@@ -479,8 +472,7 @@ def _add_relative(w, name, code, arr, shape, codec, ref, ref_arr, ref_code, expl
                             tuple(ref_arr.shape)))
     # Format 1 is decided here too, so that libraries before the one that stores
     # such tensors alone (they answered NOT_FOUND) behave the same.
-    why = ("the loaded libraiiaf (%s) has no relative tensors" % _lib.path if not HAS_RELATIVE else
-           "format %s has no relative tensors" % format if format != 2 else None)
+    why = "format %s has no relative tensors" % format if format != 2 else None
     if not same or why:  # "chain" across a change of dtype or shape: alone, quietly
         if why and explicit:
             warnings.warn("raiiaf: %s: stored alone: %s" % (name, why), RelativeWarning, stacklevel=3)
@@ -505,11 +497,6 @@ def _add_values(w, name, code, arr, shape, codec):
 def _add_noise(w, name, code, arr, shape, codec, seed, explicit):
     """Adds latent `name` as a seed recipe when it is that seed's torch.randn
     bit for bit, else as values with `codec`."""
-    if not HAS_RECIPE:  # only explicit requests get here
-        warnings.warn("raiiaf: %s: stored as values: the loaded libraiiaf (%s) has no seed recipes"
-                      % (name, _lib.path), RecipeWarning, stacklevel=3)
-        _add_values(w, name, code, arr, shape, codec)
-        return
     as_recipe = ctypes.c_int(0)
     w.check(lib.raiiaf_writer_add_noise_tensor(w.h, b(name), code, arr.ndim, shape,
                                                ctypes.c_void_p(arr.ctypes.data), arr.nbytes, seed, codec,
@@ -539,10 +526,9 @@ def _write_env(w, format, env, env_components, include_hostname):
             return
         comps = python_components()
         comps.update(user)
-        if HAS_ENV:  # the os component in format 1's form comes from the library's capture
-            cur = current_env()
-            if "os" in cur and "os" not in comps:
-                comps["os"] = cur["os"]
+        cur = current_env()  # the os component in format 1's form comes from the library's capture
+        if "os" in cur and "os" not in comps:
+            comps["os"] = cur["os"]
         import hashlib
         rec = {"env_version": 1, "components": [
             {"component_id": cid, "cononical_str": canon,
@@ -550,11 +536,6 @@ def _write_env(w, format, env, env_components, include_hostname):
             for cid, canon in comps.items()]}
         text = json.dumps(rec).encode()
         w.check(lib.raiiaf_writer_set_format1_env(w.h, text, len(text)), "env")
-        return
-    if not HAS_ENV:
-        # TODO(env): the loaded libraiiaf has no environment API; nothing is recorded.
-        if user:
-            raise NotImplementedError("raiiaf: the loaded libraiiaf has no environment API")
         return
     if not env:
         w.check(lib.raiiaf_writer_set_env(w.h, ENV_NONE))
@@ -574,12 +555,17 @@ class _Reader:
     """Owns the C reader handle (and the borrowed buffer of a memory open).
     Zero-copy arrays hold a reference to it, so the mapping outlives them."""
 
-    def __init__(self, source, flags):
+    def __init__(self, source, flags, version=None):
         self.h = ctypes.c_void_p()
         self.keep = None
+        if version is not None and not isinstance(source, (str, os.PathLike)):
+            raise TypeError("raiiaf: open(version=) needs a path")
         if isinstance(source, (str, os.PathLike)):
             self.path = os.fsdecode(source)
-            rc = lib.raiiaf_reader_open_file(os.fsencode(source), flags, ctypes.byref(self.h))
+            if version is not None:
+                rc = lib.raiiaf_reader_open_version(os.fsencode(source), flags, int(version), ctypes.byref(self.h))
+            else:
+                rc = lib.raiiaf_reader_open_file(os.fsencode(source), flags, ctypes.byref(self.h))
         else:
             self.path = None
             self.keep = np.frombuffer(source, dtype=np.uint8)
@@ -643,8 +629,8 @@ class File:
     even after ``close()``.  Every payload's CRC-32C and SHA-256 are checked
     when it is first read (``digests=False``: CRC-32C only)."""
 
-    def __init__(self, source, digests=True):
-        self._r = _Reader(source, 0 if digests else READ_NO_DIGEST)
+    def __init__(self, source, digests=True, version=None):
+        self._r = _Reader(source, 0 if digests else READ_NO_DIGEST, version)
         self.path = self._r.path
         self._meta = None
         self._names = None
@@ -745,7 +731,7 @@ class File:
         "generator_version": 1, "kernel": "avx2-fma", "seed": 42}.  None when
         the tensor stores its values."""
         idx = self._index(name)
-        if self.tensor_info(idx).codec != "recipe" or not HAS_RECIPE:
+        if self.tensor_info(idx).codec != "recipe":
             return None
         rec = _lib.Recipe()
         rc = lib.raiiaf_reader_tensor_recipe(self._h, idx, ctypes.byref(rec))
@@ -882,12 +868,8 @@ class File:
     @property
     def env_json(self):
         """The stored environment record's JSON text, or None."""
-        fn = "raiiaf_reader_env_record" if _lib.has("raiiaf_reader_env_record") else (
-            "raiiaf_reader_env_json" if _lib.has("raiiaf_reader_env_json") else None)
-        if fn is None:
-            return None
         p, n = ctypes.c_void_p(), ctypes.c_size_t()
-        rc = getattr(lib, fn)(self._h, ctypes.byref(p), ctypes.byref(n))
+        rc = lib.raiiaf_reader_env_record(self._h, ctypes.byref(p), ctypes.byref(n))
         if rc == errors.E_NOT_FOUND:
             return None
         self._r.check(rc, "env")
@@ -897,13 +879,6 @@ class File:
     def env(self):
         """The environment record as {id: canonical string}, in id order
         ({} when the file holds none)."""
-        if not HAS_ENV:
-            text = self.env_json
-            if text is None:
-                return {}
-            rec = json.loads(text)
-            return {c.get("component_id", c.get("id")): c.get("cononical_str", c.get("canonical"))
-                    for c in rec.get("components", [])}
         h = ctypes.c_void_p()
         rc = lib.raiiaf_reader_env(self._h, ctypes.byref(h))
         if rc == errors.E_NOT_FOUND:
@@ -924,8 +899,6 @@ class File:
         of your own, or torch/diffusers installed but not imported; a torch,
         cuda, cudnn or diffusers component whose module is not installed here
         at all is "removed").  Import torch before asking to compare it."""
-        if not HAS_ENV:
-            raise NotImplementedError("raiiaf: the loaded libraiiaf has no environment API")
         cur = _env_from_components(python_components())
         d = ctypes.c_void_p()
         try:
@@ -946,12 +919,70 @@ class File:
             lib.raiiaf_drift_free(d)
             lib.raiiaf_env_free(cur)
 
+    # -- versions and signatures (raiiaf._trust)
+    @property
+    def version(self):
+        """The manifest version this File shows (1 for an unedited file)."""
+        return lib.raiiaf_reader_manifest_version(self._h)
+
+    @property
+    def latest_version(self):
+        return lib.raiiaf_reader_latest_version(self._h)
+
+    @property
+    def trailing_bytes(self):
+        """Bytes after the newest complete version (an interrupted edit)."""
+        return lib.raiiaf_reader_trailing_bytes(self._h)
+
+    def history(self):
+        """Every manifest version, oldest first: [Version(version, offset, manifest)]."""
+        from . import _trust
+        return _trust.history(self)
+
+    def signature(self, pubkey=None):
+        """Signature(state, key_id, signed_version, message) of the newest
+        signature; state is "unsigned", "valid", "edited" or "invalid"."""
+        from . import _trust
+        return _trust.signature(self, pubkey)
+
+    # -- interop (raiiaf._interop)
+    def export(self, path, format=None):
+        """Writes the stored image, never re-encoded, with its generation
+        record (A1111 `parameters` text and the whole manifest) to `path`;
+        the format from the extension unless given, and it must be the
+        stored image's.  Warns (ExportWarning) when a JPEG's EXIF segment
+        could hold only the parameters text."""
+        from . import _interop
+        flags = _interop.export_file(self, path, format)
+        if flags & _interop.EXPORT_MANIFEST_OMITTED:
+            warnings.warn("raiiaf: %s: the manifest does not fit in a JPEG EXIF segment; only the parameters "
+                          "text was exported" % path, _interop.ExportWarning, stacklevel=2)
+        return path
+
+    def export_bytes(self, format=None):
+        """As export(), returning the bytes."""
+        from . import _interop
+        return _interop.export_bytes(self, format)[0]
+
+    @property
+    def parameters(self):
+        """The A1111-style parameters text of the generation record."""
+        from . import _interop
+        return _interop.parameters(self)
+
+    def save_tensor(self, name, path):
+        """Writes tensor `name` to `path`: .safetensors (with the generation
+        record as __metadata__) or .npy."""
+        from . import _interop
+        return _interop.save_tensor(self, name, path)
+
     # -- verification
-    def verify(self):
+    def verify(self, pubkey=None):
         """Checks everything (every byte, CRC, SHA-256, the image, the
-        schema).  Raises the library's error for the first problem, with
-        every problem's message; warnings become VerifyWarning.  Returns the
-        list of warning messages."""
+        schema) and, with `pubkey` (a public key file), that the newest
+        version carries a valid signature by that key.  Raises the library's
+        error for the first problem, with every problem's message; warnings
+        become VerifyWarning.  Returns the list of warning messages."""
         problems, warns = [], []
 
         def report(ctx, status, message):
@@ -964,12 +995,19 @@ class File:
         if rc:
             msgs = [m for _, m in problems] or [s(lib.raiiaf_reader_errmsg(self._h))]
             raise errors.make(rc, "; ".join(msgs), self.path, errors.part_of(msgs[0]))
+        if pubkey is not None:
+            sig = self.signature(pubkey)
+            if sig.state != "valid":
+                why = {"unsigned": "the file is not signed",
+                       "edited": "signed version %d, edited since" % sig.signed_version}.get(sig.state, sig.message)
+                raise errors.make(errors.E_DIGEST, "signature: %s" % why, self.path, "chunk")
         return [m for _, m in warns]
 
 
-def open(source, digests=True):  # noqa: A001 - raiiaf.open, like gzip.open
-    """Opens a RAIIAF file (format 1 or 2) by path, or from bytes in memory."""
-    return File(source, digests)
+def open(source, digests=True, version=None):  # noqa: A001 - raiiaf.open, like gzip.open
+    """Opens a RAIIAF file (format 1 or 2) by path, or from bytes in memory;
+    `version` (a path only) opens an older manifest version (1 = the first)."""
+    return File(source, digests, version)
 
 
 # ---- raw structures, for the drop-in's header dict --------------------------------

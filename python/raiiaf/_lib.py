@@ -8,10 +8,11 @@ The shared library is looked for, in this order:
 3. the system: ``ctypes.util.find_library("raiiaf")``, then ``libraiiaf.so.0``
    (after ``make install``).
 
-Functions added to the C library after 0.1.0 (format 1, the environment
-record, seed recipes, relative tensors) are declared only when the loaded library exports
-them; ``has(name)`` says whether it does, so this package runs against older
-libraries too.
+Every public function of ``include/raiiaf.h`` is declared here with its
+argument and return types (``python/tests/test_bindings.py`` parses the
+header and fails when one disagrees).  The package needs a library at least
+as new as ``REQUIRED_VERSION`` and checks ``raiiaf_version_number()`` once at
+load time instead of probing for each function.
 """
 
 import ctypes
@@ -49,11 +50,25 @@ class DriftItem(ctypes.Structure):
                 ("file_canonical", c_char_p), ("current_canonical", c_char_p)]
 
 
-PROBLEM_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_char_p)
+class SignatureInfo(ctypes.Structure):
+    _fields_ = [("state", c_int), ("key_id", ctypes.c_char * 17), ("signed_version", c_uint32),
+                ("message", ctypes.c_char * 256)]
 
-# name: (restype, argtypes).  The first group is the 0.1.0 API; the rest is
-# optional (declared when exported).
+
+class Array(ctypes.Structure):
+    _fields_ = [("dtype", c_int), ("rank", c_uint), ("shape", c_uint64 * MAX_RANK),
+                ("data", c_void_p), ("size", c_size_t), ("owned_", c_void_p)]
+
+
+PROBLEM_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_char_p)
+NOTE_FN = ctypes.CFUNCTYPE(None, c_void_p, c_char_p)
+
+REQUIRED_VERSION = 200  # libraiiaf 0.2.0: MAJOR * 10000 + MINOR * 100 + PATCH
+
+# name: (restype, argtypes), grouped as the header is.
 _PROTOS = {
+    "raiiaf_version_number": (c_uint, []),
+    "raiiaf_free": (None, [c_void_p]),
     "raiiaf_strerror": (c_char_p, [c_int]),
     "raiiaf_version_string": (c_char_p, []),
     "raiiaf_dtype_name": (c_char_p, [c_int]),
@@ -94,11 +109,11 @@ _PROTOS = {
     "raiiaf_reader_verify": (c_int, [c_void_p, PROBLEM_FN, c_void_p]),
     "raiiaf_schema_text": (c_char_p, []),
     "raiiaf_validate_manifest": (c_int, [c_char_p, c_size_t, c_char_p, c_size_t]),
-    # -- optional: format 1 ------------------------------------------------
+    # -- format 1 ------------------------------------------------------------
     "raiiaf_writer_set_format": (c_int, [c_void_p, c_uint]),
     "raiiaf_writer_set_format1_env": (c_int, [c_void_p, c_char_p, c_size_t]),
     "raiiaf_reader_env_json": (c_int, [c_void_p, P(c_void_p), P(c_size_t)]),
-    # -- optional: environment record and drift ---------------------------
+    # -- environment record and drift ---------------------------------------
     "raiiaf_env_capture": (c_int, [c_uint, P(c_void_p)]),
     "raiiaf_env_new": (c_int, [P(c_void_p)]),
     "raiiaf_env_from_json": (c_int, [c_char_p, c_size_t, P(c_void_p)]),
@@ -121,17 +136,68 @@ _PROTOS = {
     "raiiaf_drift_differences": (c_size_t, [c_void_p]),
     "raiiaf_drift_item_get": (c_int, [c_void_p, c_size_t, P(DriftItem)]),
     "raiiaf_drift_free": (None, [c_void_p]),
-    # -- optional: seed recipes (format 2.1) ------------------------------
+    # -- seed recipes (format 2.1) --------------------------------------------
     "raiiaf_writer_add_noise_tensor": (c_int, [c_void_p, c_char_p, c_int, c_uint, P(c_uint64),
                                                c_void_p, c_size_t, c_uint64, c_int, P(c_int)]),
     "raiiaf_reader_tensor_recipe": (c_int, [c_void_p, c_size_t, P(Recipe)]),
-    # -- optional: relative tensors (format 2.1) --------------------------
+    # -- relative tensors (format 2.1) ---------------------------------------
     "raiiaf_writer_add_tensor_relative": (c_int, [c_void_p, c_char_p, c_int, c_uint, P(c_uint64),
                                                   c_void_p, c_size_t, c_char_p, c_void_p, c_int, P(c_int)]),
+    # -- versions, edits, signatures, recovery --------------------------------
+    "raiiaf_reader_open_version": (c_int, [c_char_p, c_uint, c_uint32, P(c_void_p)]),
+    "raiiaf_reader_manifest_version": (c_uint32, [c_void_p]),
+    "raiiaf_reader_latest_version": (c_uint32, [c_void_p]),
+    "raiiaf_reader_trailing_bytes": (c_uint64, [c_void_p]),
+    "raiiaf_reader_manifest_at": (c_int, [c_void_p, c_uint32, P(c_void_p), P(c_size_t), P(c_uint64)]),
+    "raiiaf_edit_open": (c_int, [c_char_p, P(c_void_p)]),
+    "raiiaf_edit_free": (None, [c_void_p]),
+    "raiiaf_edit_errmsg": (c_char_p, [c_void_p]),
+    "raiiaf_edit_set_json": (c_int, [c_void_p, c_char_p, c_char_p]),
+    "raiiaf_edit_remove": (c_int, [c_void_p, c_char_p]),
+    "raiiaf_edit_add_tag": (c_int, [c_void_p, c_char_p]),
+    "raiiaf_edit_remove_tag": (c_int, [c_void_p, c_char_p]),
+    "raiiaf_edit_add_chunk": (c_int, [c_void_p, c_char_p, c_void_p, c_size_t]),
+    "raiiaf_edit_new_version": (c_uint32, [c_void_p]),
+    "raiiaf_edit_commit": (c_int, [c_void_p]),
+    "raiiaf_compact": (c_int, [c_char_p, c_char_p, c_char_p, c_size_t]),
+    "raiiaf_keygen": (c_int, [c_char_p, c_char_p, c_size_t]),
+    "raiiaf_sign": (c_int, [c_char_p, c_char_p, c_char_p, c_char_p, c_size_t]),
+    "raiiaf_reader_signature": (c_int, [c_void_p, c_char_p, P(SignatureInfo)]),
+    "raiiaf_recover": (c_int, [c_char_p, c_char_p, PROBLEM_FN, c_void_p]),
+    "raiiaf_torch_randn": (c_int, [c_uint64, c_int, c_uint, P(c_uint64), c_char_p, c_void_p, c_size_t]),
+    # -- interop: tensors -------------------------------------------------------
+    "raiiaf_array_free": (None, [P(Array)]),
+    "raiiaf_npy_parse": (c_int, [c_void_p, c_size_t, P(Array), c_char_p, c_size_t]),
+    "raiiaf_npy_read_file": (c_int, [c_char_p, P(Array), c_char_p, c_size_t]),
+    "raiiaf_npy_build": (c_int, [c_int, c_uint, P(c_uint64), c_void_p, c_size_t, P(c_void_p), P(c_size_t)]),
+    "raiiaf_npy_write_file": (c_int, [c_char_p, c_int, c_uint, P(c_uint64), c_void_p, c_size_t, c_char_p, c_size_t]),
+    "raiiaf_safetensors_parse": (c_int, [c_void_p, c_size_t, c_char_p, P(Array), c_char_p, c_size_t]),
+    "raiiaf_safetensors_names": (c_int, [c_void_p, c_size_t, P(c_void_p), c_char_p, c_size_t]),
+    "raiiaf_safetensors_build": (c_int, [c_char_p, c_int, c_uint, P(c_uint64), c_void_p, c_size_t, c_char_p,
+                                         P(c_void_p), P(c_size_t), c_char_p, c_size_t]),
+    "raiiaf_tensor_file_read": (c_int, [c_char_p, P(Array), c_char_p, c_size_t]),
+    "raiiaf_tensor_file_write": (c_int, [c_void_p, c_char_p, c_char_p, c_int, c_uint, P(c_uint64), c_void_p,
+                                         c_size_t, c_char_p, c_size_t]),
+    # -- interop: import, export, convert ---------------------------------------
+    "raiiaf_import_image": (c_int, [c_void_p, c_size_t, P(c_void_p)]),
+    "raiiaf_import_image_file": (c_int, [c_char_p, P(c_void_p)]),
+    "raiiaf_import_free": (None, [c_void_p]),
+    "raiiaf_import_errmsg": (c_char_p, [c_void_p]),
+    "raiiaf_import_tool": (c_char_p, [c_void_p]),
+    "raiiaf_import_format": (c_char_p, [c_void_p]),
+    "raiiaf_import_metadata": (c_void_p, [c_void_p, P(c_size_t)]),
+    "raiiaf_import_field_count": (c_size_t, [c_void_p]),
+    "raiiaf_import_record_count": (c_size_t, [c_void_p]),
+    "raiiaf_import_note_count": (c_size_t, [c_void_p]),
+    "raiiaf_import_note": (c_char_p, [c_void_p, c_size_t]),
+    "raiiaf_import_add_tag": (c_int, [c_void_p, c_char_p]),
+    "raiiaf_import_to_writer": (c_int, [c_void_p, c_void_p]),
+    "raiiaf_export": (c_int, [c_void_p, c_char_p, P(c_void_p), P(c_size_t), P(c_uint), c_char_p, c_size_t]),
+    "raiiaf_export_file": (c_int, [c_void_p, c_char_p, c_char_p, P(c_uint), c_char_p, c_size_t]),
+    "raiiaf_export_parameters": (c_int, [c_void_p, P(c_void_p), c_char_p, c_size_t]),
+    "raiiaf_convert": (c_int, [c_char_p, c_char_p, c_uint, c_int, NOTE_FN, c_void_p, P(c_size_t), P(c_int),
+                               c_char_p, c_size_t]),
 }
-
-_REQUIRED_UNTIL = "raiiaf_validate_manifest"  # every entry up to this one must exist
-
 
 def _candidates():
     env = os.environ.get("RAIIAF_LIBRARY")
@@ -164,22 +230,30 @@ def _load():
 
 
 lib, path = _load()
-_present = set()
+try:
+    lib.raiiaf_version_number.restype = c_uint
+    lib.raiiaf_version_number.argtypes = []
+    version_number = lib.raiiaf_version_number()
+except AttributeError:
+    version_number = 0  # 0.1.x had no version number
+if version_number < REQUIRED_VERSION:
+    raise ImportError("raiiaf: %s is libraiiaf %s; this package needs %d.%d.%d or newer (rebuild the "
+                      "library from this tree, or set RAIIAF_LIBRARY to a newer build)"
+                      % (path, "0.1" if not version_number else version_number, REQUIRED_VERSION // 10000,
+                         REQUIRED_VERSION // 100 % 100, REQUIRED_VERSION % 100))
 for _name, (_res, _args) in _PROTOS.items():
     try:
         _f = getattr(lib, _name)
     except AttributeError:
-        if _name in list(_PROTOS)[:list(_PROTOS).index(_REQUIRED_UNTIL) + 1]:
-            raise ImportError("raiiaf: %s (%s) does not export %s: too old" % (path, _name, _name))
-        continue
+        raise ImportError("raiiaf: %s (libraiiaf %d) does not export %s" % (path, version_number, _name)) from None
     _f.restype = _res
     _f.argtypes = _args
-    _present.add(_name)
 
 
 def has(name):
-    """Whether the loaded library exports the function `name`."""
-    return name in _present
+    """Whether the package declares the library function `name` (every
+    function of the header, once the version check above has passed)."""
+    return name in _PROTOS
 
 
 def s(b):

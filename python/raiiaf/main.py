@@ -62,9 +62,6 @@ class raiiafFileHandler:
             raise ValueError("filename must end with .raiiaf: %r" % (filename,))
         if not isinstance(latent, dict):
             raise TypeError("latent must be a dict of name -> 4-D float16/float32 array")
-        if format == 1 and not _core.HAS_FORMAT1_WRITE:
-            raise NotImplementedError("raiiaf: format 1 writing needs a libraiiaf with "
-                                      "raiiaf_writer_set_format (the loaded one has none)")
         if format == 1 and extra_image is not None:
             raise ValueError("format 1 has no place for extra_image")
         arrays = {}
@@ -135,7 +132,7 @@ class raiiafFileHandler:
                 import json
                 env = json.loads(env_text)
             metadata = f.metadata
-            if env is not None and _core.HAS_ENV:
+            if env is not None:
                 _warn_drift(f, filename)
         return {"header": header, "chunks": {"latent": latents, "image": image, "env": env},
                 "metadata": metadata}

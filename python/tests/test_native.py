@@ -288,19 +288,6 @@ def test_metadata_json_matches_manifest(tmp_path):
 # ---- seed recipes, without torch (test_recipe.py checks them against torch) ----------
 
 
-def test_has_recipe_is_what_the_library_exports():
-    import ctypes
-    lib = ctypes.CDLL(raiiaf.library_path)
-    assert raiiaf.HAS_RECIPE == (hasattr(lib, "raiiaf_writer_add_noise_tensor")
-                                 and hasattr(lib, "raiiaf_reader_tensor_recipe"))
-
-
-def test_has_relative_is_what_the_library_exports():
-    import ctypes
-    lib = ctypes.CDLL(raiiaf.library_path)
-    assert raiiaf.HAS_RELATIVE == hasattr(lib, "raiiaf_writer_add_tensor_relative")
-
-
 def test_recipe_of_value_tensors_is_none(tmp_path):
     out = str(tmp_path / "v.raiiaf")
     raiiaf.write(out, latents={"initial_noise": sample("float32"), "i": sample("int32")}, seed=42)
@@ -370,27 +357,6 @@ def test_cli_noise_stored_as_recipe(tmp_path, cli):
     raiiaf.write(out, latents={"initial_noise": noise}, seed=42, noise_seed=False)
     with raiiaf.open(out) as f:
         assert f.format == (2, 0) and f.tensor_info(0).codec != "recipe"
-
-
-def test_old_library_stores_values(tmp_path, cli, monkeypatch):
-    """Against a libraiiaf without seed recipes: explicit seeds warn and
-    store values, the generation seed is not tried."""
-    from raiiaf import _core
-    noise = cli_noise(cli, tmp_path, 5, (8,))
-    monkeypatch.setattr(_core, "HAS_RECIPE", False)
-    out = str(tmp_path / "o.raiiaf")
-    with pytest.warns(raiiaf.RecipeWarning, match="no seed recipes"):
-        raiiaf.write(out, latents={"initial_noise": noise}, noise_seed=5)
-    with raiiaf.open(out) as f:
-        assert f.format == (2, 0) and f.tensor_info(0).codec != "recipe"
-        assert f.recipe(0) is None
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        raiiaf.write(out, latents={"initial_noise": noise}, seed=5)
-    with raiiaf.open(out) as f:
-        assert f.tensor_info(0).codec != "recipe"
-        np.testing.assert_array_equal(f.latents["initial_noise"], noise)
 
 
 def test_format1_has_no_recipes(tmp_path, cli):

@@ -235,21 +235,6 @@ def test_bad_relative_arguments_raise(tmp_path, relative, tolerance, latents, er
     assert not out.exists()  # nothing written, not even in part
 
 
-def test_old_library_stores_alone(tmp_path, monkeypatch):
-    """Against a libraiiaf without relative tensors: named pairs warn and are
-    stored alone, "chain" quietly."""
-    lat = trajectory(steps=3)
-    monkeypatch.setattr(_core, "HAS_RELATIVE", False)
-    out = str(tmp_path / "o.raiiaf")
-    with pytest.warns(raiiaf.RelativeWarning, match="no relative tensors"):
-        raiiaf.write(out, latents=lat, relative={"step_01": "step_00"})
-    quietly(path=out, latents=lat, relative="chain")
-    with raiiaf.open(out) as f:
-        assert f.format == (2, 0) and all(f.tensor_info(n).reference is None for n in lat)
-        for n in lat:
-            assert same_bits(f.latents[n], lat[n])
-
-
 def test_format1_has_no_relative_tensors(tmp_path):
     if not raiiaf.HAS_FORMAT1_WRITE:
         pytest.skip("the loaded libraiiaf cannot write format 1")
