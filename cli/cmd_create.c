@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -204,335 +205,326 @@ static int set_field(raiiaf_writer *w, const field_opt *f, const char *value)
     return raiiaf_writer_set_json(w, f->pointer, num);
 }
 
+/* Everything the command line asked for. */
+typedef struct create_opts {
+    const char *out, *image, *meta, *values[NFIELDS];
+    raiiaf_codec codec;
+    double tolerance;
+    int quiet, verbose, no_recipe, format, delta_chain;
+    int ntags, nlatents, nseeds, ndeltas;
+    const char **tags, **noise_seeds, **deltas;
+    latent_arg *latents;
+    cli_env_opts envo;
+} create_opts;
+
+/* Flags without a value; 1 when argv[i] was one. */
+static int flag_opt(const char *a, create_opts *o)
+{
+    static const struct {
+        const char *name, *alt;
+        size_t off;
+    } flags[] = {
+        {"-q", "--quiet", offsetof(create_opts, quiet)},
+        {"-v", "--verbose", offsetof(create_opts, verbose)},
+        {"--no-recipe", NULL, offsetof(create_opts, no_recipe)},
+        {"--delta-chain", NULL, offsetof(create_opts, delta_chain)},
+    };
+    for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
+        if (!strcmp(a, flags[k].name) || (flags[k].alt && !strcmp(a, flags[k].alt))) {
+            *(int *)((char *)o + flags[k].off) = 1;
+            return 1;
+        }
+    return 0;
+}
+
+/* Options with a value; 1 when argv[*i] was one (consumed), -1 on a usage
+ * error (reported), 0 when it is none of them. */
+static int value_opt(int argc, char **argv, int *i, create_opts *o)
+{
+    const char *v;
+    int r;
+    if ((r = cli_opt(argc, argv, i, "--delta", &v)) > 0) o->deltas[o->ndeltas++] = v;
+    else if (r == 0 && (r = cli_opt(argc, argv, i, "--noise-seed", &v)) > 0) o->noise_seeds[o->nseeds++] = v;
+    else if (r == 0 && ((r = cli_opt(argc, argv, i, "-o", &v)) > 0 || (r == 0 && (r = cli_opt(argc, argv, i, "--output", &v)) > 0)))
+        o->out = v;
+    else if (r == 0 && (r = cli_env_create_opt(argc, argv, i, &o->envo)) > 0) { /* --env, --no-env, --env-include */
+    } else if (r == 0 && (r = cli_opt(argc, argv, i, "--image", &v)) > 0) o->image = v;
+    else if (r == 0 && (r = cli_opt(argc, argv, i, "--meta", &v)) > 0) o->meta = v;
+    else if (r == 0 && (r = cli_opt(argc, argv, i, "--tag", &v)) > 0) o->tags[o->ntags++] = v;
+    else if (r == 0 && (r = cli_opt(argc, argv, i, "--latent", &v)) > 0) {
+        if (parse_latent(v, &o->latents[o->nlatents]) < 0) return -1;
+        o->nlatents++;
+    } else if (r == 0 && (r = cli_opt(argc, argv, i, "--codec", &v)) > 0) {
+        if (raiiaf_codec_from_name(v, &o->codec)) {
+            cli_err("--codec: unknown codec '%s' (auto, raw, zstd, zfp)", v);
+            return -1;
+        }
+    } else if (r == 0 && (r = cli_opt(argc, argv, i, "--format", &v)) > 0) {
+        if (strcmp(v, "1") && strcmp(v, "2")) {
+            cli_err("--format: expected 1 or 2, got '%s'", v);
+            return -1;
+        }
+        o->format = v[0] - '0';
+    } else if (r == 0 && (r = cli_opt(argc, argv, i, "--tolerance", &v)) > 0) {
+        if (cli_parse_double(v, &o->tolerance) || o->tolerance <= 0) {
+            cli_err("--tolerance: expected a number > 0, got '%s'", v);
+            return -1;
+        }
+    } else if (r == 0) {
+        for (size_t k = 0; k < NFIELDS && r == 0; k++)
+            if ((r = cli_opt(argc, argv, i, fields[k].option, &v)) > 0) o->values[k] = v;
+    }
+    return r;
+}
+
+/* Parses and cross-checks the arguments: 0, 1 after --help, -1 on a usage error. */
+static int parse_args(int argc, char **argv, create_opts *o)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (flag_opt(a, o)) continue;
+        int r = value_opt(argc, argv, &i, o);
+        if (r < 0) return -1;
+        if (r == 0) {
+            cli_err("create: unknown argument '%s' (see raiiaf create --help)", a);
+            return -1;
+        }
+    }
+    const char *why = !o->out                       ? "no output file (-o OUT.raiiaf)"
+                      : !o->image && !o->nlatents   ? "nothing to store: give --image and/or --latent"
+                      : o->no_recipe && o->nseeds   ? "--noise-seed and --no-recipe contradict each other"
+                      : (o->ndeltas || o->delta_chain) && o->tolerance > 0
+                          ? "--delta stores bits exactly and cannot be combined with --tolerance"
+                          : NULL;
+    if (why) {
+        cli_err("create: %s", why);
+        return -1;
+    }
+    for (int k = 0; k < o->nseeds; k++)
+        if (apply_noise_seed(o->noise_seeds[k], o->latents, o->nlatents) < 0) return -1;
+    for (int k = 0; k < o->ndeltas; k++)
+        if (apply_delta(o->deltas[k], o->latents, o->nlatents) < 0) return -1;
+    return 0;
+}
+
+/* --meta, the field options and --tag; an exit status.  *meta_src keeps the
+ * --meta text for the generation seed. */
+static int write_metadata(raiiaf_writer *w, const create_opts *o, char **meta_src)
+{
+    char err[1024];
+    int rc;
+    if (o->meta) {
+        unsigned char *text;
+        size_t n;
+        if ((rc = cli_read_file(o->meta, &text, &n, err, sizeof err))) {
+            cli_err("%s", err);
+            return cli_exit_for_input(rc);
+        }
+        *meta_src = (char *)text;
+        if ((rc = raiiaf_writer_merge_json(w, (const char *)text))) {
+            cli_err("%s: %s", o->meta, raiiaf_writer_errmsg(w));
+            return EXIT_INPUT;
+        }
+    }
+    for (size_t k = 0; k < NFIELDS; k++) {
+        if (!o->values[k]) continue;
+        int r = set_field(w, &fields[k], o->values[k]);
+        if (r < 0) return EXIT_USAGE;
+        if (r) {
+            cli_err("%s: %s", fields[k].option, raiiaf_writer_errmsg(w));
+            return EXIT_INPUT;
+        }
+    }
+    for (int t = 0; t < o->ntags; t++)
+        if ((rc = raiiaf_writer_add_tag(w, o->tags[t]))) {
+            cli_err("--tag: %s", raiiaf_writer_errmsg(w));
+            return rc == RAIIAF_E_NOMEM ? EXIT_SYSTEM : EXIT_INPUT;
+        }
+    return EXIT_OK;
+}
+
+static int add_image(raiiaf_writer *w, const char *image)
+{
+    unsigned char *data;
+    size_t n;
+    char err[1024];
+    int rc = cli_read_file(image, &data, &n, err, sizeof err);
+    if (rc) {
+        cli_err("%s", err);
+        return cli_exit_for_input(rc);
+    }
+    rc = raiiaf_writer_add_image(w, data, n);
+    free(data);
+    if (rc) {
+        cli_err("%s: %s", image, raiiaf_writer_errmsg(w));
+        return cli_exit_for_output(rc);
+    }
+    return EXIT_OK;
+}
+
+/* How the latents were stored, for the summary line. */
+typedef struct stored_counts {
+    int recipes, relative;
+} stored_counts;
+
+/* Latent k tried as a seed recipe. */
+static int add_as_noise(raiiaf_writer *w, const create_opts *o, int k, const raiiaf_array *a, raiiaf_codec lc,
+                        stored_counts *c)
+{
+    const latent_arg *l = &o->latents[k];
+    int as_recipe = 0;
+    int rc = raiiaf_writer_add_noise_tensor(w, l->name, a->dtype, a->rank, a->shape, a->data, a->size, l->seed, lc, &as_recipe);
+    if (!rc && as_recipe) {
+        c->recipes++;
+        if (o->verbose)
+            printf("%s: stored as a seed recipe (torch.randn, seed %llu): %zu bytes -> 32\n", l->name,
+                   (unsigned long long)l->seed, a->size);
+    } else if (!rc && (o->verbose || l->has_seed == 1)) {
+        /* Asked for explicitly, a miss is worth a word even without -v. */
+        fprintf(o->verbose ? stdout : stderr, "%s%s\n", o->verbose ? "" : "raiiaf: note: ", raiiaf_writer_errmsg(w));
+    }
+    return rc;
+}
+
+/* Latent k stored relative to `ref`; `prev` holds the latent before it. */
+static int add_relative(raiiaf_writer *w, const create_opts *o, int k, const char *ref, const raiiaf_array *a,
+                        const raiiaf_array *prev, raiiaf_codec lc, stored_counts *c, int *status)
+{
+    const latent_arg *l = &o->latents[k];
+    raiiaf_array other = {0};
+    const raiiaf_array *rd = prev;
+    char err[1024];
+    int rc;
+    if (strcmp(ref, o->latents[k - 1].name)) { /* not the one just stored: read it again */
+        int j = find_latent(o->latents, k, ref, strlen(ref)); /* apply_delta proved it is earlier */
+        if ((rc = raiiaf_tensor_file_read(o->latents[j].path, &other, err, sizeof err))) {
+            cli_err("--latent %s: %s", ref, err);
+            *status = cli_exit_for_input(rc);
+            return rc;
+        }
+        rd = &other;
+    }
+    if (!same_layout(rd, a)) {
+        cli_err("--delta %s=%s: the two latents differ in dtype or shape", l->name, ref);
+        raiiaf_array_free(&other);
+        *status = EXIT_USAGE;
+        return RAIIAF_E_ARG;
+    }
+    int as_rel = 0;
+    rc = raiiaf_writer_add_tensor_relative(w, l->name, a->dtype, a->rank, a->shape, a->data, a->size, ref, rd->data, lc, &as_rel);
+    raiiaf_array_free(&other);
+    if (!rc && as_rel) {
+        c->relative++;
+        if (o->verbose) printf("%s: stored relative to %s\n", l->name, ref);
+    } else if (!rc && o->verbose) {
+        printf("%s\n", raiiaf_writer_errmsg(w));
+    }
+    return rc;
+}
+
+/* Reads latent k and stores it the way its options ask; *prev becomes it.
+ * An exit status. */
+static int add_latent(raiiaf_writer *w, const create_opts *o, int k, raiiaf_array *prev, stored_counts *c)
+{
+    const latent_arg *l = &o->latents[k];
+    raiiaf_array a = {0};
+    char err[1024];
+    int rc = raiiaf_tensor_file_read(l->path, &a, err, sizeof err); /* .npy or .safetensors[:TENSOR] */
+    if (rc) {
+        cli_err("--latent %s: %s", l->name, err);
+        return cli_exit_for_input(rc);
+    }
+    raiiaf_codec lc = l->has_codec ? l->codec : o->codec;
+    int status = 0;
+    /* A recipe is lossless by construction: not tried when a lossy
+     * tolerance was asked for, nor in format 1. */
+    if (l->has_seed && o->tolerance == 0 && o->format == 2) {
+        rc = add_as_noise(w, o, k, &a, lc, c);
+    } else if (l->ref || (o->delta_chain && k > 0 && same_layout(prev, &a))) {
+        rc = add_relative(w, o, k, l->ref ? l->ref : o->latents[k - 1].name, &a, prev, lc, c, &status);
+    } else {
+        rc = raiiaf_writer_add_tensor(w, l->name, a.dtype, a.rank, a.shape, a.data, a.size, lc, o->tolerance);
+        if (!rc && o->verbose) printf("%s: stored as values (codec %s)\n", l->name, raiiaf_codec_name(lc));
+    }
+    raiiaf_array_free(prev);
+    *prev = a;
+    if (status) return status; /* reported already */
+    if (rc) {
+        cli_err("--latent %s=%s: %s", l->name, l->path, raiiaf_writer_errmsg(w));
+        return rc == RAIIAF_E_EXISTS || rc == RAIIAF_E_CODEC || rc == RAIIAF_E_ARG ? EXIT_USAGE : cli_exit_for_output(rc);
+    }
+    return EXIT_OK;
+}
+
 int cmd_create(int argc, char **argv)
 {
-    const char *out = NULL, *image = NULL, *meta = NULL, *values[NFIELDS] = {0};
-    raiiaf_codec codec = RAIIAF_CODEC_AUTO;
-    double tolerance = 0;
-    int quiet = 0, verbose = 0, no_recipe = 0, status = EXIT_USAGE, ntags = 0, nlatents = 0, format = 2, nseeds = 0,
-        nrecipes = 0, ndeltas = 0, delta_chain = 0, nrelative = 0;
-    const char **tags = calloc((size_t)argc, sizeof *tags), **noise_seeds = calloc((size_t)argc, sizeof *noise_seeds),
-               **deltas = calloc((size_t)argc, sizeof *deltas);
+    create_opts o = {.codec = RAIIAF_CODEC_AUTO, .format = 2};
+    int status = EXIT_USAGE;
     raiiaf_array prev = {0};
     char *meta_src = NULL;
-    latent_arg *latents = calloc((size_t)argc, sizeof *latents);
     raiiaf_writer *w = NULL;
-    cli_env_opts envo = {0};
-    char err[1024];
-    if (!tags || !latents || !noise_seeds || !deltas) {
+    stored_counts counts = {0};
+    o.tags = calloc((size_t)argc, sizeof *o.tags);
+    o.noise_seeds = calloc((size_t)argc, sizeof *o.noise_seeds);
+    o.deltas = calloc((size_t)argc, sizeof *o.deltas);
+    o.latents = calloc((size_t)argc, sizeof *o.latents);
+    if (!o.tags || !o.latents || !o.noise_seeds || !o.deltas) {
         cli_err("out of memory");
         status = EXIT_SYSTEM;
         goto done;
     }
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        int r;
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(usage, stdout);
-            status = EXIT_OK;
-            goto done;
-        }
-        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            quiet = 1;
-            continue;
-        }
-        if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-            verbose = 1;
-            continue;
-        }
-        if (!strcmp(a, "--no-recipe")) {
-            no_recipe = 1;
-            continue;
-        }
-        if (!strcmp(a, "--delta-chain")) {
-            delta_chain = 1;
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--delta", &v))) {
-            if (r < 0) goto done;
-            deltas[ndeltas++] = v;
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--noise-seed", &v))) {
-            if (r < 0) goto done;
-            noise_seeds[nseeds++] = v;
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "-o", &v)) || (r = cli_opt(argc, argv, &i, "--output", &v))) {
-            if (r < 0) goto done;
-            out = v;
-            continue;
-        }
-        if ((r = cli_env_create_opt(argc, argv, &i, &envo))) { /* --env, --no-env, --env-include */
-            if (r < 0) goto done;
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--image", &v))) {
-            if (r < 0) goto done;
-            image = v;
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--meta", &v))) {
-            if (r < 0) goto done;
-            meta = v;
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--tag", &v))) {
-            if (r < 0) goto done;
-            tags[ntags++] = v;
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--latent", &v))) {
-            if (r < 0 || parse_latent(v, &latents[nlatents]) < 0) goto done;
-            nlatents++;
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--codec", &v))) {
-            if (r < 0) goto done;
-            if (raiiaf_codec_from_name(v, &codec)) {
-                cli_err("--codec: unknown codec '%s' (auto, raw, zstd, zfp)", v);
-                goto done;
-            }
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--format", &v))) {
-            if (r < 0) goto done;
-            if (strcmp(v, "1") && strcmp(v, "2")) {
-                cli_err("--format: expected 1 or 2, got '%s'", v);
-                goto done;
-            }
-            format = v[0] - '0';
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--tolerance", &v))) {
-            if (r < 0) goto done;
-            if (cli_parse_double(v, &tolerance) || tolerance <= 0) {
-                cli_err("--tolerance: expected a number > 0, got '%s'", v);
-                goto done;
-            }
-            continue;
-        }
-        size_t k;
-        for (k = 0; k < NFIELDS; k++)
-            if ((r = cli_opt(argc, argv, &i, fields[k].option, &v))) break;
-        if (k < NFIELDS) {
-            if (r < 0) goto done;
-            values[k] = v;
-            continue;
-        }
-        cli_err("create: unknown argument '%s' (see raiiaf create --help)", a);
+    int r = parse_args(argc, argv, &o);
+    if (r) {
+        status = r > 0 ? EXIT_OK : EXIT_USAGE;
         goto done;
     }
-    if (!out) {
-        cli_err("create: no output file (-o OUT.raiiaf)");
-        goto done;
-    }
-    if (!image && !nlatents) {
-        cli_err("create: nothing to store: give --image and/or --latent");
-        goto done;
-    }
-    if (no_recipe && nseeds) {
-        cli_err("create: --noise-seed and --no-recipe contradict each other");
-        goto done;
-    }
-    for (int k = 0; k < nseeds; k++)
-        if (apply_noise_seed(noise_seeds[k], latents, nlatents) < 0) goto done;
-    for (int k = 0; k < ndeltas; k++)
-        if (apply_delta(deltas[k], latents, nlatents) < 0) goto done;
-    if ((ndeltas || delta_chain) && tolerance > 0) {
-        cli_err("create: --delta stores bits exactly and cannot be combined with --tolerance");
-        goto done;
-    }
-
-    int rc = raiiaf_writer_new(out, &w);
+    int rc = raiiaf_writer_new(o.out, &w);
+    if (!rc && o.format == 1) rc = raiiaf_writer_set_format(w, 1);
     if (rc) {
         cli_err("%s", w ? raiiaf_writer_errmsg(w) : "out of memory");
         status = cli_exit_for_output(rc);
         goto done;
     }
-    if (format == 1 && (rc = raiiaf_writer_set_format(w, 1))) {
-        cli_err("%s", raiiaf_writer_errmsg(w));
-        status = cli_exit_for_output(rc);
-        goto done;
-    }
-    if ((status = cli_env_apply(w, &envo)) != EXIT_OK) goto done;
+    if ((status = cli_env_apply(w, &o.envo)) != EXIT_OK) goto done;
     /* Metadata first: a bad value fails before any large payload is read. */
-    status = EXIT_INPUT;
-    if (meta) {
-        unsigned char *text;
-        size_t n;
-        if ((rc = cli_read_file(meta, &text, &n, err, sizeof err))) {
-            cli_err("%s", err);
-            status = cli_exit_for_input(rc);
-            goto done;
-        }
-        rc = raiiaf_writer_merge_json(w, (const char *)text);
-        meta_src = (char *)text;
-        if (rc) {
-            cli_err("%s: %s", meta, raiiaf_writer_errmsg(w));
-            goto done;
-        }
-    }
-    for (size_t k = 0; k < NFIELDS; k++) {
-        if (!values[k]) continue;
-        int r = set_field(w, &fields[k], values[k]);
-        if (r < 0) {
-            status = EXIT_USAGE;
-            goto done;
-        }
-        if (r) {
-            cli_err("%s: %s", fields[k].option, raiiaf_writer_errmsg(w));
-            goto done;
-        }
-    }
-    if (ntags) {
-        /* Tags are escaped here by hand: the API sets whole JSON values. */
-        size_t len = 3;
-        for (int t = 0; t < ntags; t++) len += strlen(tags[t]) * 6 + 4;
-        char *arr = malloc(len);
-        if (!arr) {
-            cli_err("out of memory");
-            status = EXIT_SYSTEM;
-            goto done;
-        }
-        size_t p = 0;
-        arr[p++] = '[';
-        for (int t = 0; t < ntags; t++) {
-            if (t) arr[p++] = ',';
-            arr[p++] = '"';
-            for (const unsigned char *s = (const unsigned char *)tags[t]; *s; s++) {
-                if (*s == '"' || *s == '\\') {
-                    arr[p++] = '\\';
-                    arr[p++] = (char)*s;
-                } else if (*s < 0x20) {
-                    p += (size_t)snprintf(arr + p, 7, "\\u%04x", *s);
-                } else {
-                    arr[p++] = (char)*s;
-                }
-            }
-            arr[p++] = '"';
-        }
-        arr[p++] = ']';
-        arr[p] = '\0';
-        rc = raiiaf_writer_set_json(w, "/raiiaf_metadata/model_info/tags", arr);
-        free(arr);
-        if (rc) {
-            cli_err("--tag: %s", raiiaf_writer_errmsg(w));
-            goto done;
-        }
-    }
-    if (image) {
-        unsigned char *data;
-        size_t n;
-        if ((rc = cli_read_file(image, &data, &n, err, sizeof err))) {
-            cli_err("%s", err);
-            status = cli_exit_for_input(rc);
-            goto done;
-        }
-        rc = raiiaf_writer_add_image(w, data, n);
-        free(data);
-        if (rc) {
-            cli_err("%s: %s", image, raiiaf_writer_errmsg(w));
-            status = cli_exit_for_output(rc);
-            goto done;
-        }
-    }
+    if ((status = write_metadata(w, &o, &meta_src)) != EXIT_OK) goto done;
+    if (o.image && (status = add_image(w, o.image)) != EXIT_OK) goto done;
     uint64_t gen_seed;
-    if (!no_recipe && !nseeds && generation_seed(values[SEED_FIELD], meta_src, &gen_seed))
-        for (int k = 0; k < nlatents; k++)
-            if (!strcmp(latents[k].name, "initial_noise")) {
-                latents[k].has_seed = 2;
-                latents[k].seed = gen_seed;
+    if (!o.no_recipe && !o.nseeds && generation_seed(o.values[SEED_FIELD], meta_src, &gen_seed))
+        for (int k = 0; k < o.nlatents; k++)
+            if (!strcmp(o.latents[k].name, "initial_noise")) {
+                o.latents[k].has_seed = 2;
+                o.latents[k].seed = gen_seed;
             }
-    for (int k = 0; k < nlatents; k++) {
-        raiiaf_array a = {0};
-        if ((rc = raiiaf_tensor_file_read(latents[k].path, &a, err, sizeof err))) { /* .npy or .safetensors[:TENSOR] */
-            cli_err("--latent %s: %s", latents[k].name, err);
-            status = cli_exit_for_input(rc);
-            goto done;
-        }
-        raiiaf_codec lc = latents[k].has_codec ? latents[k].codec : codec;
-        int as_recipe = 0;
-        /* A recipe is lossless by construction: not tried when a lossy
-         * tolerance was asked for, nor in format 1. */
-        if (latents[k].has_seed && tolerance == 0 && format == 2) {
-            rc = raiiaf_writer_add_noise_tensor(w, latents[k].name, a.dtype, a.rank, a.shape, a.data, a.size, latents[k].seed, lc,
-                                                &as_recipe);
-            if (!rc && as_recipe) {
-                nrecipes++;
-                if (verbose)
-                    printf("%s: stored as a seed recipe (torch.randn, seed %llu): %zu bytes -> 32\n", latents[k].name,
-                           (unsigned long long)latents[k].seed, a.size);
-            } else if (!rc && (verbose || latents[k].has_seed == 1)) {
-                /* Asked for explicitly, a miss is worth a word even without -v. */
-                fprintf(verbose ? stdout : stderr, "%s%s\n", verbose ? "" : "raiiaf: note: ", raiiaf_writer_errmsg(w));
-            }
-        } else if (latents[k].ref || (delta_chain && k > 0 && same_layout(&prev, &a))) {
-            const char *ref = latents[k].ref ? latents[k].ref : latents[k - 1].name;
-            raiiaf_array other = {0};
-            const raiiaf_array *rd = &prev;
-            if (strcmp(ref, latents[k - 1].name)) { /* not the one just stored: read it again */
-                int j = find_latent(latents, k, ref, strlen(ref)); /* apply_delta proved it is earlier */
-                if ((rc = raiiaf_tensor_file_read(latents[j].path, &other, err, sizeof err))) {
-                    cli_err("--latent %s: %s", ref, err);
-                    raiiaf_array_free(&a);
-                    status = cli_exit_for_input(rc);
-                    goto done;
-                }
-                rd = &other;
-            }
-            int as_rel = 0;
-            if (!same_layout(rd, &a)) {
-                cli_err("--delta %s=%s: the two latents differ in dtype or shape", latents[k].name, ref);
-                raiiaf_array_free(&other);
-                raiiaf_array_free(&a);
-                goto done;
-            }
-            rc = raiiaf_writer_add_tensor_relative(w, latents[k].name, a.dtype, a.rank, a.shape, a.data, a.size, ref, rd->data, lc,
-                                                   &as_rel);
-            raiiaf_array_free(&other);
-            if (!rc && as_rel) {
-                nrelative++;
-                if (verbose) printf("%s: stored relative to %s\n", latents[k].name, ref);
-            } else if (!rc && verbose) {
-                printf("%s\n", raiiaf_writer_errmsg(w));
-            }
-        } else {
-            rc = raiiaf_writer_add_tensor(w, latents[k].name, a.dtype, a.rank, a.shape, a.data, a.size, lc, tolerance);
-            if (!rc && verbose) printf("%s: stored as values (codec %s)\n", latents[k].name, raiiaf_codec_name(lc));
-        }
-        raiiaf_array_free(&prev);
-        prev = a;
-        if (rc) {
-            cli_err("--latent %s=%s: %s", latents[k].name, latents[k].path, raiiaf_writer_errmsg(w));
-            status = rc == RAIIAF_E_EXISTS || rc == RAIIAF_E_CODEC || rc == RAIIAF_E_ARG ? EXIT_USAGE : cli_exit_for_output(rc);
-            goto done;
-        }
-    }
+    for (int k = 0; k < o.nlatents; k++)
+        if ((status = add_latent(w, &o, k, &prev, &counts)) != EXIT_OK) goto done;
     if ((rc = raiiaf_writer_finish(w))) {
-        cli_err("%s: %s", out, raiiaf_writer_errmsg(w));
+        cli_err("%s: %s", o.out, raiiaf_writer_errmsg(w));
         status = cli_exit_for_output(rc);
         goto done;
     }
-    if (!quiet)
-        printf("%s: written (%d tensor%s%s%s%s)\n", out, nlatents, nlatents == 1 ? "" : "s",
-               nrecipes ? (nrecipes == 1 ? ", 1 as a seed recipe" : ", seed recipes") : "",
-               nrelative ? ", relative ones" : "", image ? ", image" : "");
+    if (!o.quiet)
+        printf("%s: written (%d tensor%s%s%s%s)\n", o.out, o.nlatents, o.nlatents == 1 ? "" : "s",
+               counts.recipes ? (counts.recipes == 1 ? ", 1 as a seed recipe" : ", seed recipes") : "",
+               counts.relative ? ", relative ones" : "", o.image ? ", image" : "");
     status = EXIT_OK;
 done:
     raiiaf_writer_free(w);
-    for (int k = 0; k < nlatents; k++) {
-        free(latents[k].ref);
-        free((char *)latents[k].name);
-        free((char *)latents[k].path);
+    for (int k = 0; k < o.nlatents; k++) {
+        free(o.latents[k].ref);
+        free((char *)o.latents[k].name);
+        free((char *)o.latents[k].path);
     }
-    free(latents);
-    free(tags);
-    free(noise_seeds);
-    free(deltas);
+    free(o.latents);
+    free(o.tags);
+    free(o.noise_seeds);
+    free(o.deltas);
     raiiaf_array_free(&prev);
     free(meta_src);
-    cli_env_opts_free(&envo);
+    cli_env_opts_free(&o.envo);
     return status;
 }

@@ -238,16 +238,23 @@ RAIIAF_API int raiiaf_writer_add_chunk(raiiaf_writer *w, const char type[4],
 /* Sets one manifest field.  `pointer` is a JSON Pointer (RFC 6901) such as
  * "/raiiaf_metadata/model_info/generation_settings/steps"; missing parent
  * objects are created.  `json` is the value as JSON text ("30", "\"euler\"",
- * "[\"a\",\"b\"]").  Fields the library owns (file_info, chunks, tensors,
- * image) cannot be set.  The manifest is checked against the schema in
+ * "[\"a\",\"b\"]").  The fields the library owns cannot be set
+ * (RAIIAF_E_ARG): /raiiaf_metadata itself and its members file_info,
+ * chunks, tensors, image and environment.  Everything else can, members
+ * beside raiiaf_metadata included; raiiaf_edit_* follows the same rule.  The manifest is checked against the schema in
  * raiiaf_writer_finish(); malformed JSON fails here with RAIIAF_E_JSON. */
 RAIIAF_API int raiiaf_writer_set_json(raiiaf_writer *w, const char *pointer, const char *json);
 
 /* Like raiiaf_writer_set_json() with a string value, escaped for you. */
 RAIIAF_API int raiiaf_writer_set_string(raiiaf_writer *w, const char *pointer, const char *value);
 
+/* Appends `tag` to /raiiaf_metadata/model_info/tags (created when
+ * missing), escaped for you.  Since 0.2.0. */
+RAIIAF_API int raiiaf_writer_add_tag(raiiaf_writer *w, const char *tag);
+
 /* Merges a JSON object into the manifest: objects merge key by key,
- * anything else replaces.  Used for "any further manifest fields". */
+ * anything else replaces.  Used for "any further manifest fields"; the
+ * fields the library owns are refused as by raiiaf_writer_set_json(). */
 RAIIAF_API int raiiaf_writer_merge_json(raiiaf_writer *w, const char *json_object);
 
 /* Completes the file: fills file_info and the chunk list, validates the

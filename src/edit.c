@@ -5,6 +5,7 @@
 #include "reader_impl.h"
 #include "format1.h"
 #include "env.h"
+#include "owned.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -429,27 +430,13 @@ static int edit_usable(raiiaf_edit *ed)
     return RAIIAF_OK;
 }
 
-/* The writer's rule (writer.c owned_key): fields the library owns. */
-static int owned_pointer(const char *pointer)
-{
-    static const char *const owned[] = {"/raiiaf_metadata/file_info", "/raiiaf_metadata/chunks", "/raiiaf_metadata/tensors",
-                                        "/raiiaf_metadata/image", "/raiiaf_metadata/environment"};
-    if (!strcmp(pointer, "/raiiaf_metadata") || !strcmp(pointer, "") || !strcmp(pointer, "/")) return 1;
-    if (strncmp(pointer, "/raiiaf_metadata/", 17)) return 1; /* nothing outside raiiaf_metadata */
-    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) {
-        size_t n = strlen(owned[i]);
-        if (!strncmp(pointer, owned[i], n) && (pointer[n] == '\0' || pointer[n] == '/')) return 1;
-    }
-    return 0;
-}
-
 int raiiaf_edit_set_json(raiiaf_edit *ed, const char *pointer, const char *json)
 {
     if (!ed) return RAIIAF_E_ARG;
     int rc = edit_usable(ed);
     if (rc) return rc;
     if (!pointer || !json) return rf_fail(&ed->err, RAIIAF_E_ARG, "pointer and value must not be NULL");
-    if (owned_pointer(pointer)) return rf_fail(&ed->err, RAIIAF_E_ARG, "%s is written by the library and cannot be set", pointer);
+    if (rf_owned_pointer(pointer)) return rf_fail(&ed->err, RAIIAF_E_ARG, "%s is written by the library and cannot be set", pointer);
     json_error_t je;
     json_t *v = json_loads(json, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
     if (!v) return rf_fail(&ed->err, RAIIAF_E_JSON, "%s: invalid JSON value at column %d: %s", pointer, je.column, je.text);
@@ -478,7 +465,7 @@ int raiiaf_edit_remove(raiiaf_edit *ed, const char *pointer)
     int rc = edit_usable(ed);
     if (rc) return rc;
     if (!pointer) return rf_fail(&ed->err, RAIIAF_E_ARG, "no pointer");
-    if (owned_pointer(pointer)) return rf_fail(&ed->err, RAIIAF_E_ARG, "%s is written by the library and cannot be removed", pointer);
+    if (rf_owned_pointer(pointer)) return rf_fail(&ed->err, RAIIAF_E_ARG, "%s is written by the library and cannot be removed", pointer);
     char *copy = strdup(pointer);
     if (!copy) return rf_fail(&ed->err, RAIIAF_E_NOMEM, "out of memory");
     json_t *cur = ed->manifest;

@@ -8,6 +8,7 @@
 #include "format1.h"
 #include "env.h"
 #include "fileio.h"
+#include "owned.h"
 #include "format.h"
 #include "jsonutil.h"
 
@@ -456,27 +457,13 @@ int raiiaf_writer_add_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype dt
     return rc;
 }
 
-/* Fields the library owns; callers may not set them. */
-static int owned_key(const char *pointer)
-{
-    static const char *const owned[] = {"/raiiaf_metadata/file_info", "/raiiaf_metadata/chunks",
-                                        "/raiiaf_metadata/tensors", "/raiiaf_metadata/image",
-                                        "/raiiaf_metadata/environment"};
-    if (!strcmp(pointer, "/raiiaf_metadata")) return 1;
-    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) {
-        size_t n = strlen(owned[i]);
-        if (!strncmp(pointer, owned[i], n) && (pointer[n] == '\0' || pointer[n] == '/')) return 1;
-    }
-    return 0;
-}
-
 int raiiaf_writer_set_json(raiiaf_writer *w, const char *pointer, const char *json)
 {
     if (!w) return RAIIAF_E_ARG;
     int rc = usable(w, 0);
     if (rc) return rc;
     if (!pointer || !json) return rf_fail(&w->err, RAIIAF_E_ARG, "pointer and value must not be NULL");
-    if (owned_key(pointer)) return rf_fail(&w->err, RAIIAF_E_ARG, "%s is written by the library and cannot be set", pointer);
+    if (rf_owned_pointer(pointer)) return rf_fail(&w->err, RAIIAF_E_ARG, "%s is written by the library and cannot be set", pointer);
     json_t *v;
     json_error_t je;
     v = json_loads(json, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
@@ -494,10 +481,26 @@ int raiiaf_writer_set_string(raiiaf_writer *w, const char *pointer, const char *
     int rc = usable(w, 0);
     if (rc) return rc;
     if (!pointer || !value) return rf_fail(&w->err, RAIIAF_E_ARG, "pointer and value must not be NULL");
-    if (owned_key(pointer)) return rf_fail(&w->err, RAIIAF_E_ARG, "%s is written by the library and cannot be set", pointer);
+    if (rf_owned_pointer(pointer)) return rf_fail(&w->err, RAIIAF_E_ARG, "%s is written by the library and cannot be set", pointer);
     json_t *v = json_string(value);
     if (!v) return rf_fail(&w->err, RAIIAF_E_ARG, "%s: value is not valid UTF-8", pointer);
     return rf_pointer_set(w->manifest, pointer, v, &w->err);
+}
+
+int raiiaf_writer_add_tag(raiiaf_writer *w, const char *tag)
+{
+    if (!w) return RAIIAF_E_ARG;
+    int rc = usable(w, 0);
+    if (rc) return rc;
+    json_t *t = tag ? json_string(tag) : NULL;
+    if (!t) return rf_fail(&w->err, RAIIAF_E_ARG, "a tag must be a UTF-8 string");
+    json_t *meta = json_object_get(w->manifest, "raiiaf_metadata");
+    json_t *mi = json_object_get(meta, "model_info");
+    if (!json_is_object(mi)) json_object_set_new(meta, "model_info", mi = json_object());
+    json_t *tags = json_object_get(mi, "tags");
+    if (!json_is_array(tags)) json_object_set_new(mi, "tags", tags = json_array());
+    if (!tags || json_array_append_new(tags, t)) return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+    return RAIIAF_OK;
 }
 
 int raiiaf_writer_merge_json(raiiaf_writer *w, const char *json_object)
@@ -518,11 +521,11 @@ int raiiaf_writer_merge_json(raiiaf_writer *w, const char *json_object)
         json_decref(v);
         return rf_fail(&w->err, RAIIAF_E_SCHEMA, "/raiiaf_metadata: must be an object");
     }
-    static const char *const owned[] = {"file_info", "chunks", "tensors", "image", "environment"};
-    for (size_t i = 0; m && i < sizeof owned / sizeof owned[0]; i++)
-        if (json_object_get(m, owned[i])) {
+    for (size_t i = 0; m && i < RF_OWNED_COUNT; i++)
+        if (json_object_get(m, rf_owned_members[i])) {
             json_decref(v);
-            return rf_fail(&w->err, RAIIAF_E_ARG, "/raiiaf_metadata/%s is written by the library and cannot be set", owned[i]);
+            return rf_fail(&w->err, RAIIAF_E_ARG, "/raiiaf_metadata/%s is written by the library and cannot be set",
+                           rf_owned_members[i]);
         }
     rc = rf_json_merge(w->manifest, v, &w->err);
     json_decref(v);

@@ -89,6 +89,7 @@ _PROTOS = {
     "raiiaf_writer_set_json": (c_int, [c_void_p, c_char_p, c_char_p]),
     "raiiaf_writer_set_string": (c_int, [c_void_p, c_char_p, c_char_p]),
     "raiiaf_writer_merge_json": (c_int, [c_void_p, c_char_p]),
+    "raiiaf_writer_add_tag": (c_int, [c_void_p, c_char_p]),
     "raiiaf_writer_finish": (c_int, [c_void_p]),
     "raiiaf_reader_open_file": (c_int, [c_char_p, c_uint, P(c_void_p)]),
     "raiiaf_reader_open_memory": (c_int, [c_void_p, c_size_t, c_uint, P(c_void_p)]),

@@ -13,6 +13,7 @@
  * validation, format 1's limits) apply to the result. */
 #include "interop.h"
 #include "../internal.h"
+#include "../owned.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -154,8 +155,8 @@ static raiiaf_codec f1_codec_for(json_t *f1_manifest, const char *name)
 static int carry_unowned(raiiaf_writer *w, json_t *meta)
 {
     json_t *rest = json_deep_copy(meta);
-    static const char *const owned[] = {"file_info", "chunks", "tensors", "image", "environment", "model_info"};
-    for (size_t k = 0; rest && k < sizeof owned / sizeof owned[0]; k++) json_object_del(rest, owned[k]);
+    for (size_t k = 0; rest && k < RF_OWNED_COUNT; k++) json_object_del(rest, rf_owned_members[k]);
+    if (rest) json_object_del(rest, "model_info"); /* carried on its own, mapped */
     json_t *wrap = rest ? json_pack("{s:o}", "raiiaf_metadata", rest) : NULL;
     char *t = wrap ? json_dumps(wrap, JSON_COMPACT) : NULL;
     json_decref(wrap);
