@@ -4,8 +4,12 @@
  * graphs, InvokeAI, NovelAI, SwarmUI, Fooocus JSON) and the A1111 text
  * written back from what they found.
  *
+ * Then the public import (raiiaf_import_image: our own export's record,
+ * notes, the metadata document and tags) over the same bytes.
+ *
  * Any input must be handled without a crash, a leak or an unterminated
- * message; whatever is recognised must give A1111 text that parses again. */
+ * message; whatever is recognised must give A1111 text that parses again,
+ * and an import that succeeds must give a JSON object with raiiaf_metadata. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,5 +55,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *s = exif_usercomment_decode(data, size, size & 1, &n, &enc);
     if (s && strlen(s) > n) __builtin_trap();
     free(s);
+
+    raiiaf_import *imp = NULL;
+    if (raiiaf_import_image(data, size, &imp) == RAIIAF_OK) {
+        if (raiiaf_import_add_tag(imp, "fuzz") != RAIIAF_OK) __builtin_trap();
+        size_t mlen;
+        const char *m = raiiaf_import_metadata(imp, &mlen);
+        json_t *doc = m ? json_loadb(m, mlen, 0, NULL) : NULL;
+        if (m && !json_is_object(json_object_get(doc, "raiiaf_metadata"))) __builtin_trap();
+        json_decref(doc);
+        for (size_t i = 0; i < raiiaf_import_note_count(imp); i++)
+            if (!raiiaf_import_note(imp, i)) __builtin_trap();
+    } else if (imp && !*raiiaf_import_errmsg(imp)) {
+        __builtin_trap(); /* a failure always says why */
+    }
+    raiiaf_import_free(imp);
     return 0;
 }
