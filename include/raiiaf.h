@@ -395,6 +395,14 @@ RAIIAF_API size_t raiiaf_reader_chunk_count(const raiiaf_reader *r);
 /* Describes chunk `index` of the manifest's chunk list. */
 RAIIAF_API int raiiaf_reader_chunk_info(raiiaf_reader *r, size_t index, raiiaf_chunk_info *info);
 
+/* The payload of chunk `index` as stored, zero-copy (valid until the
+ * reader is freed), after the checks of raiiaf_reader_read_tensor(): for
+ * reading back chunks of types this library does not interpret (written
+ * by raiiaf_writer_add_chunk(), or by a newer writer).  Chunks stored with
+ * a codec other than raw give RAIIAF_E_CODEC (read them as tensors), and so
+ * do format 1 files.  Since 0.2.0. */
+RAIIAF_API int raiiaf_reader_chunk_data(raiiaf_reader *r, size_t index, const void **data, size_t *size);
+
 /* Called by raiiaf_reader_verify() once per problem found, with the status
  * code and a message naming where (offset, chunk, JSON path).  A call with
  * status RAIIAF_OK is a warning, not a problem: its message starts with

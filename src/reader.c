@@ -142,6 +142,24 @@ int raiiaf_reader_chunk_info(raiiaf_reader *r, size_t index, raiiaf_chunk_info *
     return RAIIAF_OK;
 }
 
+int raiiaf_reader_chunk_data(raiiaf_reader *r, size_t index, const void **data, size_t *size)
+{
+    if (!r || !data) return RAIIAF_E_ARG;
+    int rc = opened(r);
+    if (rc) return rc;
+    if (r->f1) return rf_fail(&r->err, RAIIAF_E_CODEC, "format 1 chunks are read through the tensor and image calls");
+    if (index >= r->nchunks) return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "chunk index %zu out of range (%zu chunks)", index, r->nchunks);
+    const rf_rchunk *c = &r->chunks[index];
+    if (c->codec != RF_CODEC_RAW)
+        return rf_fail(&r->err, RAIIAF_E_CODEC, "chunk %zu (%s) is stored with codec %s; read it as a tensor", index, c->type,
+                       raiiaf_codec_name((raiiaf_codec)c->codec) ? raiiaf_codec_name((raiiaf_codec)c->codec) : "?");
+    const unsigned char *p;
+    if ((rc = rf_check_raw(r, index, &p, 0))) return rc;
+    *data = p;
+    if (size) *size = (size_t)c->stored;
+    return RAIIAF_OK;
+}
+
 void rf_chunk_where(const raiiaf_reader *r, size_t ci, char *buf, size_t cap)
 {
     const rf_rchunk *c = &r->chunks[ci];

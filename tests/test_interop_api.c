@@ -336,6 +336,72 @@ static void test_convert_format1(void **state)
     free(dir);
 }
 
+/* Chunks of other types are read back through raiiaf_reader_chunk_data
+ * and carried by a conversion; a damaged one stops it. */
+static void test_unknown_chunks(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir();
+    char *path = tu_path(dir, "x.raiiaf"), *out = tu_path(dir, "y.raiiaf");
+    raiiaf_writer *w = NULL;
+    assert_int_equal(raiiaf_writer_new(path, &w), RAIIAF_OK);
+    assert_int_equal(raiiaf_writer_set_env(w, RAIIAF_ENV_NONE), RAIIAF_OK);
+    const char payload[] = "a chunk this library does not interpret";
+    assert_int_equal(raiiaf_writer_add_chunk(w, "XTRA", payload, sizeof payload), RAIIAF_OK);
+    const float v[64] = {0};
+    const uint64_t shape[1] = {64};
+    assert_int_equal(raiiaf_writer_add_tensor(w, "z", RAIIAF_F32, 1, shape, v, sizeof v, RAIIAF_CODEC_ZSTD, 0), RAIIAF_OK);
+    assert_int_equal(raiiaf_writer_finish(w), RAIIAF_OK);
+    raiiaf_writer_free(w);
+
+    char err[512];
+    struct notes notes = {0};
+    assert_int_equal(raiiaf_convert(path, out, 2, -1, collect, &notes, NULL, NULL, err, sizeof err), RAIIAF_OK);
+    raiiaf_reader *r = NULL;
+    assert_int_equal(raiiaf_reader_open_file(out, 0, &r), RAIIAF_OK);
+    size_t found = 0;
+    for (size_t i = 0; i < raiiaf_reader_chunk_count(r); i++) {
+        raiiaf_chunk_info ci;
+        assert_int_equal(raiiaf_reader_chunk_info(r, i, &ci), RAIIAF_OK);
+        const void *d;
+        size_t n;
+        if (!strcmp(ci.type, "XTRA")) {
+            assert_int_equal(raiiaf_reader_chunk_data(r, i, &d, &n), RAIIAF_OK);
+            assert_int_equal(n, sizeof payload);
+            assert_memory_equal(d, payload, n);
+            found++;
+        } else if (!strcmp(ci.type, "TENS")) {
+            assert_int_equal(raiiaf_reader_chunk_data(r, i, &d, &n), RAIIAF_E_CODEC);
+            assert_non_null(strstr(raiiaf_reader_errmsg(r), "read it as a tensor"));
+        }
+    }
+    assert_int_equal(found, 1);
+    const void *d;
+    assert_int_equal(raiiaf_reader_chunk_data(r, 99, &d, NULL), RAIIAF_E_NOT_FOUND);
+    raiiaf_reader_free(r);
+
+    /* one flipped payload byte: read back refused, conversion stopped */
+    size_t n;
+    unsigned char *bytes = tu_read_file(path, &n);
+    unsigned char *at = memmem(bytes, n, payload, sizeof payload - 1);
+    assert_non_null(at);
+    at[3] ^= 0x20;
+    assert_int_equal(raiiaf_reader_open_memory(bytes, n, 0, &r), RAIIAF_OK);
+    for (size_t i = 0; i < raiiaf_reader_chunk_count(r); i++) {
+        raiiaf_chunk_info ci;
+        raiiaf_reader_chunk_info(r, i, &ci);
+        if (!strcmp(ci.type, "XTRA")) assert_int_equal(raiiaf_reader_chunk_data(r, i, &d, NULL), RAIIAF_E_CHECKSUM);
+    }
+    raiiaf_reader_free(r);
+    tu_write_file(path, bytes, n);
+    free(bytes);
+    assert_int_equal(raiiaf_convert(path, out, 2, -1, NULL, NULL, NULL, NULL, err, sizeof err), RAIIAF_E_CHECKSUM);
+    assert_non_null(strstr(err, "XTRA"));
+    free(path);
+    free(out);
+    free(dir);
+}
+
 static void test_version(void **state)
 {
     (void)state;
@@ -353,7 +419,8 @@ int main(void)
         cmocka_unit_test(test_import_a1111),     cmocka_unit_test(test_import_failures),
         cmocka_unit_test(test_export_roundtrip), cmocka_unit_test(test_tensor_files),
         cmocka_unit_test(test_safetensors_build), cmocka_unit_test(test_convert),
-        cmocka_unit_test(test_convert_format1),  cmocka_unit_test(test_version),
+        cmocka_unit_test(test_convert_format1),  cmocka_unit_test(test_unknown_chunks),
+        cmocka_unit_test(test_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -696,6 +696,13 @@ class File:
                                  info.offset, info.stored_size, info.raw_size))
         return out
 
+    def chunk_bytes(self, index):
+        """The payload of chunk `index` (of ``chunks``) as stored, checked:
+        for chunks of types the library does not interpret (raw only)."""
+        p, n = ctypes.c_void_p(), ctypes.c_size_t()
+        self._r.check(lib.raiiaf_reader_chunk_data(self._h, index, ctypes.byref(p), ctypes.byref(n)), "chunk")
+        return ctypes.string_at(p, n.value)
+
     # -- tensors
     @property
     def names(self):

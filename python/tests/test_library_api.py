@@ -256,3 +256,19 @@ def test_file_tensor_to_safetensors_carries_record(tmp_path):
     header = json.loads(data[8:8 + n])
     assert header["__metadata__"]["raiiaf.seed"] == "3782896554"
     np.testing.assert_array_equal(raiiaf.load_safetensors(st, "final"), lat)
+
+
+def test_unknown_chunk_read_back(tmp_path):
+    """write(extra_image=) keeps a chunk of its own type; it reads back exactly."""
+    from conftest import make_png
+    extra = make_png(4, 4, seed=3)
+    out = str(tmp_path / "x.raiiaf")
+    raiiaf.raiiafFileHandler().file_encoder(out, {"initial_noise": np.zeros((1, 4, 8, 8), np.float32)}, [],
+                                            "m", "1", "p", ["t"], make_png(), extra_image=extra)
+    with raiiaf.open(out) as f:
+        idx = [c.type for c in f.chunks].index("XIMG")
+        assert f.chunk_bytes(idx) == extra
+        coded = [c.index for c in f.chunks if c.codec != "raw"]
+        assert coded  # zeros code smaller than raw
+        with pytest.raises(raiiaf.CodecError, match="read it as a tensor"):
+            f.chunk_bytes(coded[0])

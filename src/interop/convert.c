@@ -223,6 +223,38 @@ static int carry_tensors(raiiaf_reader *r, raiiaf_writer *w, const char *out, un
     return RAIIAF_OK;
 }
 
+/* Chunks of types the format does not interpret (written with
+ * raiiaf_writer_add_chunk(): F1DA, XIMG, a newer writer's) are copied as
+ * they are; signatures cover the old layout and are dropped, as compaction
+ * does; format 1 has no place for any of them.  Each one not carried is
+ * named in a note. */
+static int carry_other_chunks(raiiaf_reader *r, raiiaf_writer *w, unsigned format, const notes *n, rf_err *e)
+{
+    size_t nc = raiiaf_reader_chunk_count(r);
+    for (size_t i = 0; i < nc; i++) {
+        raiiaf_chunk_info ci;
+        int rc = raiiaf_reader_chunk_info(r, i, &ci);
+        if (rc) return rf_fail(e, rc, "%s: %s", n->in, raiiaf_reader_errmsg(r));
+        if (!strcmp(ci.type, "TENS") || !strcmp(ci.type, "IMAG") || !strcmp(ci.type, "ENVR")) continue;
+        const void *data = NULL;
+        size_t size = 0;
+        const char *why = !strcmp(ci.type, "SIGN") ? "a signature covers the old layout"
+                          : format == 1            ? "format 1 has no place for it"
+                                                   : NULL;
+        if (!why && (rc = raiiaf_reader_chunk_data(r, i, &data, &size))) {
+            if (rc != RAIIAF_E_CODEC) return rf_fail(e, rc, "%s: %s", n->in, raiiaf_reader_errmsg(r)); /* damaged */
+            why = raiiaf_reader_errmsg(r);
+        }
+        if (why) {
+            say(n, "chunk %u of type %s is not carried over (%s)", ci.index, ci.type, why);
+            continue;
+        }
+        if ((rc = raiiaf_writer_add_chunk(w, ci.type, data, size)))
+            return rf_fail(e, rc, "%s: chunk %u (%s): %s", n->in, ci.index, ci.type, raiiaf_writer_errmsg(w));
+    }
+    return RAIIAF_OK;
+}
+
 int raiiaf_convert(const char *in, const char *out, unsigned format, int codec, raiiaf_note_fn note_fn, void *ctx,
                    size_t *tensors, int *has_image, char *err, size_t errsize)
 {
@@ -297,15 +329,7 @@ int raiiaf_convert(const char *in, const char *out, unsigned format, int codec, 
     }
     if ((rc = carry_image(r, w, format, &n, &image, &e)) || (rc = carry_tensors(r, w, out, format, codec, f1m, &n, &e)))
         goto done;
-    /* Chunks the reader keeps but does not interpret are not carried:
-     * say so rather than drop them silently. */
-    size_t nc = raiiaf_reader_chunk_count(r);
-    for (size_t i = 0; major == 2 && i < nc; i++) {
-        raiiaf_chunk_info ci;
-        if (raiiaf_reader_chunk_info(r, i, &ci) == RAIIAF_OK && strcmp(ci.type, "TENS") && strcmp(ci.type, "IMAG") &&
-            strcmp(ci.type, "ENVR"))
-            say(&n, "chunk %u of type %s is not carried over", ci.index, ci.type);
-    }
+    if (major == 2 && (rc = carry_other_chunks(r, w, format, &n, &e))) goto done;
     if ((rc = raiiaf_writer_finish(w))) {
         rf_fail(&e, rc, "%s: %s", out, raiiaf_writer_errmsg(w));
         goto done;
