@@ -342,6 +342,20 @@ class Export(unittest.TestCase):
                 self.assertIn(f"Steps: {gs['steps']}, Sampler: {gs['sampler']}", text)
                 self.assertIn(f"Seed: {gs['seed']}", text)
 
+    def test_usercomment_reads_as_piexif_reads_it(self):
+        """piexif (what A1111 writes and reads UserComment with) decodes
+        "UNICODE" text as UTF-16 big-endian whatever the TIFF byte order;
+        written here independently of the code under test."""
+        for name, ext in [("sd-webui.jpg", "jpg"), ("sd-webui.webp", "webp")]:
+            with self.subTest(name):
+                exp = self.roundtrip(name, ext)
+                raw = usercomment_raw(exp)
+                self.assertEqual(raw[:8], b"UNICODE\0")
+                text = raw[8:].decode("utf-16-be")
+                mi = manifest(tmp("rt-" + name + ".raiiaf"))["model_info"]
+                self.assertTrue(text.startswith(mi["prompt"]), text[:80])
+                self.assertIn("Seed: %d" % mi["generation_settings"]["seed"], text)
+
     def test_format_must_match(self):
         a = tmp("fm.raiiaf")
         run("import", os.path.join(DATA, "sd-webui.jpg"), "-o", a, "-q")

@@ -38,6 +38,49 @@ static void test_a1111_pairs(void **state)
     json_decref(o);
 }
 
+/* Issue 14 defects 3 and 4: JSON values run to their balanced close and
+ * are written back whole; setting keys match in any case and spacing. */
+static void test_a1111_json_values_and_key_spelling(void **state)
+{
+    (void)state;
+    const char *civitai = "[{\"type\":\"checkpoint\",\"modelVersionId\":1},{\"type\":\"lora\",\"weight\":0.8}]";
+    char line[512];
+    snprintf(line, sizeof line, "Steps: 30, Civitai resources: %s, CFG Scale: 6.5, Seed: 7, Extra: {\"a\": [1, \"x,}\"]}", civitai);
+    json_t *o = a1111_parse_pairs(line);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "Civitai resources")), civitai);
+    assert_string_equal(json_string_value(json_object_get(o, "Extra")), "{\"a\": [1, \"x,}\"]}");
+    assert_string_equal(json_string_value(json_object_get(o, "Seed")), "7");
+    json_decref(o);
+    /* an unbalanced value falls back to the comma rule */
+    o = a1111_parse_pairs("Steps: 30, Broken: [1, 2, Seed: 3");
+    assert_string_equal(json_string_value(json_object_get(o, "Broken")), "[1");
+    json_decref(o);
+
+    char text[1024];
+    snprintf(text, sizeof text, "a cat\nNegative prompt: dog\n%s", line);
+    import_result r;
+    import_result_init(&r);
+    assert_int_equal(import_a1111(text, &r), 1);
+    json_t *gs = json_object_get(r.model_info, "generation_settings");
+    assert_true(json_real_value(json_object_get(gs, "cfg_scale")) == 6.5); /* "CFG Scale" */
+    json_t *doc = json_pack("{s:{s:O,s:{s:O}}}", "raiiaf_metadata", "model_info", r.model_info, "extensions",
+                            "org.raiiaf.import", r.ext);
+    char *back = export_parameters_text(doc);
+    assert_non_null(back);
+    char want[512];
+    snprintf(want, sizeof want, "Civitai resources: %s", civitai);
+    assert_non_null(strstr(back, want)); /* whole, bare, as A1111 wrote it */
+    import_result r2;
+    import_result_init(&r2);
+    assert_int_equal(import_a1111(back, &r2), 1);
+    assert_true(json_equal(r.model_info, r2.model_info));
+    import_result_free(&r2);
+    free(back);
+    json_decref(doc);
+    import_result_free(&r);
+}
+
 static void test_a1111_grammar(void **state)
 {
     (void)state;
@@ -206,7 +249,10 @@ static void test_exif_build_and_parse(void **state)
     const meta_text *uc = meta_find(&l, "UserComment");
     assert_non_null(uc);
     assert_string_equal(uc->text, text);
-    assert_string_equal(uc->encoding, "utf-16le");
+    assert_string_equal(uc->encoding, "utf-16be");
+    /* big-endian block, UTF-16BE text: what piexif (A1111) reads whatever
+     * the byte order, and what exiftool reads in the block's order */
+    assert_memory_equal(tiff, "MM\0*", 4);
     const meta_text *own = meta_find(&l, "raiiaf");
     assert_non_null(own);
     assert_string_equal(own->text, "{\"raiiaf_metadata\": {}}");
@@ -337,6 +383,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a1111_pairs),
         cmocka_unit_test(test_a1111_grammar),
+        cmocka_unit_test(test_a1111_json_values_and_key_spelling),
         cmocka_unit_test(test_comfy_graph),
         cmocka_unit_test(test_usercomment_decode),
         cmocka_unit_test(test_exif_build_and_parse),

@@ -35,6 +35,49 @@ static int keych(unsigned char c)
     return isalnum(c) || c == '_' || c == ' ' || c == '-' || c == '/' || c >= 0x80;
 }
 
+/* Setting keys compared as the generators' readers do: letters and digits
+ * only, case folded, so "CFG Scale", "cfg_scale" and "CFG scale" agree. */
+static int key_is(const char *k, const char *want)
+{
+    for (;;) {
+        while (*k == ' ' || *k == '_' || *k == '-') k++;
+        while (*want == ' ' || *want == '_' || *want == '-') want++;
+        if (!*k || !*want) return !*k && !*want;
+        if (tolower((unsigned char)*k) != tolower((unsigned char)*want)) return 0;
+        k++, want++;
+    }
+}
+
+static int has_key(json_t *pairs, const char *want)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(pairs, k, v) if (key_is(k, want)) return 1;
+    return 0;
+}
+
+/* The end of a JSON array or object that opens at p (the byte after its
+ * balanced close, strings skipped), or NULL when it does not close. */
+static const char *balanced_end(const char *p)
+{
+    char stack[64];
+    size_t depth = 0;
+    for (; *p; p++) {
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++)
+                if (*p == '\\' && p[1]) p++;
+            if (!*p) return NULL;
+        } else if (*p == '[' || *p == '{') {
+            if (depth == sizeof stack) return NULL;
+            stack[depth++] = *p == '[' ? ']' : '}';
+        } else if (*p == ']' || *p == '}') {
+            if (!depth || stack[--depth] != *p) return NULL;
+            if (!depth) return p + 1;
+        }
+    }
+    return NULL;
+}
+
 json_t *a1111_parse_pairs(const char *line)
 {
     json_t *o = json_object();
@@ -61,6 +104,15 @@ json_t *a1111_parse_pairs(const char *line)
                         val = s;
                         p = q + 1;
                     } else json_decref(s);
+                }
+            }
+            if (!val && (*p == '[' || *p == '{')) {
+                /* An unquoted JSON value (`Civitai resources: [{...}, {...}]`)
+                 * runs to its balanced close, commas and all. */
+                const char *end = balanced_end(p);
+                if (end) {
+                    val = json_stringn(p, (size_t)(end - p));
+                    p = end;
                 }
             }
             if (!val) {
@@ -183,7 +235,7 @@ int import_a1111(const char *text, import_result *r)
     if (!lastline) return 0;
     json_t *pairs = a1111_parse_pairs(lastline);
     free(lastline);
-    if (!pairs || (json_object_size(pairs) < 3 && !json_object_get(pairs, "Steps"))) {
+    if (!pairs || (json_object_size(pairs) < 3 && !has_key(pairs, "Steps"))) {
         json_decref(pairs);
         return 0;
     }
@@ -220,15 +272,15 @@ int import_a1111(const char *text, import_result *r)
         const char *s = json_string_value(v);
         long long iv;
         double dv;
-        if (!strcmp(k, "Steps") && !parse_ll(s, &iv)) imp_set_gs_int(r, "steps", iv, 1, "Steps");
-        else if (!strcmp(k, "Sampler")) imp_set_gs_str(r, "sampler", s);
-        else if (!strcmp(k, "Schedule type")) imp_set_gs_str(r, "scheduler", s);
-        else if (!strcmp(k, "CFG scale") && !parse_d(s, &dv)) imp_set_gs_num(r, "cfg_scale", dv, 0, INFINITY, "CFG scale");
-        else if (!strcmp(k, "Seed") && !parse_ll(s, &iv)) {
+        if (key_is(k, "Steps") && !parse_ll(s, &iv)) imp_set_gs_int(r, "steps", iv, 1, "Steps");
+        else if (key_is(k, "Sampler")) imp_set_gs_str(r, "sampler", s);
+        else if (key_is(k, "Schedule type")) imp_set_gs_str(r, "scheduler", s);
+        else if (key_is(k, "CFG scale") && !parse_d(s, &dv)) imp_set_gs_num(r, "cfg_scale", dv, 0, INFINITY, "CFG scale");
+        else if (key_is(k, "Seed") && !parse_ll(s, &iv)) {
             if (iv < 0) imp_note(r, "Seed %lld (random) is not a seed the schema can hold; kept in unmapped only", iv);
             if (iv < 0) imp_unmapped(r, "Seed", json_incref(v));
             else imp_set_gs_int(r, "seed", iv, 0, "Seed");
-        } else if (!strcmp(k, "Size") && strchr(s, 'x')) {
+        } else if (key_is(k, "Size") && strchr(s, 'x')) {
             long long w, h;
             char *x;
             w = strtoll(s, &x, 10);
@@ -236,21 +288,21 @@ int import_a1111(const char *text, import_result *r)
                 imp_set_gs_int(r, "width", w, 1, "Size");
                 imp_set_gs_int(r, "height", h, 1, "Size");
             } else imp_unmapped(r, k, json_incref(v));
-        } else if (!strcmp(k, "Model hash")) imp_set_model_hash(r, s);
-        else if (!strcmp(k, "Model")) imp_set_model(r, s);
-        else if (!strcmp(k, "Clip skip") && !parse_ll(s, &iv)) imp_set_gs_int(r, "clip_skip", iv, 1, "Clip skip");
-        else if (!strcmp(k, "Denoising strength") && !parse_d(s, &dv))
+        } else if (key_is(k, "Model hash")) imp_set_model_hash(r, s);
+        else if (key_is(k, "Model")) imp_set_model(r, s);
+        else if (key_is(k, "Clip skip") && !parse_ll(s, &iv)) imp_set_gs_int(r, "clip_skip", iv, 1, "Clip skip");
+        else if (key_is(k, "Denoising strength") && !parse_d(s, &dv))
             imp_set_gs_num(r, "denoising_strength", dv, 0, 1, "Denoising strength");
-        else if (!strcmp(k, "VAE")) json_object_set(r->ext, "vae", v);
-        else if (!strcmp(k, "VAE hash")) json_object_set(r->ext, "vae_hash", v);
+        else if (key_is(k, "VAE")) json_object_set(r->ext, "vae", v);
+        else if (key_is(k, "VAE hash")) json_object_set(r->ext, "vae_hash", v);
         else if (!strncmp(k, "Hires ", 6)) {
             if (!hires) hires = json_object();
             json_object_set(hires, k, v);
-        } else if (!strcmp(k, "Lora hashes")) lora_hashes(s, r);
-        else if (!strcmp(k, "Version")) {
+        } else if (key_is(k, "Lora hashes")) lora_hashes(s, r);
+        else if (key_is(k, "Version")) {
             json_object_set(r->ext, "tool_version", v);
             if (s[0] == 'f' && isdigit((unsigned char)s[1])) r->tool = "Forge";
-        } else if (!strcmp(k, "App")) {
+        } else if (key_is(k, "App")) {
             if (strstr(s, "SD.Next")) r->tool = "SD.Next";
             json_object_set(r->ext, "app", v);
         } else imp_unmapped(r, k, json_incref(v));
@@ -310,7 +362,11 @@ static void pair(sbuf *b, int *first, const char *key, json_t *v)
     char *quoted = NULL;
     if (json_is_string(v)) {
         s = json_string_value(v);
-        if (strpbrk(s, ",:\n\"")) {
+        /* A JSON array or object is written back bare, as A1111 writes it
+         * (and as the parser above reads it); other text with a separator
+         * in it is JSON-quoted. */
+        int bare_json = (*s == '[' || *s == '{') && balanced_end(s) == s + strlen(s) && !strchr(s, '\n');
+        if (!bare_json && strpbrk(s, ",:\n\"")) {
             quoted = json_dumps(v, JSON_ENCODE_ANY | JSON_ENSURE_ASCII * 0);
             s = quoted ? quoted : s;
         }

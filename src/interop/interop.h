@@ -82,7 +82,7 @@ char *exif_usercomment_decode(const unsigned char *v, size_t n, int big_endian, 
                               const char **encoding);
 
 /* Builds a minimal TIFF block holding `text` as UserComment ("UNICODE\0" +
- * UTF-16 in the block's byte order, little-endian "II") in an Exif IFD,
+ * UTF-16BE, in a big-endian "MM" block, as piexif and A1111 read it) in an Exif IFD,
  * and, when `manifest` is not NULL, a MakerNote "raiiaf\0" + the manifest
  * JSON (read back as the record with keyword "raiiaf", type
  * "exif-makernote").  Returns a malloc'd buffer or NULL. */

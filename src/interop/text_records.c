@@ -547,19 +547,22 @@ int meta_collect(const unsigned char *data, size_t size, meta_list *out, char *e
 /* Building EXIF                                                           */
 /* ---------------------------------------------------------------------- */
 
-static void w16le(unsigned char *p, unsigned v)
+static void w16be(unsigned char *p, unsigned v)
 {
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
+    p[0] = (unsigned char)(v >> 8);
+    p[1] = (unsigned char)v;
 }
-static void w32le(unsigned char *p, uint32_t v)
+static void w32be(unsigned char *p, uint32_t v)
 {
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (24 - 8 * i));
 }
 
 unsigned char *exif_build_usercomment(const char *text, const char *manifest, size_t *size)
 {
-    /* UTF-8 -> UTF-16LE (invalid bytes become U+FFFD). */
+    /* UTF-8 -> UTF-16BE (invalid bytes become U+FFFD).  Big-endian in a
+     * big-endian ("MM") TIFF: piexif, which AUTOMATIC1111 writes and reads
+     * UserComment with, always takes UNICODE text as UTF-16BE whatever the
+     * TIFF order, and exiftool takes it in the TIFF order; both agree here. */
     size_t n = strlen(text);
     unsigned char *u = malloc(n * 4 + 8);
     if (!u) return NULL;
@@ -579,11 +582,11 @@ unsigned char *exif_build_usercomment(const char *text, const char *manifest, si
         }
         if (cp >= 0x10000) {
             cp -= 0x10000;
-            w16le(u + o, 0xD800 + (cp >> 10));
-            w16le(u + o + 2, 0xDC00 + (cp & 0x3FF));
+            w16be(u + o, 0xD800 + (cp >> 10));
+            w16be(u + o + 2, 0xDC00 + (cp & 0x3FF));
             o += 4;
         } else {
-            w16le(u + o, cp);
+            w16be(u + o, cp);
             o += 2;
         }
     }
@@ -599,36 +602,36 @@ unsigned char *exif_build_usercomment(const char *text, const char *manifest, si
         free(u);
         return NULL;
     }
-    memcpy(t, "II*\0", 4);
-    w32le(t + 4, 8);
-    w16le(t + 8, 1);
-    w16le(t + 10, 0x8769);
-    w16le(t + 12, 4);
-    w32le(t + 14, 1);
-    w32le(t + 18, 26);
-    w32le(t + 22, 0);
-    w16le(t + 26, ne);
+    memcpy(t, "MM\0*", 4);
+    w32be(t + 4, 8);
+    w16be(t + 8, 1);
+    w16be(t + 10, 0x8769);
+    w16be(t + 12, 4);
+    w32be(t + 14, 1);
+    w32be(t + 18, 26);
+    w32be(t + 22, 0);
+    w16be(t + 26, ne);
     size_t e = 28, at = vals;
-    w16le(t + e, 0x9000); /* ExifVersion "0232", required by the Exif spec */
-    w16le(t + e + 2, 7);
-    w32le(t + e + 4, 4);
+    w16be(t + e, 0x9000); /* ExifVersion "0232", required by the Exif spec */
+    w16be(t + e + 2, 7);
+    w32be(t + e + 4, 4);
     memcpy(t + e + 8, "0232", 4);
     e += 12;
     if (manifest) {
-        w16le(t + e, 0x927C);
-        w16le(t + e + 2, 7);
-        w32le(t + e + 4, (uint32_t)ml);
-        w32le(t + e + 8, (uint32_t)at);
+        w16be(t + e, 0x927C);
+        w16be(t + e + 2, 7);
+        w32be(t + e + 4, (uint32_t)ml);
+        w32be(t + e + 8, (uint32_t)at);
         memcpy(t + at, "raiiaf\0", 7);
         memcpy(t + at + 7, manifest, ml - 7);
         at += ml + (ml & 1); /* values start on a word boundary */
         e += 12;
     }
-    w16le(t + e, 0x9286);
-    w16le(t + e + 2, 7);
-    w32le(t + e + 4, (uint32_t)o);
-    w32le(t + e + 8, (uint32_t)at);
-    w32le(t + e + 12, 0);
+    w16be(t + e, 0x9286);
+    w16be(t + e + 2, 7);
+    w32be(t + e + 4, (uint32_t)o);
+    w32be(t + e + 8, (uint32_t)at);
+    w32be(t + e + 12, 0);
     memcpy(t + at, u, o);
     free(u);
     *size = total;
