@@ -62,6 +62,7 @@ example block in docs/SPEC.md from this machine's output (review the prose
 around them by hand).
 """
 
+import difflib
 import os
 import re
 import shlex
@@ -298,7 +299,9 @@ class SpecExamples(unittest.TestCase):
                 self.assertTrue(ok, "%s: these lines do not appear in the output:\n%s\n--- output:\n%s" %
                                 (label, "\n".join(want), "\n".join(got)))
             else:
-                self.assertEqual(want, got, "%s differs from the tool's output (masked parts shown as <masked>)" % label)
+                if want != got:
+                    diff = "\n".join(difflib.unified_diff(want, got, "SPEC.md", "regenerated", lineterm=""))
+                    self.fail("%s differs from the tool's output (masked parts shown as <masked>):\n%s" % (label, diff))
         if update:
             new_text.append(self.text[pos:])
             with open(SPEC, "w", encoding="utf-8") as f:
