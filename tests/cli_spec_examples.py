@@ -509,7 +509,7 @@ class SpecExamples(unittest.TestCase):
 
     def test_generator_from_the_spec(self):
         """Section 9.5's text, implemented here, against `raiiaf noise`."""
-        cases = [(seed, n, dtype, kernel) for seed in (42, 0, 2**32 + 7) for n in (3, 16, 37)
+        cases = [(seed, n, dtype, kernel) for seed in (42, 2**32 + 7) for n in (3, 37)
                  for dtype, kernel in (("float32", "avx2-fma"), ("float32", "avx2"), ("float32", "scalar"),
                                        ("float16", "scalar"), ("bfloat16", "scalar"))]
         cases.append((1234, 700, "float32", "avx2-fma"))  # crosses a 624-output state regeneration
