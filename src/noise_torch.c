@@ -335,6 +335,7 @@ int rf_torch_randn(uint64_t seed, int kind, int path, size_t n, void *out)
                 have = 1;
                 v = r * cos(t);
             }
+            v = v + 0.0; /* torch returns v * std + mean: a -0 becomes +0 */
             if (kind == 0)
                 ((float *)out)[i] = (float)v;
             else if (kind == 1)

@@ -8,7 +8,8 @@
  *   schema), items (one schema), minItems, maxItems, uniqueItems, minimum,
  *   maximum, exclusiveMinimum, exclusiveMaximum (numbers), minLength,
  *   maxLength (in code points), pattern (POSIX extended regex, unanchored
- *   search), enum, const, $ref ("#" and "#/$defs/NAME" only) and format
+ *   search; ECMA-262's \uXXXX escapes of ASCII characters are understood,
+ *   see posix_pattern), enum, const, $ref ("#" and "#/$defs/NAME" only) and format
  *   ("date-time" only, and only UTC).  Boolean schemas (true / false) are
  *   accepted anywhere a schema is.
  * Annotations, ignored: $schema, $id, $defs, $comment, title, description,
@@ -545,6 +546,61 @@ static const struct {
 
 static int check_schema(ctx *c, const json_t *s);
 
+static int hexval(char ch)
+{
+    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
+/* JSON Schema patterns are ECMA-262 regular expressions, compiled here by
+ * POSIX regcomp.  The two agree on the subset the schemas use, except that
+ * POSIX has no \uXXXX escape, which a portable schema needs to name control
+ * characters ("[^;=\u0000-\u001f\u007f]": POSIX's "[:cntrl:]" is a list of
+ * characters to ECMA-262 and Python).  This turns each \uXXXX into the
+ * character itself.  Only ASCII characters that are not regex syntax are
+ * accepted (a multi-byte character would be several bytes to regcomp in a
+ * bracket expression), and U+0000, which cannot appear in a C string, only
+ * as the start of a range: "\u0000-X" becomes "\x01-X", which matches the
+ * same strings, since a string holding NUL never matches (pattern_matches).
+ * Other escapes ("\\", "\.") are left as they are.  Returns the POSIX text
+ * (malloc'd), or NULL with *bad set when an escape is not supported. */
+static char *posix_pattern(const char *p, int *bad)
+{
+    size_t n = strlen(p);
+    char *out = malloc(n + 1), *o = out;
+    *bad = 0;
+    if (!out) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '\\' || i + 1 >= n) {
+            *o++ = p[i];
+            continue;
+        }
+        if (p[i + 1] != 'u') { /* another escape: both characters as they are */
+            *o++ = p[i++];
+            *o++ = p[i];
+            continue;
+        }
+        int cp = 0;
+        for (int k = 2; k < 6; k++) {
+            int h = i + (size_t)k < n ? hexval(p[i + (size_t)k]) : -1;
+            if (h < 0) {
+                cp = -1;
+                break;
+            }
+            cp = cp * 16 + h;
+        }
+        if (cp < 0 || cp > 0x7f || (cp >= 0x20 && cp < 0x7f && strchr("\\^$.[]|()*+?{}-", cp)) ||
+            (cp == 0 && (i + 7 >= n || p[i + 6] != '-'))) {
+            *bad = 1;
+            free(out);
+            return NULL;
+        }
+        *o++ = cp ? (char)cp : '\x01';
+        i += 5;
+    }
+    *o = '\0';
+    return out;
+}
+
 static int add_pattern(ctx *c, const json_t *owner, const json_t *pattern)
 {
     if (c->npats == c->cap) {
@@ -559,7 +615,17 @@ static int add_pattern(ctx *c, const json_t *owner, const json_t *pattern)
     regex_t *re = malloc(sizeof *re);
     if (!re)
         return rf_fail(c->e, RAIIAF_E_NOMEM, "out of memory compiling schema patterns");
-    int err = regcomp(re, json_string_value(pattern), REG_EXTENDED | REG_NOSUB);
+    int bad = 0;
+    char *text = posix_pattern(json_string_value(pattern), &bad);
+    if (!text) {
+        free(re);
+        if (!bad) return rf_fail(c->e, RAIIAF_E_NOMEM, "out of memory compiling schema patterns");
+        sbuf q = {0};
+        sb_json(&q, pattern);
+        return schema_fault(c, RAIIAF_E_SCHEMA, "schema pattern %s has a \\u escape this validator does not support", q.s);
+    }
+    int err = regcomp(re, text, REG_EXTENDED | REG_NOSUB);
+    free(text);
     if (err != 0) {
         char why[128];
         regerror(err, re, why, sizeof why);

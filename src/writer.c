@@ -11,6 +11,7 @@
 #include "owned.h"
 #include "format.h"
 #include "jsonutil.h"
+#include "jsondump.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -637,7 +638,7 @@ int raiiaf_writer_finish(raiiaf_writer *w)
     json_decref(schema);
     if (rc) return rc;
 
-    char *text = json_dumps(w->manifest, JSON_INDENT(1));
+    char *text = rf_json_dump_manifest(w->manifest); /* reals in their shortest form: 23.54 */
     if (!text) return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
     size_t len = strlen(text);
     if (len > RF_MAX_MANIFEST_RAW) {

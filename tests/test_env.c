@@ -6,6 +6,7 @@
 #include "testutil.h"
 #include "env.h"
 #include "reader_impl.h"
+#include "jsondump.h"
 
 #include <dlfcn.h>
 #include <jansson.h>
@@ -606,6 +607,80 @@ static void test_hardware_info(void **state)
     rm_dir(dir);
 }
 
+/* hardware_info's ram_gb and memory_gb have two decimals in the manifest's
+ * text (SPEC 19.4), not jansson's 17 significant digits. */
+static void test_hardware_info_decimals(void **state)
+{
+    (void)state;
+    no_nvml();
+    char *dir = tu_tempdir();
+    /* 25275816591 / 2^30 = 23.5399999996..., 85520809984 / 2^30 = 79.647... */
+    static const char *const comps[] = {"ram", "name=ram;bytes=25275816591", "gpu0",
+                                        "name=gpu;index=0;model=X;memory_bytes=85520809984;driver=1;cuda=12.4", NULL};
+    char *path = write_file(dir, "dec.raiiaf", comps, RAIIAF_ENV_DEFAULT);
+    raiiaf_reader *r = open_ok(path);
+    const char *text = raiiaf_reader_manifest(r, NULL);
+    if (!strstr(text, "\"ram_gb\": 23.54,") && !strstr(text, "\"ram_gb\": 23.54\n")) fail_msg("ram_gb not 23.54 in:\n%s", text);
+    if (!strstr(text, "\"memory_gb\": 79.65")) fail_msg("memory_gb not 79.65 in:\n%s", text);
+    assert_null(strstr(text, "23.539999"));
+    EXPECT_R(r, raiiaf_reader_verify(r, NULL, NULL), RAIIAF_OK);
+    raiiaf_reader_free(r);
+    free(path);
+    rm_dir(dir);
+}
+
+/* The manifest's text is jansson's JSON_INDENT(1) layout byte for byte,
+ * reals aside; reals are the shortest text that reads back as the same
+ * double. */
+static void test_manifest_dump(void **state)
+{
+    (void)state;
+    static const char *const docs[] = {
+        "{}",
+        "[]",
+        "{\"a\": [], \"b\": {}, \"c\": [1, [2, {}], {\"d\": null}], \"e\": true, \"f\": false, \"g\": -9223372036854775807}",
+        "{\"s\": \"q\\\"b\\\\s/\\b\\f\\n\\r\\t\\u0001\\u001f\\u007f\\u00e9\\u2028\\ud83d\\ude00\", \"k\\n\\u0002\": \"\"}",
+        "{\"z\": 1, \"y\": 2, \"x\": {\"w\": [\"v\", 3]}}",
+        NULL};
+    for (size_t i = 0; docs[i]; i++) {
+        json_t *v = json_loads(docs[i], JSON_DECODE_ANY, NULL);
+        assert_non_null(v);
+        char *a = rf_json_dump_manifest(v), *b = json_dumps(v, JSON_INDENT(1) | JSON_ENCODE_ANY);
+        assert_non_null(a);
+        assert_string_equal(a, b);
+        free(a);
+        free(b);
+        json_decref(v);
+    }
+    static const struct {
+        double v;
+        const char *text;
+    } reals[] = {{23.54, "23.54"}, {79.65, "79.65"}, {7.0, "7.0"}, {7.5, "7.5"}, {0.1, "0.1"}, {-0.0, "-0.0"},
+                 {1e20, "1e20"}, {1e-5, "1e-5"}, {1.5e-7, "1.5e-7"}, {1e300, "1e300"}, {0.0014379248023033142, "0.0014379248023033142"},
+                 {1.0 / 3, "0.3333333333333333"}, {2.0 / 3, "0.6666666666666666"}, {123456789012345678.0, "1.2345678901234568e17"},
+                 {4.9406564584124654e-324, "5e-324"}, {1.7976931348623157e308, "1.7976931348623157e308"}};
+    for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++) {
+        char t[40];
+        rf_json_real_text(reals[i].v, t);
+        assert_string_equal(t, reals[i].text);
+        assert_true(strtod(t, NULL) == reals[i].v);
+        json_t *v = json_real(reals[i].v);
+        json_t *back = json_loads(t, JSON_DECODE_ANY, NULL);
+        assert_true(json_is_real(back) && json_real_value(back) == reals[i].v);
+        json_decref(back);
+        json_decref(v);
+    }
+    /* 17 significant digits (jansson's) whenever fewer do not read back. */
+    for (unsigned k = 1; k < 2000; k++) {
+        double d = k * 0.0137 + 1.0 / k;
+        char t[40], j[40];
+        rf_json_real_text(d, t);
+        assert_true(strtod(t, NULL) == d);
+        snprintf(j, sizeof j, "%.17g", d);
+        assert_true(strlen(t) <= strlen(j) + 2);
+    }
+}
+
 /* No host name, user name or home path unless asked for. */
 static void test_privacy(void **state)
 {
@@ -771,7 +846,8 @@ int main(void)
         cmocka_unit_test(test_format1_envc_json), cmocka_unit_test(test_format1_files),
         cmocka_unit_test(test_capture_this_machine), cmocka_unit_test(test_nvml_stub),
         cmocka_unit_test(test_real_gpu),        cmocka_unit_test(test_writer_record),
-        cmocka_unit_test(test_hardware_info),   cmocka_unit_test(test_privacy),
+        cmocka_unit_test(test_hardware_info),   cmocka_unit_test(test_hardware_info_decimals),
+        cmocka_unit_test(test_manifest_dump),   cmocka_unit_test(test_privacy),
         cmocka_unit_test(test_drift_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -410,6 +410,69 @@ static void test_strings(void **state)
     check("{\"pattern\": \"^b\"}", "\"abc\"", RAIIAF_E_SCHEMA, "/: does not match pattern ^b");
 }
 
+/* The environment record's canonical-string pattern names control
+ * characters with ECMA-262 \u escapes (which other validators and Python
+ * read) instead of POSIX's [:cntrl:]; it accepts and refuses exactly the
+ * strings the [:cntrl:] pattern did. */
+static void test_env_canonical_pattern(void **state)
+{
+    (void)state;
+    size_t size;
+    unsigned char *text = tu_read_data("../../schema/raiiaf-env.schema.json", &size);
+    json_t *env = json_loadb((const char *)text, size, JSON_REJECT_DUPLICATES, NULL);
+    free(text);
+    assert_non_null(env);
+    json_t *canon = json_object_get(
+        json_object_get(json_object_get(json_object_get(json_object_get(env, "properties"), "components"), "items"), "properties"),
+        "canonical");
+    const char *pat = json_string_value(json_object_get(canon, "pattern"));
+    assert_non_null(pat);
+    assert_null(strstr(pat, "[:"));
+    json_t *now = json_pack("{s:s}", "pattern", pat);
+    json_t *old = json_pack("{s:s}", "pattern", "^[a-z0-9_.-]+=[^;=[:cntrl:]]*(;[a-z0-9_.-]+=[^;=[:cntrl:]]*)*$");
+    static const char *const ok[] = {"name=os;version=Linux 6.1.0", "a=", "a=b;c=d", "k=\xc3\xa9\xc2\x85", "a=[:cntrl:]", "a=:",
+                                     "a=b c", "a=~!", "name=cpu;model=AMD EPYC 9654 96-Core Processor;cores=16", NULL};
+    static const char *const bad[] = {"a=b\tc", "a=b\x7f", "a=b;c", "=b", "a=b=c", "a=b;", "A=b", "a=\x1f", "a=\x01", "a=b\n",
+                                      "", "a", NULL};
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; (pass ? bad : ok)[i]; i++) {
+            const char *str = (pass ? bad : ok)[i];
+            json_t *inst = json_string(str);
+            assert_non_null(inst);
+            for (int k = 0; k < 2; k++) {
+                rf_err e;
+                rf_err_clear(&e);
+                int rc = rf_schema_validate(k ? old : now, inst, &e);
+                if (rc != (pass ? RAIIAF_E_SCHEMA : RAIIAF_OK))
+                    fail_msg("\"%s\" against the %s pattern: %d %s", str, k ? "[:cntrl:]" : "new", rc, e.msg);
+            }
+            json_decref(inst);
+        }
+    /* A string holding NUL never matches either. */
+    json_t *nul = json_stringn("a=b\0c", 5);
+    rf_err e;
+    rf_err_clear(&e);
+    assert_int_equal(rf_schema_validate(now, nul, &e), RAIIAF_E_SCHEMA);
+    json_decref(nul);
+    json_decref(now);
+    json_decref(old);
+    json_decref(env);
+    /* \u escapes: ASCII characters that are not syntax; U+0000 only to
+     * start a range; others refused rather than misread. */
+    check("{\"pattern\": \"^a\\\\u0062c$\"}", "\"abc\"", RAIIAF_OK, "");
+    check("{\"pattern\": \"^[\\\\u0001-\\\\u0003]$\"}", "\"\\u0002\"", RAIIAF_OK, "");
+    check("{\"pattern\": \"^a\\\\.c$\"}", "\"abc\"", RAIIAF_E_SCHEMA, "/: does not match pattern ^a\\.c$");
+    check("{\"pattern\": \"^a\\\\\\\\u0062$\"}", "\"a\\\\u0062\"", RAIIAF_OK, "");
+    check("{\"pattern\": \"\\\\u005d\"}", "\"x\"", RAIIAF_E_SCHEMA,
+          "schema pattern \"\\\\u005d\" has a \\u escape this validator does not support at #");
+    check("{\"pattern\": \"\\\\u00e9\"}", "\"x\"", RAIIAF_E_SCHEMA,
+          "schema pattern \"\\\\u00e9\" has a \\u escape this validator does not support at #");
+    check("{\"pattern\": \"[^\\\\u0000]\"}", "\"x\"", RAIIAF_E_SCHEMA,
+          "schema pattern \"[^\\\\u0000]\" has a \\u escape this validator does not support at #");
+    check("{\"pattern\": \"\\\\u12\"}", "\"x\"", RAIIAF_E_SCHEMA,
+          "schema pattern \"\\\\u12\" has a \\u escape this validator does not support at #");
+}
+
 static void test_embedded_nul_never_matches(void **state)
 {
     (void)state;
@@ -671,6 +734,7 @@ int main(void)
         cmocka_unit_test(test_ref_cycles),
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_validate_manifest),
+        cmocka_unit_test(test_env_canonical_pattern),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
