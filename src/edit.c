@@ -5,6 +5,7 @@
 #include "reader_impl.h"
 #include "format1.h"
 #include "env.h"
+#include "jsondump.h"
 #include "owned.h"
 
 #include <errno.h>
@@ -225,7 +226,7 @@ static int validate_and_encode(json_t *manifest, unsigned char **payload, size_t
     rc = rf_schema_validate(schema, manifest, e);
     json_decref(schema);
     if (rc) return rc;
-    char *text = json_dumps(manifest, JSON_INDENT(1));
+    char *text = rf_json_dump_manifest(manifest); /* numbers as the writer writes them (23.54) */
     if (!text) return rf_fail(e, RAIIAF_E_NOMEM, "out of memory");
     size_t len = strlen(text);
     if (len > RF_MAX_MANIFEST_RAW) {

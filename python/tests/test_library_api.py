@@ -272,3 +272,19 @@ def test_unknown_chunk_read_back(tmp_path):
         assert coded  # zeros code smaller than raw
         with pytest.raises(raiiaf.CodecError, match="read it as a tensor"):
             f.chunk_bytes(coded[0])
+
+
+def test_edit_writes_numbers_as_the_writer_does(tmp_path, png):
+    """An edit re-serialises the manifest: ram_gb keeps its two decimals
+    (not 23.539999999999999)."""
+    import re
+    p = str(tmp_path / "n.raiiaf")
+    raiiaf.write(p, image=png, prompt="p")
+    raiiaf.edit(p, add_tags=["x"])
+    with raiiaf.open(p) as f:
+        text = f.manifest_json
+        assert f.version == 2
+    m = re.search(r'"ram_gb": ([0-9.eE+-]+)', text)
+    if m is None:
+        pytest.skip("this machine's capture recorded no ram_gb")
+    assert re.fullmatch(r"\d+(\.\d{1,2})?", m.group(1)), m.group(1)
