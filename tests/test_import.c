@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "interop.h"
 
@@ -79,6 +80,55 @@ static void test_a1111_json_values_and_key_spelling(void **state)
     free(back);
     json_decref(doc);
     import_result_free(&r);
+}
+
+/* Issue 17 item 3: many zTXt chunks that each inflate to a lot of text.
+ * The image's decoded text is bounded in all (META_MAX_TEXT_TOTAL): what
+ * fits is read, the rest is skipped without being inflated, and a note
+ * says so. */
+static void test_text_budget(void **state)
+{
+    (void)state;
+    const size_t one = (size_t)2 << 20, nchunks = 12;
+    unsigned char *plain = malloc(one);
+    assert_non_null(plain);
+    memset(plain, 'a', one);
+    uLongf zl = compressBound((uLong)one);
+    unsigned char *z = malloc(zl);
+    assert_int_equal(compress2(z, &zl, plain, (uLong)one, 9), Z_OK);
+    free(plain);
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    size_t cap = 8 + nchunks * (12 + 8 + zl) + 12, n = 0;
+    unsigned char *png = malloc(cap);
+    memcpy(png, sig, 8);
+    n = 8;
+    for (size_t i = 0; i < nchunks; i++) {
+        uint32_t len = (uint32_t)(7 + zl); /* keyword, NUL, method, stream */
+        unsigned char *c = png + n;
+        c[0] = (unsigned char)(len >> 24), c[1] = (unsigned char)(len >> 16), c[2] = (unsigned char)(len >> 8), c[3] = (unsigned char)len;
+        memcpy(c + 4, "zTXt", 4);
+        snprintf((char *)c + 8, 6, "bmb%02zu", i); /* 5-byte keyword + NUL */
+        c[14] = 0;                                /* compression method */
+        memcpy(c + 15, z, zl);
+        uLong crc = crc32(0L, c + 4, (uInt)(4 + len));
+        unsigned char *t = c + 8 + len;
+        t[0] = (unsigned char)(crc >> 24), t[1] = (unsigned char)(crc >> 16), t[2] = (unsigned char)(crc >> 8), t[3] = (unsigned char)crc;
+        n += 12 + len;
+    }
+    memcpy(png + n, "\0\0\0\0IEND\xae\x42\x60\x82", 12);
+    n += 12;
+    free(z);
+    meta_list l;
+    char err[256];
+    assert_int_equal(meta_collect(png, n, &l, err, sizeof err), RAIIAF_OK);
+    assert_int_equal(l.count, META_MAX_TEXT_TOTAL / one);
+    assert_int_equal(l.over_budget, nchunks - META_MAX_TEXT_TOTAL / one);
+    assert_true(l.inflated <= META_MAX_TEXT_TOTAL);
+    char want[128];
+    snprintf(want, sizeof want, "skipped: the image's text would decompress to more than %zu MiB", META_MAX_TEXT_TOTAL >> 20);
+    assert_non_null(strstr(err, want));
+    meta_list_free(&l);
+    free(png);
 }
 
 static void test_a1111_grammar(void **state)
@@ -383,6 +433,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a1111_pairs),
         cmocka_unit_test(test_a1111_grammar),
+        cmocka_unit_test(test_text_budget),
         cmocka_unit_test(test_a1111_json_values_and_key_spelling),
         cmocka_unit_test(test_comfy_graph),
         cmocka_unit_test(test_usercomment_decode),

@@ -34,7 +34,10 @@
 
 /* Caps on hostile input. */
 #define META_MAX_TEXTS 256               /* text records kept per image */
-#define META_MAX_TEXT ((size_t)64 << 20) /* bytes of one decoded text (zlib output cap) */
+#define META_MAX_TEXT ((size_t)16 << 20) /* bytes of one decoded text (zlib output cap) */
+/* Bytes of decompressed text per image, all records together: a small
+ * PNG can hold many zTXt chunks that each inflate to the per-text cap. */
+#define META_MAX_TEXT_TOTAL ((size_t)16 << 20)
 
 typedef struct meta_text {
     char keyword[80];     /* PNG keyword (1..79 bytes), or the EXIF tag's name */
@@ -52,6 +55,8 @@ typedef struct meta_list {
     meta_text *items;
     size_t count;
     const char *format; /* "png", "jpeg", "webp" or NULL when unrecognised */
+    size_t inflated;    /* decompressed text bytes so far (bounded by META_MAX_TEXT_TOTAL) */
+    unsigned over_budget; /* compressed records skipped because that budget ran out */
 } meta_list;
 
 /* Collects every text record from a PNG (tEXt, zTXt, iTXt), JPEG (APP1 Exif)

@@ -190,14 +190,17 @@ char *exif_usercomment_decode(const unsigned char *v, size_t n, int big_endian, 
 /* PNG                                                                     */
 /* ---------------------------------------------------------------------- */
 
-/* Inflates a zlib stream into at most META_MAX_TEXT bytes. */
-static int inflate_capped(const unsigned char *in, size_t n, unsigned char **out, size_t *out_len)
+/* Inflates a zlib stream into at most `max` bytes (at most META_MAX_TEXT):
+ * 0, -1 when the stream is damaged, -2 when it would need more.  The work
+ * done is bounded by `max`, whatever the stream claims. */
+static int inflate_capped(const unsigned char *in, size_t n, size_t max, unsigned char **out, size_t *out_len)
 {
     z_stream z;
     memset(&z, 0, sizeof z);
+    if (max > META_MAX_TEXT) max = META_MAX_TEXT;
     if (inflateInit(&z) != Z_OK) return -1;
     size_t cap = n * 4 + 256, len = 0;
-    if (cap > META_MAX_TEXT) cap = META_MAX_TEXT;
+    if (cap > max) cap = max;
     unsigned char *buf = malloc(cap + 1);
     if (!buf) {
         inflateEnd(&z);
@@ -208,8 +211,8 @@ static int inflate_capped(const unsigned char *in, size_t n, unsigned char **out
     size_t consumed = 0;
     while (rc != Z_STREAM_END) {
         if (len == cap) {
-            if (cap >= META_MAX_TEXT) break;
-            size_t nc = cap * 2 > META_MAX_TEXT ? META_MAX_TEXT : cap * 2;
+            if (cap >= max) break;
+            size_t nc = cap * 2 > max ? max : cap * 2;
             unsigned char *nb = realloc(buf, nc + 1);
             if (!nb) break;
             buf = nb;
@@ -230,12 +233,28 @@ static int inflate_capped(const unsigned char *in, size_t n, unsigned char **out
     inflateEnd(&z);
     if (rc != Z_STREAM_END) {
         free(buf);
-        return -1;
+        return len >= max ? -2 : -1;
     }
     buf[len] = '\0';
     *out = buf;
     *out_len = len;
     return 0;
+}
+
+/* Inflates a record's text within what is left of the image's budget.
+ * A record that runs past it spends the rest: the work done is charged, so
+ * the total inflated per image stays bounded however many records try. */
+static int inflate_record(const unsigned char *in, size_t n, meta_list *out, unsigned char **text, size_t *len)
+{
+    size_t left = out->inflated < META_MAX_TEXT_TOTAL ? META_MAX_TEXT_TOTAL - out->inflated : 0;
+    int rc = left ? inflate_capped(in, n, left, text, len) : -2;
+    if (rc == -2) {
+        out->over_budget++;
+        out->inflated = META_MAX_TEXT_TOTAL;
+    } else if (!rc) {
+        out->inflated += *len;
+    }
+    return rc;
 }
 
 static int png_text_chunk(const unsigned char *type, const unsigned char *p, size_t n, meta_list *out)
@@ -256,7 +275,7 @@ static int png_text_chunk(const unsigned char *type, const unsigned char *p, siz
         tlen = rlen;
     } else if (!memcmp(type, "zTXt", 4)) {
         if (rlen < 1 || rest[0] != 0) return -1;
-        if (inflate_capped(rest + 1, rlen - 1, &plain, &plen)) return -1;
+        if (inflate_record(rest + 1, rlen - 1, out, &plain, &plen)) return -1;
         text = plain;
         tlen = plen;
     } else { /* iTXt */
@@ -273,7 +292,7 @@ static int png_text_chunk(const unsigned char *type, const unsigned char *p, siz
             trans = strndup((const char *)z1 + 1, (size_t)(z2 - z1 - 1));
         q = z2 + 1;
         if (compressed) {
-            if (inflate_capped(q, (size_t)(end - q), &plain, &plen)) {
+            if (inflate_record(q, (size_t)(end - q), out, &plain, &plen)) {
                 free(lang);
                 free(trans);
                 return -1;
@@ -338,7 +357,12 @@ static int png_collect(const unsigned char *d, size_t size, meta_list *out, char
         pos += 12 + (size_t)n;
         if (!memcmp(type, "IEND", 4)) break;
     }
-    if (bad) rf_msg(err, errsize, "%d text chunk%s could not be decoded and were skipped", bad, bad == 1 ? "" : "s");
+    if (out->over_budget)
+        rf_msg(err, errsize, "%u compressed text chunk%s skipped: the image's text would decompress to more than %zu MiB "
+               "(%d text chunk%s skipped in all)", out->over_budget, out->over_budget == 1 ? "" : "s",
+               (size_t)(META_MAX_TEXT_TOTAL >> 20), bad, bad == 1 ? "" : "s");
+    else if (bad)
+        rf_msg(err, errsize, "%d text chunk%s could not be decoded and were skipped", bad, bad == 1 ? "" : "s");
     return RAIIAF_OK;
 }
 
