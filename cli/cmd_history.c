@@ -119,7 +119,7 @@ int cmd_history(int argc, char **argv)
         uint64_t off;
         rc = raiiaf_reader_manifest_at(r, v, &text, &len, &off);
         json_t *m = rc ? NULL : json_loadb(text, len, 0, NULL);
-        free(text);
+        raiiaf_free(text);
         if (!m) {
             cli_err("%s: version %u: %s", file, v, rc ? raiiaf_reader_errmsg(r) : "invalid JSON");
             status = EXIT_INPUT;

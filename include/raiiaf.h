@@ -9,8 +9,19 @@
  *   - Functions that can fail return an int status: RAIIAF_OK (0) or one of
  *     the RAIIAF_E_* codes below.  Codes never change meaning between
  *     releases.  A human-readable message naming what went wrong and where
- *     (byte offset, chunk, JSON path) is available from the handle with
- *     raiiaf_reader_errmsg() / raiiaf_writer_errmsg().
+ *     (byte offset, chunk, JSON path) comes with every failure, in one of
+ *     two places only: on the handle the function works on
+ *     (raiiaf_reader_errmsg(), raiiaf_writer_errmsg(), raiiaf_edit_errmsg(),
+ *     raiiaf_env_errmsg(), raiiaf_import_errmsg()), or, for the functions
+ *     that work on no handle (raiiaf_compact(), raiiaf_sign(),
+ *     raiiaf_convert(), raiiaf_npy_*, ...), in a buffer the caller passes
+ *     as `char *err, size_t errsize` (NUL-terminated, truncated safely; may
+ *     be NULL).  Callbacks (raiiaf_problem_fn, raiiaf_note_fn) report the
+ *     many findings of one call (verify, recover, convert), not its error.
+ *   - Memory the library hands to the caller is released with
+ *     raiiaf_free(), never with the caller's own free().
+ *   - Functions added after 0.1.0 say "Since X.Y.Z"; raiiaf_version_number()
+ *     tells a program linked at run time which it may call.
  *   - Handles are opaque.  Every *_new / *_open has a matching *_free, and
  *     every *_free accepts NULL.  Open functions create the handle even when
  *     they fail (unless memory itself ran out, then *out is NULL), so that
@@ -604,7 +615,7 @@ RAIIAF_API uint32_t raiiaf_reader_latest_version(const raiiaf_reader *r);
 RAIIAF_API uint64_t raiiaf_reader_trailing_bytes(const raiiaf_reader *r);
 
 /* Manifest `version` (1..latest) of an open reader as JSON text, with its
- * offset; the text is malloc'd, the caller frees it. */
+ * offset; release the text with raiiaf_free(). */
 RAIIAF_API int raiiaf_reader_manifest_at(raiiaf_reader *r, uint32_t version, char **json, size_t *size, uint64_t *offset);
 
 /* An append-only edit: a new manifest (and footer) appended to the file,
