@@ -21,16 +21,6 @@
  * by this many bytes from the end. */
 #define RF_TORN_SCAN_LIMIT ((uint64_t)RF_MAX_MANIFEST_STORED + (4u << 20))
 
-static void footer_bytes(unsigned char f[RF_FOOTER_SIZE], uint64_t moff, uint64_t prev, uint32_t version)
-{
-    memset(f, 0, RF_FOOTER_SIZE);
-    memcpy(f, RF_FOOTER_MAGIC, 8);
-    rf_put64(f + 8, moff);
-    rf_put64(f + 16, prev);
-    rf_put32(f + 24, version);
-    rf_put32(f + 60, rf_crc32c(0, f, 60));
-}
-
 /* json_deep_copy() that notices a copy cut short by an allocation failure
  * (jansson drops the members it could not copy and still succeeds). */
 static json_t *deep_copy(const json_t *v)
@@ -340,7 +330,7 @@ int rf_rewrite(const unsigned char *data, json_t *manifest, const uint64_t *src_
         rc = rf_write_all(fd, mh, sizeof mh, tmp, e);
         if (!rc) rc = rf_write_all(fd, payload, stored, tmp, e);
         if (!rc && rf_align_up(end) > end) rc = rf_write_all(fd, zeros64, (size_t)(rf_align_up(end) - end), tmp, e);
-        footer_bytes(f, moff, 0, 1);
+        rf_footer(f, moff, 0, 1);
         if (!rc) rc = rf_write_all(fd, f, sizeof f, tmp, e);
         if (!rc) {
             rc = rf_commit(fd, tmp, out_path, e);
@@ -670,7 +660,7 @@ int raiiaf_edit_commit(raiiaf_edit *ed)
         if (!rc) rc = rf_write_all(fd, payload, stored, path, &ed->err);
         uint64_t end = moff + RF_CHUNK_HEADER_SIZE + stored;
         if (!rc && rf_align_up(end) > end) rc = rf_write_all(fd, zeros64, (size_t)(rf_align_up(end) - end), path, &ed->err);
-        footer_bytes(f, moff, r->latest_footer, version);
+        rf_footer(f, moff, r->latest_footer, version);
         if (!rc) rc = rf_write_all(fd, f, sizeof f, path, &ed->err);
         if (!rc && fsync(fd) != 0) rc = rf_fail(&ed->err, RAIIAF_E_IO, "%s: fsync failed: %s", path, strerror(errno));
     }

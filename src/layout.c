@@ -27,3 +27,13 @@ void rf_chunk_header(unsigned char h[RF_CHUNK_HEADER_SIZE], const char type[4], 
     rf_put32(h + 32, crc);
     rf_put32(h + 60, rf_crc32c(0, h, 60));
 }
+
+void rf_footer(unsigned char f[RF_FOOTER_SIZE], uint64_t manifest_offset, uint64_t previous_footer, uint32_t version)
+{
+    memset(f, 0, RF_FOOTER_SIZE);
+    memcpy(f, RF_FOOTER_MAGIC, 8);
+    rf_put64(f + 8, manifest_offset);
+    rf_put64(f + 16, previous_footer);
+    rf_put32(f + 24, version);
+    rf_put32(f + 60, rf_crc32c(0, f, 60));
+}

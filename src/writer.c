@@ -660,12 +660,8 @@ int raiiaf_writer_finish(raiiaf_writer *w)
     rc = write_chunk(w, RF_TYPE_MANIFEST, RF_CODEC_ZSTD, payload, stored, len, sha, 0);
     free(payload);
     if (rc) return rc;
-    unsigned char f[RF_FOOTER_SIZE] = {0};
-    memcpy(f, RF_FOOTER_MAGIC, 8);
-    rf_put64(f + 8, moff);
-    rf_put64(f + 16, 0);
-    rf_put32(f + 24, 1);
-    rf_put32(f + 60, rf_crc32c(0, f, 60));
+    unsigned char f[RF_FOOTER_SIZE];
+    rf_footer(f, moff, 0, 1);
     rc = rf_write_all(w->fd, f, sizeof f, w->tmp_path, &w->err);
     if (rc) {
         w->broken = 1;
