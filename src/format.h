@@ -96,7 +96,7 @@ static const unsigned char RF_FORMAT1_MAGIC[6] = {'r', 'a', 'i', 'i', 'a', 'f'};
 void rf_file_header(unsigned char h[RF_HEADER_SIZE], uint32_t flags);
 void rf_chunk_header(unsigned char h[RF_CHUNK_HEADER_SIZE], const char type[4], unsigned codec, unsigned index,
                      uint64_t stored, uint64_t raw, uint32_t crc);
-/* The footer (SPEC §4.3): the newest manifest chunk's offset, the offset of
+/* The footer (SPEC §7): the newest manifest chunk's offset, the offset of
  * the footer before it (0 for version 1) and the manifest version. */
 void rf_footer(unsigned char f[RF_FOOTER_SIZE], uint64_t manifest_offset, uint64_t previous_footer, uint32_t version);
 
