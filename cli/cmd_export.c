@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char usage[] =
     "usage: raiiaf export FILE (--png OUT.png | --jpeg OUT.jpg | --webp OUT.webp | -o OUT) [-q]\n"
@@ -24,16 +25,6 @@ static const char usage[] =
     "  WebP  the same in an EXIF chunk (the VP8X header gains its EXIF flag)\n"
     "The output's format must be the stored image's; -o infers it from the extension.\n"
     "  -q, --quiet   print nothing on success\n";
-
-static const char *fmt_of_ext(const char *path)
-{
-    const char *dot = strrchr(path, '.');
-    if (!dot) return NULL;
-    if (!strcasecmp(dot, ".png")) return "png";
-    if (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg")) return "jpeg";
-    if (!strcasecmp(dot, ".webp")) return "webp";
-    return NULL;
-}
 
 int cmd_export(int argc, char **argv)
 {
@@ -60,11 +51,7 @@ int cmd_export(int argc, char **argv)
             out = v, want = "webp";
         } else if ((k = cli_opt(argc, argv, &i, "-o", &v)) || (k = cli_opt(argc, argv, &i, "--output", &v))) {
             if (k < 0) return EXIT_USAGE;
-            out = v, want = fmt_of_ext(v);
-            if (!want) {
-                cli_err("export: cannot tell the format of '%s' from its extension (.png, .jpg, .webp)", v);
-                return EXIT_USAGE;
-            }
+            out = v, want = NULL; /* from the extension (raiiaf_export_file) */
         } else if (argv[i][0] == '-' && argv[i][1]) {
             cli_err("export: unknown option '%s' (see raiiaf export --help)", argv[i]);
             return EXIT_USAGE;
@@ -85,29 +72,23 @@ int cmd_export(int argc, char **argv)
         goto done;
     }
     unsigned flags = 0;
-    unsigned char *data = NULL;
-    size_t size = 0;
-    if ((rc = raiiaf_export(r, want, &data, &size, &flags, err, sizeof err))) {
+    if ((rc = raiiaf_export_file(r, out, want, &flags, err, sizeof err))) {
         const char *stored = NULL;
         raiiaf_reader_image(r, NULL, NULL, &stored, NULL, NULL);
-        cli_err("%s: %s%s", file, err,
-                rc != RAIIAF_E_ARG || !stored ? ""
+        int wrong_format = rc == RAIIAF_E_ARG && stored && strstr(err, "the stored image is");
+        cli_err("%s%s%s%s", rc == RAIIAF_E_IO ? "" : file, rc == RAIIAF_E_IO ? "" : ": ", err, /* I/O messages name the output */
+                !wrong_format                 ? ""
                 : !strcmp(stored, "png")      ? " (--png OUT.png)"
                 : !strcmp(stored, "jpeg")     ? " (--jpeg OUT.jpg)"
                                               : " (--webp OUT.webp)");
-        status = rc == RAIIAF_E_NOMEM ? EXIT_SYSTEM : rc == RAIIAF_E_ARG ? EXIT_USAGE : EXIT_INPUT;
+        status = rc == RAIIAF_E_NOMEM || rc == RAIIAF_E_IO ? EXIT_SYSTEM : rc == RAIIAF_E_ARG ? EXIT_USAGE : EXIT_INPUT;
         goto done;
     }
     if (flags & RAIIAF_EXPORT_MANIFEST_OMITTED)
         cli_err("note: %s: the manifest does not fit in a JPEG EXIF segment; only the parameters text is exported", file);
-    rc = cli_write_file(out, data, size, err, sizeof err);
-    raiiaf_free(data);
-    if (rc) {
-        cli_err("%s", err);
-        status = cli_exit_for_output(rc);
-        goto done;
-    }
-    if (!quiet) printf("%s: exported %s (%zu bytes) with its generation record\n", out, want, size);
+    struct stat st;
+    if (!quiet)
+        printf("%s: exported with its generation record (%lld bytes)\n", out, stat(out, &st) ? -1LL : (long long)st.st_size);
     status = EXIT_OK;
 done:
     raiiaf_reader_free(r);
