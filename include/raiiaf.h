@@ -103,6 +103,17 @@ RAIIAF_API unsigned raiiaf_version_number(void);
 RAIIAF_API void raiiaf_free(void *p);
 
 /* ---------------------------------------------------------------------- */
+/* The objects (opaque handles), each with its section below               */
+/* ---------------------------------------------------------------------- */
+
+typedef struct raiiaf_writer raiiaf_writer; /* writes one file (Writer) */
+typedef struct raiiaf_reader raiiaf_reader; /* one open file, any version (Reader) */
+typedef struct raiiaf_edit raiiaf_edit;     /* one append-only edit (Append-only edits) */
+typedef struct raiiaf_env raiiaf_env;       /* an environment record (Environment) */
+typedef struct raiiaf_drift raiiaf_drift;   /* two environments compared (Environment) */
+typedef struct raiiaf_import raiiaf_import; /* an image's generation record (Interop) */
+
+/* ---------------------------------------------------------------------- */
 /* Tensor element types and codecs                                        */
 /* ---------------------------------------------------------------------- */
 
@@ -156,7 +167,6 @@ RAIIAF_API int raiiaf_codec_from_name(const char *name, raiiaf_codec *codec);
 /* Writer                                                                  */
 /* ---------------------------------------------------------------------- */
 
-typedef struct raiiaf_writer raiiaf_writer;
 
 /* Starts writing a format 2 file to `path`.  Data goes to a temporary file in
  * the same folder; raiiaf_writer_finish() syncs it and renames it over
@@ -300,11 +310,23 @@ RAIIAF_API int raiiaf_writer_set_format(raiiaf_writer *w, unsigned major);
  * package's canonical form "name=os;version=SYSTEM RELEASE" (uname). */
 RAIIAF_API int raiiaf_writer_set_format1_env(raiiaf_writer *w, const char *json, size_t size);
 
+/* ---- Writer: the environment record (see "Environment" below) ---- */
+
+/* Writer: what to record (RAIIAF_ENV_* flags; default: capture).  Call
+ * before raiiaf_writer_finish(), which writes the record as an ENVR chunk
+ * and, when the caller set no /raiiaf_metadata/model_info/hardware_info,
+ * fills it from the record (os, cpu, cpu_cores, ram_gb, gpu). */
+RAIIAF_API int raiiaf_writer_set_env(raiiaf_writer *w, unsigned flags);
+
+/* Writer: adds the caller's own component (python, torch, diffusers, the
+ * model file's hash, ...); it replaces a captured one of the same id.
+ * RAIIAF_E_EXISTS when the caller already added that id. */
+RAIIAF_API int raiiaf_writer_add_env_component(raiiaf_writer *w, const char *id, const char *canonical);
+
 /* ---------------------------------------------------------------------- */
 /* Reader                                                                  */
 /* ---------------------------------------------------------------------- */
 
-typedef struct raiiaf_reader raiiaf_reader;
 
 /* Flags for the open functions. */
 #define RAIIAF_READ_NO_DIGEST 0x1u /* skip SHA-256 checks when reading payloads
@@ -430,6 +452,46 @@ typedef void (*raiiaf_problem_fn)(void *ctx, int status, const char *message);
  * reader's message). */
 RAIIAF_API int raiiaf_reader_verify(raiiaf_reader *r, raiiaf_problem_fn report, void *ctx);
 
+/* ---- Reader: the environment record ---- */
+
+/* The file's stored environment record as JSON text, exactly as stored
+ * (format 2: the ENVR chunk, checked like any payload; format 1: the ENVC
+ * JSON).  RAIIAF_E_NOT_FOUND when the file holds none.  The text is owned
+ * by the reader. */
+RAIIAF_API int raiiaf_reader_env_record(raiiaf_reader *r, const char **json, size_t *size);
+
+/* The file's stored environment, parsed (either format); release it with
+ * raiiaf_env_free(). */
+RAIIAF_API int raiiaf_reader_env(raiiaf_reader *r, raiiaf_env **out);
+
+/* The environment record of a format 1 file (the ENVC chunk's JSON text,
+ * exactly as stored, NUL-terminated, owned by the reader; its SHA-256 is
+ * checked unless the reader was opened with RAIIAF_READ_NO_DIGEST).
+ * RAIIAF_E_NOT_FOUND when the file holds none, and for format 2 files
+ * (their record: raiiaf_reader_env_record()). */
+RAIIAF_API int raiiaf_reader_env_json(raiiaf_reader *r, const char **json, size_t *size);
+
+
+/* ---- Reader: versions (SPEC §13) ---- */
+
+/* Opens manifest version `version` (1 = the first; 0 = the newest) of a
+ * format 2 file by walking the chain of footers back from the newest
+ * complete one.  RAIIAF_E_NOT_FOUND when the file has no such version. */
+RAIIAF_API int raiiaf_reader_open_version(const char *path, unsigned flags, uint32_t version, raiiaf_reader **out);
+
+/* The version of the manifest the reader opened (1 for an unedited file),
+ * and the newest version the file holds. */
+RAIIAF_API uint32_t raiiaf_reader_manifest_version(const raiiaf_reader *r);
+RAIIAF_API uint32_t raiiaf_reader_latest_version(const raiiaf_reader *r);
+
+/* Bytes after the newest complete version: an append (edit, sign) that was
+ * interrupted.  The reader ignores them; verify reports them. */
+RAIIAF_API uint64_t raiiaf_reader_trailing_bytes(const raiiaf_reader *r);
+
+/* Manifest `version` (1..latest) of an open reader as JSON text, with its
+ * offset; release the text with raiiaf_free(). */
+RAIIAF_API int raiiaf_reader_manifest_at(raiiaf_reader *r, uint32_t version, char **json, size_t *size, uint64_t *offset);
+
 /* ---------------------------------------------------------------------- */
 /* Format 1 (the original Python package's files; docs/SPEC.md Appendix A) */
 /* ---------------------------------------------------------------------- */
@@ -449,12 +511,73 @@ RAIIAF_API int raiiaf_reader_verify(raiiaf_reader *r, raiiaf_problem_fn report, 
  * schema/raiiaf-format1.schema.json; a stale file_info/file_size is a
  * warning. */
 
-/* The environment record of a format 1 file (the ENVC chunk's JSON text,
- * exactly as stored, NUL-terminated, owned by the reader; its SHA-256 is
- * checked unless the reader was opened with RAIIAF_READ_NO_DIGEST).
- * RAIIAF_E_NOT_FOUND when the file holds none, and for format 2 files
- * (their record: raiiaf_reader_env_record()). */
-RAIIAF_API int raiiaf_reader_env_json(raiiaf_reader *r, const char **json, size_t *size);
+/* ---------------------------------------------------------------------- */
+/* Append-only edits and compaction (SPEC §13)                            */
+/* ---------------------------------------------------------------------- */
+
+/* An append-only edit: a new manifest (and footer) appended to the file,
+ * payloads untouched.  raiiaf_edit_commit() validates the new manifest
+ * against the schema before anything is written, then appends with
+ * O_APPEND and fsyncs; a crash at any point leaves the previous version
+ * readable.  A torn tail left by an earlier interrupted append is cut off
+ * first. */
+RAIIAF_API int raiiaf_edit_open(const char *path, raiiaf_edit **out);
+RAIIAF_API void raiiaf_edit_free(raiiaf_edit *ed);
+RAIIAF_API const char *raiiaf_edit_errmsg(const raiiaf_edit *ed);
+/* As raiiaf_writer_set_json(): library-owned fields are refused. */
+RAIIAF_API int raiiaf_edit_set_json(raiiaf_edit *ed, const char *pointer, const char *json);
+/* Removes the field at `pointer`; RAIIAF_E_NOT_FOUND when absent. */
+RAIIAF_API int raiiaf_edit_remove(raiiaf_edit *ed, const char *pointer);
+/* Adds / removes a string in /raiiaf_metadata/model_info/tags. */
+RAIIAF_API int raiiaf_edit_add_tag(raiiaf_edit *ed, const char *tag);
+RAIIAF_API int raiiaf_edit_remove_tag(raiiaf_edit *ed, const char *tag);
+/* Appends a raw chunk of a type the format does not define (SIGN, ...). */
+RAIIAF_API int raiiaf_edit_add_chunk(raiiaf_edit *ed, const char type[4], const void *data, size_t size);
+/* The version the commit will write (old + 1). */
+RAIIAF_API uint32_t raiiaf_edit_new_version(const raiiaf_edit *ed);
+RAIIAF_API int raiiaf_edit_commit(raiiaf_edit *ed);
+
+/* Rewrites `path` (to `out`, or over `path` when out is NULL; atomically:
+ * temporary file, fsync, rename) with only the newest manifest, as
+ * version 1.  Payload chunks are copied verbatim; SIGN chunks are dropped
+ * (their signatures covered the old manifest).  err receives a message. */
+RAIIAF_API int raiiaf_compact(const char *path, const char *out, char *err, size_t err_size);
+
+/* ---------------------------------------------------------------------- */
+/* Signatures (SPEC §13.5, docs/SECURITY.md)                              */
+/* ---------------------------------------------------------------------- */
+
+/* Ed25519 signatures (SIGN chunks).  Keys are PEM files. */
+RAIIAF_API int raiiaf_keygen(const char *key_path, char *err, size_t err_size);
+RAIIAF_API int raiiaf_sign(const char *path, const char *key_path, char *key_id_out /* [17] or NULL */,
+                           char *err, size_t err_size);
+
+typedef enum raiiaf_sig_state {
+    RAIIAF_SIG_NONE = 0,    /* unsigned */
+    RAIIAF_SIG_VALID = 1,   /* the newest manifest is the signed content */
+    RAIIAF_SIG_EDITED = 2,  /* a valid signature on an older version; edited since */
+    RAIIAF_SIG_INVALID = 3  /* a signature that does not verify (message says why) */
+} raiiaf_sig_state;
+
+typedef struct raiiaf_signature_info {
+    raiiaf_sig_state state;
+    char key_id[17];          /* first 16 hex digits of SHA-256 of the raw public key */
+    uint32_t signed_version;  /* the manifest version the signature covers */
+    char message[256];
+} raiiaf_signature_info;
+
+/* Checks the newest signature in the file the reader opened (at its newest
+ * version).  With `pubkey_path`, a signature by another key is INVALID. */
+RAIIAF_API int raiiaf_reader_signature(raiiaf_reader *r, const char *pubkey_path, raiiaf_signature_info *info);
+
+/* ---------------------------------------------------------------------- */
+/* Recovery                                                               */
+/* ---------------------------------------------------------------------- */
+
+/* Salvages a damaged file: scans for chunks whose CRCs hold and writes a
+ * new file with what survived.  `report` receives one line per finding
+ * (what was kept, what was lost).  RAIIAF_OK when a file was written. */
+RAIIAF_API int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn report, void *ctx);
 
 /* ---------------------------------------------------------------------- */
 /* Environment record and drift (docs/SPEC.md, "Environment record")       */
@@ -466,7 +589,6 @@ RAIIAF_API int raiiaf_reader_env_json(raiiaf_reader *r, const char **json, size_
  * [a-z0-9_.-]; in canonical strings keys are [a-z0-9_.-]+, each at most
  * once, and values hold no ';', '=' or control character (strings that do
  * are refused, not escaped); at most 4096 bytes, 256 components. */
-typedef struct raiiaf_env raiiaf_env;
 
 /* Flags for raiiaf_writer_set_env() and raiiaf_env_capture(). */
 #define RAIIAF_ENV_DEFAULT 0x0u          /* capture, no host name */
@@ -521,27 +643,6 @@ RAIIAF_API const char *raiiaf_env_json(raiiaf_env *env);
  * it is invalid to msg (truncated to msg_size) and returns RAIIAF_E_ARG. */
 RAIIAF_API int raiiaf_env_check_canonical(const char *canonical, char *msg, size_t msg_size);
 
-/* Writer: what to record (RAIIAF_ENV_* flags; default: capture).  Call
- * before raiiaf_writer_finish(), which writes the record as an ENVR chunk
- * and, when the caller set no /raiiaf_metadata/model_info/hardware_info,
- * fills it from the record (os, cpu, cpu_cores, ram_gb, gpu). */
-RAIIAF_API int raiiaf_writer_set_env(raiiaf_writer *w, unsigned flags);
-
-/* Writer: adds the caller's own component (python, torch, diffusers, the
- * model file's hash, ...); it replaces a captured one of the same id.
- * RAIIAF_E_EXISTS when the caller already added that id. */
-RAIIAF_API int raiiaf_writer_add_env_component(raiiaf_writer *w, const char *id, const char *canonical);
-
-/* The file's stored environment record as JSON text, exactly as stored
- * (format 2: the ENVR chunk, checked like any payload; format 1: the ENVC
- * JSON).  RAIIAF_E_NOT_FOUND when the file holds none.  The text is owned
- * by the reader. */
-RAIIAF_API int raiiaf_reader_env_record(raiiaf_reader *r, const char **json, size_t *size);
-
-/* The file's stored environment, parsed (either format); caller frees. */
-RAIIAF_API int raiiaf_reader_env(raiiaf_reader *r, raiiaf_env **out);
-
-typedef struct raiiaf_drift raiiaf_drift;
 
 typedef enum raiiaf_drift_kind {
     RAIIAF_DRIFT_ADDED = 1,   /* in the current environment, not in the file */
@@ -597,86 +698,10 @@ RAIIAF_API const char *raiiaf_schema_text(void);
 RAIIAF_API int raiiaf_validate_manifest(const char *json, size_t size, char *msg, size_t msg_size);
 
 /* ---------------------------------------------------------------------- */
-/* Versions, append-only edits, signatures, recovery (SPEC.md §13, §16)   */
+/* Seeded noise (SPEC §9.5)                                               */
 /* ---------------------------------------------------------------------- */
 
-/* Opens manifest version `version` (1 = the first; 0 = the newest) of a
- * format 2 file by walking the chain of footers back from the newest
- * complete one.  RAIIAF_E_NOT_FOUND when the file has no such version. */
-RAIIAF_API int raiiaf_reader_open_version(const char *path, unsigned flags, uint32_t version, raiiaf_reader **out);
-
-/* The version of the manifest the reader opened (1 for an unedited file),
- * and the newest version the file holds. */
-RAIIAF_API uint32_t raiiaf_reader_manifest_version(const raiiaf_reader *r);
-RAIIAF_API uint32_t raiiaf_reader_latest_version(const raiiaf_reader *r);
-
-/* Bytes after the newest complete version: an append (edit, sign) that was
- * interrupted.  The reader ignores them; verify reports them. */
-RAIIAF_API uint64_t raiiaf_reader_trailing_bytes(const raiiaf_reader *r);
-
-/* Manifest `version` (1..latest) of an open reader as JSON text, with its
- * offset; release the text with raiiaf_free(). */
-RAIIAF_API int raiiaf_reader_manifest_at(raiiaf_reader *r, uint32_t version, char **json, size_t *size, uint64_t *offset);
-
-/* An append-only edit: a new manifest (and footer) appended to the file,
- * payloads untouched.  raiiaf_edit_commit() validates the new manifest
- * against the schema before anything is written, then appends with
- * O_APPEND and fsyncs; a crash at any point leaves the previous version
- * readable.  A torn tail left by an earlier interrupted append is cut off
- * first. */
-typedef struct raiiaf_edit raiiaf_edit;
-RAIIAF_API int raiiaf_edit_open(const char *path, raiiaf_edit **out);
-RAIIAF_API void raiiaf_edit_free(raiiaf_edit *ed);
-RAIIAF_API const char *raiiaf_edit_errmsg(const raiiaf_edit *ed);
-/* As raiiaf_writer_set_json(): library-owned fields are refused. */
-RAIIAF_API int raiiaf_edit_set_json(raiiaf_edit *ed, const char *pointer, const char *json);
-/* Removes the field at `pointer`; RAIIAF_E_NOT_FOUND when absent. */
-RAIIAF_API int raiiaf_edit_remove(raiiaf_edit *ed, const char *pointer);
-/* Adds / removes a string in /raiiaf_metadata/model_info/tags. */
-RAIIAF_API int raiiaf_edit_add_tag(raiiaf_edit *ed, const char *tag);
-RAIIAF_API int raiiaf_edit_remove_tag(raiiaf_edit *ed, const char *tag);
-/* Appends a raw chunk of a type the format does not define (SIGN, ...). */
-RAIIAF_API int raiiaf_edit_add_chunk(raiiaf_edit *ed, const char type[4], const void *data, size_t size);
-/* The version the commit will write (old + 1). */
-RAIIAF_API uint32_t raiiaf_edit_new_version(const raiiaf_edit *ed);
-RAIIAF_API int raiiaf_edit_commit(raiiaf_edit *ed);
-
-/* Rewrites `path` (to `out`, or over `path` when out is NULL; atomically:
- * temporary file, fsync, rename) with only the newest manifest, as
- * version 1.  Payload chunks are copied verbatim; SIGN chunks are dropped
- * (their signatures covered the old manifest).  err receives a message. */
-RAIIAF_API int raiiaf_compact(const char *path, const char *out, char *err, size_t err_size);
-
-/* Ed25519 signatures (SIGN chunks).  Keys are PEM files. */
-RAIIAF_API int raiiaf_keygen(const char *key_path, char *err, size_t err_size);
-RAIIAF_API int raiiaf_sign(const char *path, const char *key_path, char *key_id_out /* [17] or NULL */,
-                           char *err, size_t err_size);
-
-typedef enum raiiaf_sig_state {
-    RAIIAF_SIG_NONE = 0,    /* unsigned */
-    RAIIAF_SIG_VALID = 1,   /* the newest manifest is the signed content */
-    RAIIAF_SIG_EDITED = 2,  /* a valid signature on an older version; edited since */
-    RAIIAF_SIG_INVALID = 3  /* a signature that does not verify (message says why) */
-} raiiaf_sig_state;
-
-typedef struct raiiaf_signature_info {
-    raiiaf_sig_state state;
-    char key_id[17];          /* first 16 hex digits of SHA-256 of the raw public key */
-    uint32_t signed_version;  /* the manifest version the signature covers */
-    char message[256];
-} raiiaf_signature_info;
-
-/* Checks the newest signature in the file the reader opened (at its newest
- * version).  With `pubkey_path`, a signature by another key is INVALID. */
-RAIIAF_API int raiiaf_reader_signature(raiiaf_reader *r, const char *pubkey_path, raiiaf_signature_info *info);
-
-/* Salvages a damaged file: scans for chunks whose CRCs hold and writes a
- * new file with what survived.  `report` receives one line per finding
- * (what was kept, what was lost).  RAIIAF_OK when a file was written. */
-RAIIAF_API int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn report, void *ctx);
-
-/* ---- Seeded noise (issue #8) ------------------------------------------
- * torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(seed))
+/* torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(seed))
  * as PyTorch 1.13 computes it on the CPU, bit for bit (SPEC 9.5).  dtype:
  * RAIIAF_F32, RAIIAF_F16 or RAIIAF_BF16.  `kernel` names ATen's float32
  * kernel: NULL or "avx2-fma" (the default: x86-64 builds on CPUs with AVX2,
@@ -784,7 +809,6 @@ RAIIAF_API int raiiaf_tensor_file_write(raiiaf_reader *r, const char *path, cons
  * /raiiaf_metadata/extensions/org.raiiaf.import with the tool, its version
  * and whatever could not be mapped.  The input is hostile: every length is
  * checked and decompressed text is bounded. */
-typedef struct raiiaf_import raiiaf_import;
 
 /* Reads an image held in memory (the bytes are copied).  Structural damage
  * of the container gives RAIIAF_E_IMAGE or RAIIAF_E_CORRUPT; an image whose
