@@ -60,6 +60,17 @@ void rf_env_clean_value(char *s);
  * RAIIAF_ENV_INCLUDE_HOSTNAME. */
 int rf_env_capture_into(raiiaf_env *env, unsigned flags);
 
+/* Parses either record form (format 2 ENVR or format 1 ENVC JSON) into env:
+ * structure, limits and every stored digest; `what` names it in messages. */
+int rf_env_parse(raiiaf_env *env, const char *json, size_t size, const char *what);
+
+/* The format 2 record {"env_version": 2, "components": [...]} of env, in id
+ * order as stored; NULL when memory ran out. */
+json_t *rf_env_to_json(const raiiaf_env *env);
+
+/* Checks a record's JSON against schema/raiiaf-env.schema.json. */
+int rf_env_validate_record(const json_t *record, rf_err *e);
+
 /* Appends "gpu" (format 1 form, GPU 0) and "gpu0", "gpu1", ... from NVML
  * (nvml.c).  No library, no driver or no GPU: adds nothing, returns OK. */
 int rf_env_capture_nvml(raiiaf_env *env);

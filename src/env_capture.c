@@ -149,3 +149,10 @@ int rf_env_capture_into(raiiaf_env *env, unsigned flags)
     }
     return rf_env_capture_nvml(env);
 }
+
+int raiiaf_env_capture(unsigned flags, raiiaf_env **out)
+{
+    int rc = raiiaf_env_new(out);
+    if (rc) return rc;
+    return rf_env_capture_into(*out, flags);
+}
