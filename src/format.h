@@ -100,6 +100,21 @@ void rf_chunk_header(unsigned char h[RF_CHUNK_HEADER_SIZE], const char type[4], 
  * the footer before it (0 for version 1) and the manifest version. */
 void rf_footer(unsigned char f[RF_FOOTER_SIZE], uint64_t manifest_offset, uint64_t previous_footer, uint32_t version);
 
+/* A chunk header's fields (SPEC §5.1). */
+typedef struct rf_chunk_fields {
+    char type[5];
+    unsigned codec;
+    uint32_t index;
+    uint64_t stored, raw;
+    uint32_t crc; /* of the payload */
+} rf_chunk_fields;
+
+/* Reads a chunk header into *f (always filled) and checks it: RAIIAF_OK,
+ * RAIIAF_E_CHECKSUM when the header's own CRC-32C fails, RAIIAF_E_CORRUPT
+ * when a reserved byte is not zero (its offset in *bad_byte, may be NULL).
+ * Every reader of chunk headers goes through here (layout.c). */
+int rf_chunk_header_read(const unsigned char h[RF_CHUNK_HEADER_SIZE], rf_chunk_fields *f, unsigned *bad_byte);
+
 static inline uint64_t rf_align_up(uint64_t v) { return (v + (RF_ALIGN - 1)) & ~(uint64_t)(RF_ALIGN - 1); }
 
 #endif

@@ -7,7 +7,6 @@
 #include "recipe.h"
 #include "format1.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,123 +157,6 @@ int raiiaf_reader_chunk_data(raiiaf_reader *r, size_t index, const void **data, 
     *data = p;
     if (size) *size = (size_t)c->stored;
     return RAIIAF_OK;
-}
-
-void rf_chunk_where(const raiiaf_reader *r, size_t ci, char *buf, size_t cap)
-{
-    const rf_rchunk *c = &r->chunks[ci];
-    const char *name = NULL;
-    for (size_t i = 0; i < r->ntensors; i++)
-        if (r->tensors[i].chunk == ci) name = r->tensors[i].name;
-    if (name)
-        snprintf(buf, cap, "chunk %zu (%s \"%s\") at offset %llu", ci, c->type, name, (unsigned long long)c->offset);
-    else
-        snprintf(buf, cap, "chunk %zu (%s) at offset %llu", ci, c->type, (unsigned long long)c->offset);
-}
-
-/* The chunk header against the record; *payload receives where the
- * payload starts.  `where` names the chunk for messages. */
-static int check_header(raiiaf_reader *r, size_t ci, const unsigned char **payload, const char *where)
-{
-    rf_rchunk *c = &r->chunks[ci];
-    /* The open step proved offset + 64 + stored lies inside the file. */
-    const unsigned char *h = r->data + c->offset;
-    if (!rf_sum_ok(rf_le32(h + 60), rf_crc32c(0, h, 60)))
-        return rf_fail(&r->err, RAIIAF_E_CHECKSUM, "%s: chunk header CRC-32C mismatch", where);
-    for (unsigned i = 0; i < RF_CHUNK_HEADER_SIZE - 4; i++)
-        if ((i >= 5 && i < 8) || (i >= 12 && i < 16) || i >= 36)
-            if (h[i]) return rf_fail(&r->err, RAIIAF_E_CORRUPT, "%s: chunk header reserved byte %u is not zero", where, i);
-    if (memcmp(h, c->type, 4) || h[4] != c->codec || rf_le32(h + 8) != ci || rf_le64(h + 16) != c->stored ||
-        rf_le64(h + 24) != c->raw || rf_le32(h + 32) != c->crc)
-        return rf_fail(&r->err, RAIIAF_E_CORRUPT, "%s: chunk header disagrees with the manifest's record", where);
-    *payload = h + RF_CHUNK_HEADER_SIZE;
-    return RAIIAF_OK;
-}
-
-/* The verdicts on a payload's two sums, shared by the one-thread and the
- * two-thread checks. */
-static int accept_crc(raiiaf_reader *r, rf_rchunk *c, uint32_t crc, const char *where)
-{
-    if (!rf_sum_ok(c->crc, crc))
-        return rf_fail(&r->err, RAIIAF_E_CHECKSUM, "%s: payload CRC-32C mismatch (stored %08x, computed %08x)", where, c->crc, crc);
-    c->crc_ok = 1;
-    return RAIIAF_OK;
-}
-
-static int accept_sha(raiiaf_reader *r, size_t ci, const char hex[65])
-{
-    rf_rchunk *c = &r->chunks[ci];
-    if (!rf_sum_ok(strcmp(hex, c->sha), 0)) {
-        char where[400];
-        rf_chunk_where(r, ci, where, sizeof where);
-        return rf_fail(&r->err, RAIIAF_E_DIGEST, "%s: SHA-256 of the decoded content does not match the manifest", where);
-    }
-    /* Only raw payloads are decoded in place, so only they can be trusted
-     * on the next access without hashing again. */
-    if (c->codec == RF_CODEC_RAW) c->sha_ok = 1;
-    return RAIIAF_OK;
-}
-
-int rf_check_chunk(raiiaf_reader *r, size_t ci, const unsigned char **payload)
-{
-    rf_rchunk *c = &r->chunks[ci];
-    char where[400];
-    rf_chunk_where(r, ci, where, sizeof where);
-    int rc = check_header(r, ci, payload, where);
-    if (rc) return rc;
-    return c->crc_ok ? RAIIAF_OK : accept_crc(r, c, rf_crc32c(0, *payload, (size_t)c->stored), where);
-}
-
-int rf_check_digest(raiiaf_reader *r, size_t ci, const void *decoded, uint64_t size, int force)
-{
-    rf_rchunk *c = &r->chunks[ci];
-    if ((r->flags & RAIIAF_READ_NO_DIGEST) && !force) return RAIIAF_OK;
-    if (c->sha_ok) return RAIIAF_OK;
-    char hex[65];
-    if (rf_sha256_hex(decoded, (size_t)size, hex)) return rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory");
-    return accept_sha(r, ci, hex);
-}
-
-/* From this size on, a raw payload's SHA-256 runs on a second thread while
- * this one computes its CRC-32C: reading with full checks then costs about
- * one SHA-256 instead of SHA-256 plus CRC (docs/PERFORMANCE.md). */
-#define RF_PARALLEL_DIGEST_MIN ((uint64_t)1 << 20)
-
-typedef struct {
-    const unsigned char *data;
-    size_t size;
-    char hex[65];
-} sha_job;
-
-static void *sha_worker(void *arg)
-{
-    sha_job *j = arg;
-    rf_sha256_hex(j->data, j->size, j->hex);
-    return NULL;
-}
-
-int rf_check_raw(raiiaf_reader *r, size_t ci, const unsigned char **payload, int force_digest)
-{
-    rf_rchunk *c = &r->chunks[ci];
-    int want_sha = !c->sha_ok && (force_digest || !(r->flags & RAIIAF_READ_NO_DIGEST));
-    if (!want_sha || c->crc_ok || c->stored < RF_PARALLEL_DIGEST_MIN || c->stored > SIZE_MAX) {
-        int rc = rf_check_chunk(r, ci, payload);
-        return rc ? rc : rf_check_digest(r, ci, *payload, c->stored, force_digest);
-    }
-    char where[400];
-    rf_chunk_where(r, ci, where, sizeof where);
-    int rc = check_header(r, ci, payload, where);
-    if (rc) return rc;
-    sha_job job = {*payload, (size_t)c->stored, ""};
-    pthread_t th;
-    int threaded = !pthread_create(&th, NULL, sha_worker, &job);
-    uint32_t crc = rf_crc32c(0, *payload, (size_t)c->stored);
-    if (threaded)
-        pthread_join(th, NULL);
-    else
-        sha_worker(&job); /* no thread to be had: one after the other */
-    rc = accept_crc(r, c, crc, where);
-    return rc ? rc : accept_sha(r, ci, job.hex);
 }
 
 /* Decodes tensor `index`'s own payload: its values, or for a relative
