@@ -13,7 +13,8 @@ enum {
     EXIT_PROBLEM = 1, /* verify found a problem */
     EXIT_USAGE = 2,
     EXIT_INPUT = 3,   /* an input is unreadable, corrupt or invalid */
-    EXIT_SYSTEM = 4   /* I/O or system error (writing outputs, memory) */
+    EXIT_SYSTEM = 4,  /* I/O or system error (writing outputs, memory) */
+    EXIT_BUSY = 5     /* another writer kept the file locked (edit, sign, compact) */
 };
 
 /* "raiiaf: <message>\n" on stderr. */

@@ -10,7 +10,9 @@ static const char usage[] =
     "appends a SIGN chunk and a new manifest version listing it.  The signature\n"
     "covers the SHA-256 of the manifest text, which holds the SHA-256 of every\n"
     "payload.  raiiaf verify --pubkey KEY.pub FILE checks it; an edit after signing\n"
-    "shows as 'edited since' until the file is signed again.\n";
+    "shows as 'edited since' until the file is signed again.\n"
+    "  --no-wait   fail at once (exit status 5) when another edit, sign or compact\n"
+    "              is writing to FILE, instead of waiting up to 30 s for it\n";
 
 int cmd_sign(int argc, char **argv)
 {
@@ -25,6 +27,8 @@ int cmd_sign(int argc, char **argv)
         if ((k = cli_opt(argc, argv, &i, "--key", &v))) {
             if (k < 0) return EXIT_USAGE;
             key = v;
+        } else if (!strcmp(argv[i], "--no-wait")) {
+            raiiaf_set_lock_timeout(0);
         } else if (argv[i][0] == '-' && argv[i][1]) {
             cli_err("sign: unknown option '%s'", argv[i]);
             return EXIT_USAGE;
@@ -43,7 +47,7 @@ int cmd_sign(int argc, char **argv)
     int rc = raiiaf_sign(file, key, id, err, sizeof err);
     if (rc) {
         cli_err("%s", err);
-        return rc == RAIIAF_E_IO || rc == RAIIAF_E_NOMEM ? EXIT_SYSTEM : EXIT_INPUT;
+        return rc == RAIIAF_E_BUSY ? EXIT_BUSY : rc == RAIIAF_E_IO || rc == RAIIAF_E_NOMEM ? EXIT_SYSTEM : EXIT_INPUT;
     }
     printf("%s: signed by %s\n", file, id);
     return EXIT_OK;

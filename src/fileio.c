@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -141,4 +143,112 @@ int rf_map(const char *path, const unsigned char **data, size_t *size, rf_err *e
 void rf_unmap(const unsigned char *data, size_t size)
 {
     if (data && size) munmap((void *)data, size);
+}
+
+/* ---- the writers' lock ------------------------------------------------ */
+
+/* Milliseconds a writer waits for the lock; negative waits for ever.  One
+ * setting for the process, as the lock is between processes. */
+static atomic_int lock_timeout_ms = RAIIAF_LOCK_TIMEOUT_DEFAULT_MS;
+
+void raiiaf_set_lock_timeout(int milliseconds) { atomic_store(&lock_timeout_ms, milliseconds); }
+
+int raiiaf_get_lock_timeout(void) { return atomic_load(&lock_timeout_ms); }
+
+/* One attempt at the lock on the whole file: 0 taken, 1 held by another
+ * open file, -1 an error (errno). */
+static int try_lock(int fd, int exclusive, int wait)
+{
+#ifdef F_OFD_SETLK
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = (short)(exclusive ? F_WRLCK : F_RDLCK);
+    fl.l_whence = SEEK_SET; /* l_start = l_len = 0: the whole file, however long it grows */
+    for (;;) {
+        if (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) == 0) return 0;
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EACCES) return 1;
+        if (errno != EINVAL) return -1;
+        break; /* a kernel before 3.15: no OFD locks; flock() has the same per-open-file semantics */
+    }
+#endif
+    for (;;) {
+        if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB)) == 0) return 0;
+        if (errno == EINTR) continue;
+        return errno == EWOULDBLOCK ? 1 : -1;
+    }
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int rf_lock_file(const char *path, unsigned flags, int *fd, rf_err *e)
+{
+    *fd = -1;
+    int timeout = atomic_load(&lock_timeout_ms);
+    int64_t deadline = now_ms() + (timeout > 0 ? timeout : 0);
+    long pause_us = 1000;
+    for (;;) {
+        /* A write lock needs a descriptor open for writing.  A file that is
+         * only replaced (compact, recover) may be read-only to us while its
+         * folder is writable: a read lock on it still keeps out editors,
+         * who could not write to it through this user anyway. */
+        int exclusive = 1;
+        int f = open(path, O_RDWR | O_CLOEXEC);
+        if (f < 0 && !(flags & RF_LOCK_APPEND) && (errno == EACCES || errno == EPERM || errno == EROFS)) {
+            f = open(path, O_RDONLY | O_CLOEXEC);
+            exclusive = 0;
+        }
+        if (f < 0) {
+            if (errno == ENOENT && (flags & RF_LOCK_IF_EXISTS)) return RAIIAF_OK;
+            return rf_fail(e, RAIIAF_E_IO, "%s: cannot open%s: %s", path, flags & RF_LOCK_APPEND ? " for writing" : "", strerror(errno));
+        }
+        /* Polling with a growing pause rather than F_OFD_SETLKW, which
+         * cannot time out without a signal, and a library must not use
+         * signals.  A writer holds the lock for milliseconds. */
+        int got;
+        for (;;) {
+            got = try_lock(f, exclusive, timeout < 0);
+            if (got != 1 || (timeout >= 0 && now_ms() >= deadline)) break;
+            struct timespec ts = {0, pause_us * 1000};
+            nanosleep(&ts, NULL);
+            if (pause_us < 20000) pause_us *= 2;
+        }
+        if (got < 0) {
+            int err = errno;
+            close(f);
+            return rf_fail(e, RAIIAF_E_IO, "%s: cannot lock: %s", path, strerror(err));
+        }
+        if (got == 1) {
+            close(f);
+            if (timeout == 0)
+                return rf_fail(e, RAIIAF_E_BUSY, "%s: another process is writing to it (locked; not waiting)", path);
+            return rf_fail(e, RAIIAF_E_BUSY, "%s: another process kept it locked for %d.%03d s; try again later", path, timeout / 1000,
+                           timeout % 1000);
+        }
+        /* The lock is on the file that was open; a compact may have renamed
+         * a new file over the path meanwhile, and the old one is gone. */
+        struct stat a, b;
+        if (fstat(f, &a) != 0) {
+            int err = errno;
+            close(f);
+            return rf_fail(e, RAIIAF_E_IO, "%s: cannot stat: %s", path, strerror(err));
+        }
+        if (stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            *fd = f;
+            return RAIIAF_OK;
+        }
+        close(f);
+        if (timeout >= 0 && now_ms() >= deadline)
+            return rf_fail(e, RAIIAF_E_BUSY, "%s: replaced by other writers while waiting for its lock; try again later", path);
+    }
+}
+
+void rf_unlock_file(int fd)
+{
+    if (fd >= 0) close(fd);
 }

@@ -22,4 +22,29 @@ int rf_commit(int fd, const char *tmp_path, const char *path, rf_err *e);
 int rf_map(const char *path, const unsigned char **data, size_t *size, rf_err *e);
 void rf_unmap(const unsigned char *data, size_t size);
 
+/* ---- the writers' lock ------------------------------------------------
+ * Every writer that appends to or replaces an existing file (edit, sign,
+ * compact, recover over its input) holds an advisory lock on that file
+ * from reading its newest version until the new bytes are durable, so a
+ * second writer waits and then reads what the first wrote instead of
+ * taking its append in progress for a torn tail.  Readers take no lock:
+ * they already fall back to the newest complete version.  The lock is an
+ * OFD lock (flock() where the kernel has none), tied to the open file, so
+ * closing other descriptors of the same file does not drop it, and it goes
+ * away with the process (kill -9 included). */
+enum {
+    RF_LOCK_APPEND = 1,   /* the caller writes through *fd: open it for writing */
+    RF_LOCK_IF_EXISTS = 2 /* a missing file is not an error: *fd = -1, RAIIAF_OK */
+};
+
+/* Opens `path` and takes the writers' lock on it, waiting as long as
+ * raiiaf_set_lock_timeout() allows.  When the path was replaced (by a
+ * compact) while waiting, locks the file it names now.  RAIIAF_E_BUSY when
+ * another writer held the lock for the whole wait; RAIIAF_E_IO when the
+ * file cannot be opened.  Release with rf_unlock_file(). */
+int rf_lock_file(const char *path, unsigned flags, int *fd, rf_err *e);
+
+/* Drops the lock by closing the descriptor; -1 is ignored. */
+void rf_unlock_file(int fd);
+
 #endif

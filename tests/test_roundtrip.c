@@ -1069,12 +1069,12 @@ static void test_null_handles(void **state)
 static void test_strerror_and_names(void **state)
 {
     (void)state;
-    const char *seen[RAIIAF_E_BUFFER + 1];
-    const char *unknown = raiiaf_strerror(RAIIAF_E_BUFFER + 1);
+    const char *seen[RAIIAF_E_BUSY + 1];
+    const char *unknown = raiiaf_strerror(RAIIAF_E_BUSY + 1);
     assert_string_equal(unknown, "unknown error");
     assert_string_equal(raiiaf_strerror(-1), "unknown error");
     assert_string_equal(raiiaf_strerror(1000), "unknown error");
-    for (int c = RAIIAF_OK; c <= RAIIAF_E_BUFFER; c++) {
+    for (int c = RAIIAF_OK; c <= RAIIAF_E_BUSY; c++) {
         seen[c] = raiiaf_strerror(c);
         assert_non_null(seen[c]);
         assert_true(strlen(seen[c]) > 0);
