@@ -29,7 +29,8 @@ int cli_exit_for_output(int status);
  * Returns 0, or a RAIIAF_E_* status with a message in err. */
 int cli_read_file(const char *path, unsigned char **data, size_t *size, char *err, size_t errsize);
 
-/* Writes a file atomically (temporary file beside it, fsync, rename). */
+/* Writes a file atomically (temporary file beside it, fsync, rename); a
+ * file replaced keeps its mode (and owner where permitted). */
 int cli_write_file(const char *path, const void *data, size_t size, char *err, size_t errsize);
 
 /* Option parsing: if argv[*i] is `--name VALUE` or `--name=VALUE`, stores

@@ -96,10 +96,19 @@ int cli_write_file(const char *path, const void *data, size_t size, char *err, s
         free(tmp);
         return RAIIAF_E_IO;
     }
-    /* mkstemp creates 0600; give the file the usual permissions. */
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
+    /* mkstemp creates 0600; give the file the usual permissions, or keep
+     * those of the file replaced (a private file stays private). */
+    struct stat old;
+    if (stat(path, &old) == 0 && S_ISREG(old.st_mode)) {
+        if (fchown(fd, old.st_uid, old.st_gid) != 0 && fchown(fd, (uid_t)-1, old.st_gid) != 0) {
+            /* not permitted: the new file is ours */
+        }
+        fchmod(fd, old.st_mode & 07777);
+    } else {
+        mode_t mask = umask(0);
+        umask(mask);
+        fchmod(fd, 0666 & ~mask);
+    }
     const unsigned char *p = data;
     size_t left = size;
     int ok = 1;

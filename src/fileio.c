@@ -13,6 +13,21 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A file replaced keeps its permissions, and its owner and group where the
+ * system lets us give them: rewriting a private (0600) file must not make
+ * it readable by others.  Best effort, as for any file written by a user
+ * who does not own the one replaced. */
+static void keep_owner_and_mode(int fd, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return; /* a new file: the umask decides */
+    if (fchown(fd, st.st_uid, st.st_gid) != 0 && fchown(fd, (uid_t)-1, st.st_gid) != 0) {
+        /* not permitted: the new file is the writer's own */
+    }
+    /* after fchown, which may clear set-id bits */
+    (void)fchmod(fd, st.st_mode & 07777);
+}
+
 int rf_tmp_create(const char *path, char **tmp_path, int *fd, rf_err *e)
 {
     size_t n = strlen(path) + 64;
@@ -27,6 +42,7 @@ int rf_tmp_create(const char *path, char **tmp_path, int *fd, rf_err *e)
                  (unsigned long)(ts.tv_nsec ^ (long)(uintptr_t)tmp), attempt);
         int f = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (f >= 0) {
+            keep_owner_and_mode(f, path);
             *fd = f;
             *tmp_path = tmp;
             return RAIIAF_OK;

@@ -5,7 +5,9 @@
 #include "internal.h"
 
 /* Creates a new, empty temporary file next to `path` (same folder, so the
- * final rename stays on one file system).  *tmp_path is malloc'd. */
+ * final rename stays on one file system).  When `path` exists, the
+ * temporary file gets its mode (and owner and group where permitted), so
+ * that replacing it keeps them.  *tmp_path is malloc'd. */
 int rf_tmp_create(const char *path, char **tmp_path, int *fd, rf_err *e);
 
 /* Writes all bytes at the current position, retrying short writes and EINTR. */
