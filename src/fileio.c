@@ -28,18 +28,68 @@ static void keep_owner_and_mode(int fd, const char *path)
     (void)fchmod(fd, st.st_mode & 07777);
 }
 
+/* The folder of `path` ("." for a bare name); malloc'd. */
+static char *parent_dir(const char *path)
+{
+    char *dir = strdup(path);
+    if (!dir) return NULL;
+    char *slash = strrchr(dir, '/');
+    if (!slash) {
+        free(dir);
+        return strdup(".");
+    }
+    *(slash == dir ? slash + 1 : slash) = '\0';
+    return dir;
+}
+
+/* The name that links an open file descriptor (linkat, /proc). */
+static void proc_fd_path(char out[64], int fd) { snprintf(out, 64, "/proc/self/fd/%d", fd); }
+
+/* On Linux, a file without a name (O_TMPFILE) in the folder of `path`: a
+ * writer killed before rf_commit() leaves nothing behind.  -1 where the
+ * kernel, the file system or a missing /proc (needed to name it) rule it
+ * out; the caller then uses a named temporary file. */
+static int unnamed_tmp(const char *path)
+{
+#ifdef O_TMPFILE
+    char *dir = parent_dir(path);
+    if (!dir) return -1;
+    int f = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+    free(dir);
+    if (f < 0) return -1;
+    char proc[64];
+    proc_fd_path(proc, f);
+    if (access(proc, F_OK) != 0) {
+        close(f);
+        return -1;
+    }
+    return f;
+#else
+    (void)path;
+    return -1;
+#endif
+}
+
 int rf_tmp_create(const char *path, char **tmp_path, int *fd, rf_err *e)
 {
     size_t n = strlen(path) + 64;
     char *tmp = malloc(n);
     if (!tmp) return rf_fail(e, RAIIAF_E_NOMEM, "out of memory");
     /* O_EXCL with a name unlikely to collide; retried on collision.  Mode
-     * 0666 lets the process umask decide, as for any newly created file. */
+     * 0666 lets the process umask decide, as for any newly created file.
+     * An unnamed file gets the name only in rf_commit(), when complete. */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    int unnamed = unnamed_tmp(path);
     for (unsigned attempt = 0; attempt < 100; attempt++) {
         snprintf(tmp, n, "%s.tmp-%ld-%lx-%u", path, (long)getpid(),
                  (unsigned long)(ts.tv_nsec ^ (long)(uintptr_t)tmp), attempt);
+        if (unnamed >= 0) {
+            keep_owner_and_mode(unnamed, path);
+            *fd = unnamed;
+            *tmp_path = tmp;
+            return RAIIAF_OK;
+        }
         int f = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (f >= 0) {
             keep_owner_and_mode(f, path);
@@ -93,15 +143,9 @@ static void fsync_parent(const char *path)
 {
     /* Makes the rename itself durable.  Failure here cannot be acted on
      * (the data is already in place), so it is not an error. */
-    char *dir = strdup(path);
+    char *dir = parent_dir(path);
     if (!dir) return;
-    char *slash = strrchr(dir, '/');
-    const char *d = ".";
-    if (slash) {
-        *(slash == dir ? slash + 1 : slash) = '\0';
-        d = dir;
-    }
-    int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         fsync(fd);
         close(fd);
@@ -115,6 +159,25 @@ int rf_commit(int fd, const char *tmp_path, const char *path, rf_err *e)
         int err = errno;
         close(fd);
         return rf_fail(e, RAIIAF_E_IO, "%s: fsync failed: %s", path, strerror(err));
+    }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_nlink == 0) {
+        /* An unnamed file (O_TMPFILE), complete now.  A new destination gets
+         * the name directly; an existing one is replaced by a rename from
+         * a temporary name, as linkat() cannot replace a file. */
+        char proc[64];
+        proc_fd_path(proc, fd);
+        int linked = linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+        if (linked == 0) {
+            if (close(fd) != 0) return rf_fail(e, RAIIAF_E_IO, "%s: close failed: %s", path, strerror(errno));
+            fsync_parent(path);
+            return RAIIAF_OK;
+        }
+        if (errno != EEXIST || linkat(AT_FDCWD, proc, AT_FDCWD, tmp_path, AT_SYMLINK_FOLLOW) != 0) {
+            int err = errno;
+            close(fd);
+            return rf_fail(e, RAIIAF_E_IO, "%s: cannot name the finished file: %s", path, strerror(err));
+        }
     }
     if (close(fd) != 0) return rf_fail(e, RAIIAF_E_IO, "%s: close failed: %s", path, strerror(errno));
     if (rename(tmp_path, path) != 0)

@@ -5,7 +5,10 @@
 #include "internal.h"
 
 /* Creates a new, empty temporary file next to `path` (same folder, so the
- * final rename stays on one file system).  When `path` exists, the
+ * final rename stays on one file system): on Linux an unnamed one
+ * (O_TMPFILE), named only by rf_commit() when complete, so a writer killed
+ * before that leaves nothing; elsewhere, or where the file system lacks
+ * O_TMPFILE, a file named *tmp_path.  When `path` exists, the
  * temporary file gets its mode (and owner and group where permitted), so
  * that replacing it keeps them.  *tmp_path is malloc'd. */
 int rf_tmp_create(const char *path, char **tmp_path, int *fd, rf_err *e);
@@ -16,7 +19,10 @@ int rf_write_all(int fd, const void *data, size_t size, const char *path, rf_err
 /* Writes all bytes at `offset` without moving the file position. */
 int rf_pwrite_all(int fd, const void *data, size_t size, uint64_t offset, const char *path, rf_err *e);
 
-/* fsync, close, rename tmp over path, fsync the folder.  Closes fd always. */
+/* fsync, close, rename tmp over path, fsync the folder.  Closes fd always.
+ * An unnamed temporary file is named here: linked at `path` when that is
+ * free, else linked at tmp_path and renamed over `path`.  On failure the
+ * caller unlinks tmp_path (which may not exist). */
 int rf_commit(int fd, const char *tmp_path, const char *path, rf_err *e);
 
 /* Maps a whole file read-only.  An empty file maps to a NULL pointer with

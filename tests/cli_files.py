@@ -3,6 +3,8 @@
 
 * a file replaced (create -o, convert -o, compact, recover -o, extract)
   keeps its mode: a 0600 file stays 0600 (item 10);
+* a writer killed (SIGKILL at each of its writes, tests/kill_shim.c) leaves
+  no temporary file behind, where the file system has O_TMPFILE (item 7);
 
 Run by CTest with RAIIAF_CLI, RAIIAF_TEST_DATA, RAIIAF_KILL_SHIM,
 RAIIAF_IO_SHIM and RAIIAF_SANITIZED (see cli_trust.py)."""
@@ -29,6 +31,14 @@ def run(*args, env=None, timeout=120):
     if env:
         e.update(env)
     return subprocess.run([CLI, *map(str, args)], capture_output=True, timeout=timeout, env=e)
+
+
+def has_o_tmpfile(folder):
+    try:
+        os.close(os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o600))
+        return True
+    except (AttributeError, OSError):
+        return False
 
 
 def mode(path):
@@ -84,6 +94,57 @@ class Files(unittest.TestCase):
             self.assertEqual(mode(dst), 0o640)
         finally:
             os.umask(old)
+
+    # ---- item 7: nothing left behind by a killed writer ---------------------
+
+    def shim_env(self, **kv):
+        if SANITIZED:
+            opts = os.environ.get("ASAN_OPTIONS", "")
+            env = {"LD_PRELOAD": IO_SHIM, "ASAN_OPTIONS": (opts + ":" if opts else "") + "verify_asan_link_order=0"}
+        else:
+            env = {"LD_PRELOAD": SHIM}
+        env.update({k: str(v) for k, v in kv.items()})
+        return env
+
+    def test_killed_writer_leaves_nothing(self):
+        if not os.path.exists(IO_SHIM if SANITIZED else SHIM):
+            self.skipTest("the LD_PRELOAD shim was not built")
+        if not has_o_tmpfile(self.dir):
+            self.skipTest("no O_TMPFILE here: a killed writer leaves its named temporary file")
+        src = self.create("src.raiiaf")
+        self.ok("edit", src, "--add-tag", "x")
+        with open(src, "rb") as f:
+            before_src = f.read()
+        for new in (False, True):  # over an existing file, and a new one
+            dst = self.p("dst.raiiaf")
+            cmds = {
+                "create": ["create", "-o", dst, "--image", IMAGE, "--latent", "lat=" + LATENT, "--prompt", "q", "--no-env", "-q"],
+                "convert": ["convert", src, "-o", dst, "-q"],
+                "compact": ["compact", src, "-o", dst],
+                "recover": ["recover", src, "-o", dst],
+            }
+            for name, args in cmds.items():
+                cnt = self.p("count")
+                r = run(*args, env=self.shim_env(SHIM_COUNT=cnt))
+                self.assertEqual(r.returncode, 0, (name, r.stderr))
+                with open(cnt) as f:
+                    n = int(f.read().split()[0])
+                os.unlink(cnt)
+                self.assertGreater(n, 1, name)
+                for k in range(1, n + 1):
+                    if new:
+                        if os.path.exists(dst):
+                            os.unlink(dst)
+                    else:
+                        self.create("dst.raiiaf")
+                    listing = sorted(os.listdir(self.dir))
+                    r = run(*args, env=self.shim_env(SHIM_KILL_AFTER=k))
+                    self.assertEqual(r.returncode, -9, (name, k, r.stderr))
+                    self.assertEqual(sorted(os.listdir(self.dir)), listing, (name, k, new))
+                    if not new:
+                        self.assertEqual(run("verify", dst).returncode, 0, (name, k))
+        with open(src, "rb") as f:
+            self.assertEqual(f.read(), before_src)
 
 
 if __name__ == "__main__":
