@@ -17,8 +17,22 @@ enum {
     EXIT_BUSY = 5     /* another writer kept the file locked (edit, sign, compact) */
 };
 
-/* "raiiaf: <message>\n" on stderr. */
+/* "raiiaf: <message>\n" on stderr, the message made safe by cli_safe(). */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Text from a file (prompts, tags, keys, names, library messages quoting
+ * them) made safe for a terminal, for human-readable output: control
+ * characters (newline and carriage return included), DEL, invalid UTF-8
+ * bytes as \xHH, C1 controls and the bidirectional overrides (U+202A-E,
+ * U+2066-9) as \uHHHH, so a file cannot move the cursor, recolour or
+ * rewrite the reader's terminal.  Tabs and other UTF-8 pass unchanged.
+ * The result lives until 8 more calls (use it in one printf); NULL gives
+ * NULL.  JSON output needs none of this: it escapes control characters. */
+const char *cli_safe(const char *s);
+/* As cli_safe(), but a multi-line field keeps its lines: each newline is
+ * printed followed by `indent` spaces, so continuation lines align under
+ * the value in `Label:      value` output. */
+const char *cli_safe_lines(const char *s, int indent);
 
 /* Exit status for a library status met while reading inputs. */
 int cli_exit_for_input(int status);

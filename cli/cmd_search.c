@@ -185,12 +185,13 @@ int cmd_search(int argc, char **argv)
             free(t);
             json_decref(o);
         } else {
-            printf("%s:", (const char *)sqlite3_column_text(s, 1));
+            /* what the index holds comes from the files: made safe for the terminal */
+            printf("%s:", cli_safe((const char *)sqlite3_column_text(s, 1)));
             const char *mdl = (const char *)sqlite3_column_text(s, 2);
-            printf(" %s", mdl ? mdl : "(no model)");
+            printf(" %s", mdl ? cli_safe(mdl) : "(no model)");
             if (sqlite3_column_type(s, 6) != SQLITE_NULL) printf(", seed %lld", sqlite3_column_int64(s, 6));
             if (sqlite3_column_type(s, 7) != SQLITE_NULL) printf(", %lld steps", sqlite3_column_int64(s, 7));
-            if (sqlite3_column_type(s, 8) != SQLITE_NULL) printf(", %s", sqlite3_column_text(s, 8));
+            if (sqlite3_column_type(s, 8) != SQLITE_NULL) printf(", %s", cli_safe((const char *)sqlite3_column_text(s, 8)));
             if (sqlite3_column_type(s, 10) != SQLITE_NULL) printf(", cfg %g", sqlite3_column_double(s, 10));
             if (sqlite3_column_type(s, 11) != SQLITE_NULL)
                 printf(", %lldx%lld", sqlite3_column_int64(s, 11), sqlite3_column_int64(s, 12));
@@ -202,7 +203,7 @@ int cmd_search(int argc, char **argv)
                 for (const char *c = pr; *c && n < 60; c++) one[n++] = (*c == '\n' || *c == '\r' || *c == '\t') ? ' ' : *c;
                 while (n && pr[n] && ((unsigned char)pr[n] & 0xC0) == 0x80) n--;
                 one[n] = '\0';
-                printf(" -- %s%s", one, strlen(pr) > n ? "..." : "");
+                printf(" -- %s%s", cli_safe(one), strlen(pr) > n ? "..." : "");
             }
             putchar('\n');
         }

@@ -67,7 +67,7 @@ void cli_trust_info_lines(raiiaf_reader *r)
     if (s.state == RAIIAF_SIG_NONE) printf("%-12s unsigned\n", "Signature:");
     else if (s.state == RAIIAF_SIG_VALID) printf("%-12s signed by %s (version %u)\n", "Signature:", s.key_id, s.signed_version);
     else if (s.state == RAIIAF_SIG_EDITED) printf("%-12s signed version %u by %s, edited since\n", "Signature:", s.signed_version, s.key_id);
-    else printf("%-12s signature invalid (%s)\n", "Signature:", s.message);
+    else printf("%-12s signature invalid (%s)\n", "Signature:", cli_safe(s.message));
 }
 
 int cli_verify_signature(raiiaf_reader *r, const char *path, const char *pubkey)
@@ -75,21 +75,21 @@ int cli_verify_signature(raiiaf_reader *r, const char *path, const char *pubkey)
     raiiaf_signature_info s;
     int rc = raiiaf_reader_signature(r, pubkey, &s);
     if (rc) {
-        fprintf(stderr, "%s: signature: %s\n", path, raiiaf_reader_errmsg(r));
+        fprintf(stderr, "%s: signature: %s\n", cli_safe(path), cli_safe(raiiaf_reader_errmsg(r)));
         return -1;
     }
     switch (s.state) {
     case RAIIAF_SIG_VALID:
-        fprintf(stderr, "%s: signed by %s (version %u): signature valid\n", path, s.key_id, s.signed_version);
+        fprintf(stderr, "%s: signed by %s (version %u): signature valid\n", cli_safe(path), s.key_id, s.signed_version);
         return 0;
     case RAIIAF_SIG_NONE:
-        fprintf(stderr, "%s: signature: the file is not signed\n", path);
+        fprintf(stderr, "%s: signature: the file is not signed\n", cli_safe(path));
         return -1;
     case RAIIAF_SIG_EDITED:
-        fprintf(stderr, "%s: signature: %s\n", path, s.message);
+        fprintf(stderr, "%s: signature: %s\n", cli_safe(path), cli_safe(s.message));
         return -1;
     default:
-        fprintf(stderr, "%s: signature invalid: %s\n", path, s.message);
+        fprintf(stderr, "%s: signature invalid: %s\n", cli_safe(path), cli_safe(s.message));
         return -1;
     }
 }

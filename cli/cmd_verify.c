@@ -23,7 +23,7 @@ static const char pubkey_mark[] = "--pubkey";
 static void report(void *ctx, int status, const char *message)
 {
     const report_ctx *c = ctx;
-    fprintf(stderr, "%s: %s\n", c->path, message);
+    fprintf(stderr, "%s: %s\n", cli_safe(c->path), cli_safe(message)); /* messages quote names and keys from the file */
     (void)status;
 }
 
@@ -79,7 +79,7 @@ int cmd_verify(int argc, char **argv)
             continue;
         }
         if (rc && status == EXIT_OK) status = EXIT_PROBLEM;
-        if (!quiet || rc) printf("%s: %s\n", argv[i], rc ? "FAILED" : "OK");
+        if (!quiet || rc) printf("%s: %s\n", cli_safe(argv[i]), rc ? "FAILED" : "OK");
     }
     return status;
 }
