@@ -14,7 +14,7 @@ enum {
     EXIT_USAGE = 2,
     EXIT_INPUT = 3,   /* an input is unreadable, corrupt or invalid */
     EXIT_SYSTEM = 4,  /* I/O or system error (writing outputs, memory) */
-    EXIT_BUSY = 5     /* another writer kept the file locked (edit, sign, compact) */
+    EXIT_BUSY = 5     /* another writer kept the file locked (edit, sign, compact, recover, index) */
 };
 
 /* "raiiaf: <message>\n" on stderr, the message made safe by cli_safe(). */
@@ -38,6 +38,11 @@ const char *cli_safe_lines(const char *s, int indent);
 int cli_exit_for_input(int status);
 /* Exit status for a library status met while writing outputs. */
 int cli_exit_for_output(int status);
+/* Exit status for a command that reads its inputs and writes (edit, sign,
+ * compact, recover): an I/O error is EXIT_INPUT when one of the inputs
+ * (NULL: none) cannot be read -- a missing input is 3 for every command --
+ * else EXIT_SYSTEM; a busy file is EXIT_BUSY. */
+int cli_exit_for_update(int status, const char *input, const char *input2);
 
 /* Reads a whole file into a malloc'd buffer (NUL-terminated for text use).
  * Returns 0, or a RAIIAF_E_* status with a message in err. */

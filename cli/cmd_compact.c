@@ -46,7 +46,7 @@ int cmd_compact(int argc, char **argv)
     int rc = raiiaf_compact(file, out, err, sizeof err);
     if (rc) {
         cli_err("%s", err);
-        return rc == RAIIAF_E_BUSY ? EXIT_BUSY : rc == RAIIAF_E_IO || rc == RAIIAF_E_NOMEM ? EXIT_SYSTEM : EXIT_INPUT;
+        return cli_exit_for_update(rc, file, NULL);
     }
     printf("%s: compacted to %s\n", file, out ? out : file);
     return EXIT_OK;

@@ -65,7 +65,7 @@ int cmd_edit(int argc, char **argv)
     if (rc) {
         cli_err("%s: %s", file, ed ? raiiaf_edit_errmsg(ed) : "out of memory");
         raiiaf_edit_free(ed);
-        return rc == RAIIAF_E_BUSY ? EXIT_BUSY : rc == RAIIAF_E_NOMEM ? EXIT_SYSTEM : rc == RAIIAF_E_IO ? EXIT_SYSTEM : EXIT_INPUT;
+        return cli_exit_for_update(rc, file, NULL);
     }
     int status = EXIT_OK;
     for (int i = 1; i < argc && status == EXIT_OK; i++) {
@@ -121,7 +121,7 @@ int cmd_edit(int argc, char **argv)
         rc = raiiaf_edit_commit(ed);
         if (rc) {
             cli_err("%s: %s", file, raiiaf_edit_errmsg(ed));
-            status = rc == RAIIAF_E_IO || rc == RAIIAF_E_NOMEM ? EXIT_SYSTEM : EXIT_INPUT;
+            status = cli_exit_for_update(rc, file, NULL);
         } else {
             printf("%s: version %u written\n", file, v);
         }

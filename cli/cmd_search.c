@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "interop.h"
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,7 +118,12 @@ int cmd_search(int argc, char **argv)
         cli_err("search: no database given (--db LIBRARY.sqlite)");
         goto done;
     }
-    if (access(db, R_OK) != 0 || sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    if (access(db, R_OK) != 0) {
+        cli_err("%s: cannot open the database: %s", db, strerror(errno));
+        status = EXIT_INPUT;
+        goto done;
+    }
+    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         cli_err("%s: cannot open the database%s%s", db, h ? ": " : "", h ? sqlite3_errmsg(h) : "");
         status = EXIT_INPUT;
         goto done;

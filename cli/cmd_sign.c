@@ -47,7 +47,7 @@ int cmd_sign(int argc, char **argv)
     int rc = raiiaf_sign(file, key, id, err, sizeof err);
     if (rc) {
         cli_err("%s", err);
-        return rc == RAIIAF_E_BUSY ? EXIT_BUSY : rc == RAIIAF_E_IO || rc == RAIIAF_E_NOMEM ? EXIT_SYSTEM : EXIT_INPUT;
+        return cli_exit_for_update(rc, file, key);
     }
     printf("%s: signed by %s\n", file, id);
     return EXIT_OK;

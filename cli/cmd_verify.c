@@ -1,7 +1,9 @@
 /* cmd_verify.c -- `raiiaf verify`: every check, for each file given. */
 #include "cli.h"
 
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
     "usage: raiiaf verify [-q] [--pubkey KEY.pub] FILE...\n"
@@ -55,6 +57,12 @@ int cmd_verify(int argc, char **argv)
     if (!nfiles) {
         cli_err("verify: no file given");
         return EXIT_USAGE;
+    }
+    /* An unreadable key is an unreadable input (3), not a verdict on the
+     * files (1). */
+    if (pubkey && access(pubkey, R_OK) != 0) {
+        cli_err("%s: cannot open: %s", pubkey, strerror(errno));
+        return EXIT_INPUT;
     }
     for (int i = 1; i < argc; i++) {
         if (argv[i] == pubkey_mark || (argv[i][0] == '-' && argv[i][1])) continue;

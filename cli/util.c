@@ -107,6 +107,21 @@ int cli_exit_for_output(int status)
     }
 }
 
+int cli_exit_for_update(int status, const char *input, const char *input2)
+{
+    switch (status) {
+    case RAIIAF_OK: return EXIT_OK;
+    case RAIIAF_E_BUSY: return EXIT_BUSY;
+    case RAIIAF_E_NOMEM: return EXIT_SYSTEM;
+    case RAIIAF_E_IO:
+        /* The library reports both failures as RAIIAF_E_IO: tell an input
+         * that cannot be read from a failed write by looking at it. */
+        if ((input && access(input, R_OK) != 0) || (input2 && access(input2, R_OK) != 0)) return EXIT_INPUT;
+        return EXIT_SYSTEM;
+    default: return EXIT_INPUT;
+    }
+}
+
 int cli_read_file(const char *path, unsigned char **data, size_t *size, char *err, size_t errsize)
 {
     *data = NULL;

@@ -5,6 +5,8 @@
   keeps its mode: a 0600 file stays 0600 (item 10);
 * a writer killed (SIGKILL at each of its writes, tests/kill_shim.c) leaves
   no temporary file behind, where the file system has O_TMPFILE (item 7);
+* a missing input file is exit status 3 for every command; two `index`
+  runs at once both succeed (item 11);
 
 Run by CTest with RAIIAF_CLI, RAIIAF_TEST_DATA, RAIIAF_KILL_SHIM,
 RAIIAF_IO_SHIM and RAIIAF_SANITIZED (see cli_trust.py)."""
@@ -145,6 +147,48 @@ class Files(unittest.TestCase):
                         self.assertEqual(run("verify", dst).returncode, 0, (name, k))
         with open(src, "rb") as f:
             self.assertEqual(f.read(), before_src)
+
+    # ---- item 11: one exit status for a missing input ----------------------
+
+    def test_missing_input_exit_status(self):
+        f = self.create("ok.raiiaf")
+        key = self.p("me.key")
+        self.ok("keygen", "-o", key)
+        gone = self.p("missing.raiiaf")
+        out = self.p("out.raiiaf")
+        cmds = [
+            ["info", gone], ["info", "--json", gone], ["extract", gone, "--all", self.p("x")], ["verify", gone],
+            ["history", gone], ["edit", gone, "--add-tag", "x"], ["sign", gone, "--key", key], ["sign", f, "--key", self.p("no.key")],
+            ["verify", "--pubkey", self.p("no.key.pub"), f],
+            ["compact", gone], ["compact", gone, "-o", out], ["recover", gone, "-o", out], ["convert", gone, "-o", out],
+            ["export", gone, "-o", self.p("x.png")], ["import", self.p("missing.png"), "-o", out], ["env", "show", gone],
+            ["env", "diff", gone], ["create", "-o", out, "--image", self.p("missing.png"), "--no-env"],
+            ["create", "-o", out, "--latent", "a=" + self.p("missing.npy"), "--no-env"],
+            ["index", "--db", self.p("lib.db"), self.p("missing-folder")], ["search", "--db", self.p("missing.db"), "cat"],
+        ]
+        for args in cmds:
+            r = run(*args)
+            self.assertEqual(r.returncode, 3, (args, r.stderr))
+            self.assertIn(b"No such file", r.stderr, args)
+            self.assertFalse(os.path.exists(out), args)
+
+    def test_index_twice_at_once(self):
+        lib = self.p("lib")
+        os.mkdir(lib)
+        src = self.create("one.raiiaf")
+        for i in range(150):
+            shutil.copyfile(src, os.path.join(lib, "f%d.raiiaf" % i))
+        for k in range(3):
+            db = self.p("lib%d.db" % k)
+            procs = [subprocess.Popen([CLI, "index", "--db", db, lib, "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                     for _ in range(2)]
+            for p in procs:
+                out, err = p.communicate(timeout=120)
+                self.assertEqual(p.returncode, 0, err)
+                self.assertNotIn(b"locked", err)
+            r = run("search", "--db", db, "--json", "p")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(len(r.stdout.splitlines()), 150)
 
 
 if __name__ == "__main__":
