@@ -17,7 +17,8 @@ enum {
     EXIT_BUSY = 5     /* another writer kept the file locked (edit, sign, compact, recover, index) */
 };
 
-/* "raiiaf: <message>\n" on stderr, the message made safe by cli_safe(). */
+/* "raiiaf: <message>\n" on stderr, the message made safe by cli_safe();
+ * a file name said twice at its start ("x: x: cannot open") is said once. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Text from a file (prompts, tags, keys, names, library messages quoting

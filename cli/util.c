@@ -85,7 +85,18 @@ void cli_err(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "raiiaf: %s\n", cli_safe(buf));
+    /* Commands put the file name before a library message, and the library
+     * names the file itself in some (cannot open, cannot write): say it
+     * once, not "x.raiiaf: x.raiiaf: cannot open". */
+    const char *msg = buf;
+    for (const char *sep = strstr(buf, ": "); sep; sep = strstr(sep + 2, ": ")) {
+        size_t k = (size_t)(sep - buf);
+        if (!strncmp(sep + 2, buf, k) && sep[2 + k] == ':') {
+            msg = sep + 2;
+            break;
+        }
+    }
+    fprintf(stderr, "raiiaf: %s\n", cli_safe(msg));
 }
 
 int cli_exit_for_input(int status)

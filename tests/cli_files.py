@@ -5,8 +5,8 @@
   keeps its mode: a 0600 file stays 0600 (item 10);
 * a writer killed (SIGKILL at each of its writes, tests/kill_shim.c) leaves
   no temporary file behind, where the file system has O_TMPFILE (item 7);
-* a missing input file is exit status 3 for every command; two `index`
-  runs at once both succeed (item 11);
+* a missing input file is exit status 3 for every command, and the message
+  names it once; two `index` runs at once both succeed (items 11, 12);
 
 Run by CTest with RAIIAF_CLI, RAIIAF_TEST_DATA, RAIIAF_KILL_SHIM,
 RAIIAF_IO_SHIM and RAIIAF_SANITIZED (see cli_trust.py)."""
@@ -171,6 +171,9 @@ class Files(unittest.TestCase):
             self.assertEqual(r.returncode, 3, (args, r.stderr))
             self.assertIn(b"No such file", r.stderr, args)
             self.assertFalse(os.path.exists(out), args)
+            # the message names the missing path once (item 12: not "x: x: cannot open")
+            missing = [a.split("=", 1)[-1] for a in args if "missing" in a or "no.key" in a][0]
+            self.assertEqual(r.stderr.count(missing.encode()), 1, (args, r.stderr))
 
     def test_index_twice_at_once(self):
         lib = self.p("lib")
