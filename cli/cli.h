@@ -13,22 +13,44 @@ enum {
     EXIT_PROBLEM = 1, /* verify found a problem */
     EXIT_USAGE = 2,
     EXIT_INPUT = 3,   /* an input is unreadable, corrupt or invalid */
-    EXIT_SYSTEM = 4   /* I/O or system error (writing outputs, memory) */
+    EXIT_SYSTEM = 4,  /* I/O or system error (writing outputs, memory) */
+    EXIT_BUSY = 5     /* another writer kept the file locked (edit, sign, compact, recover, index) */
 };
 
-/* "raiiaf: <message>\n" on stderr. */
+/* "raiiaf: <message>\n" on stderr, the message made safe by cli_safe();
+ * a file name said twice at its start ("x: x: cannot open") is said once. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Text from a file (prompts, tags, keys, names, library messages quoting
+ * them) made safe for a terminal, for human-readable output: control
+ * characters (newline and carriage return included), DEL, invalid UTF-8
+ * bytes as \xHH, C1 controls and the bidirectional overrides (U+202A-E,
+ * U+2066-9) as \uHHHH, so a file cannot move the cursor, recolour or
+ * rewrite the reader's terminal.  Tabs and other UTF-8 pass unchanged.
+ * The result lives until 8 more calls (use it in one printf); NULL gives
+ * NULL.  JSON output needs none of this: it escapes control characters. */
+const char *cli_safe(const char *s);
+/* As cli_safe(), but a multi-line field keeps its lines: each newline is
+ * printed followed by `indent` spaces, so continuation lines align under
+ * the value in `Label:      value` output. */
+const char *cli_safe_lines(const char *s, int indent);
 
 /* Exit status for a library status met while reading inputs. */
 int cli_exit_for_input(int status);
 /* Exit status for a library status met while writing outputs. */
 int cli_exit_for_output(int status);
+/* Exit status for a command that reads its inputs and writes (edit, sign,
+ * compact, recover): an I/O error is EXIT_INPUT when one of the inputs
+ * (NULL: none) cannot be read -- a missing input is 3 for every command --
+ * else EXIT_SYSTEM; a busy file is EXIT_BUSY. */
+int cli_exit_for_update(int status, const char *input, const char *input2);
 
 /* Reads a whole file into a malloc'd buffer (NUL-terminated for text use).
  * Returns 0, or a RAIIAF_E_* status with a message in err. */
 int cli_read_file(const char *path, unsigned char **data, size_t *size, char *err, size_t errsize);
 
-/* Writes a file atomically (temporary file beside it, fsync, rename). */
+/* Writes a file atomically (temporary file beside it, fsync, rename); a
+ * file replaced keeps its mode (and owner where permitted). */
 int cli_write_file(const char *path, const void *data, size_t size, char *err, size_t errsize);
 
 /* Option parsing: if argv[*i] is `--name VALUE` or `--name=VALUE`, stores

@@ -17,7 +17,10 @@ static const char usage[] =
     "  --set P=TEXT        set a string\n"
     "  --set-json P=JSON   set any JSON value\n"
     "  --remove P          delete a field\n"
-    "  --add-tag T / --remove-tag T   edit model_info/tags\n";
+    "  --add-tag T / --remove-tag T   edit model_info/tags\n"
+    "  --no-wait           fail at once (exit status 5) when another edit, sign or\n"
+    "                      compact is writing to FILE, instead of waiting up to 30 s\n"
+    "                      for it to finish (concurrent writers take turns)\n";
 
 int cmd_edit(int argc, char **argv)
 {
@@ -37,6 +40,8 @@ int cmd_edit(int argc, char **argv)
             }
             i++;
             nops++;
+        } else if (!strcmp(a, "--no-wait")) {
+            raiiaf_set_lock_timeout(0);
         } else if (a[0] == '-' && a[1]) {
             cli_err("edit: unknown option '%s' (see raiiaf edit --help)", a);
             return EXIT_USAGE;
@@ -60,12 +65,12 @@ int cmd_edit(int argc, char **argv)
     if (rc) {
         cli_err("%s: %s", file, ed ? raiiaf_edit_errmsg(ed) : "out of memory");
         raiiaf_edit_free(ed);
-        return rc == RAIIAF_E_NOMEM ? EXIT_SYSTEM : rc == RAIIAF_E_IO ? EXIT_SYSTEM : EXIT_INPUT;
+        return cli_exit_for_update(rc, file, NULL);
     }
     int status = EXIT_OK;
     for (int i = 1; i < argc && status == EXIT_OK; i++) {
         const char *a = argv[i];
-        if (a[0] != '-' || !a[1]) continue;
+        if (a[0] != '-' || !a[1] || !strcmp(a, "--no-wait")) continue;
         const char *v = argv[++i];
         if (!strcmp(a, "--add-tag")) rc = raiiaf_edit_add_tag(ed, v);
         else if (!strcmp(a, "--remove-tag")) rc = raiiaf_edit_remove_tag(ed, v);
@@ -116,7 +121,7 @@ int cmd_edit(int argc, char **argv)
         rc = raiiaf_edit_commit(ed);
         if (rc) {
             cli_err("%s: %s", file, raiiaf_edit_errmsg(ed));
-            status = rc == RAIIAF_E_IO || rc == RAIIAF_E_NOMEM ? EXIT_SYSTEM : EXIT_INPUT;
+            status = cli_exit_for_update(rc, file, NULL);
         } else {
             printf("%s: version %u written\n", file, v);
         }

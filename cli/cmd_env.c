@@ -36,7 +36,7 @@ static void print_env_text(const raiiaf_env *env)
     for (size_t i = 0; i < n; i++) {
         const char *id, *can;
         raiiaf_env_component(env, i, &id, &can, NULL);
-        printf("%-*s  %s\n", (int)w, id, can);
+        printf("%-*s  %s\n", (int)w, cli_safe(id), cli_safe(can)); /* a file's record: made safe for the terminal */
     }
 }
 
@@ -99,10 +99,10 @@ static int env_diff(const char *path, int json, const char **ignore, int nignore
             json_array_append_new(items, o);
             continue;
         }
-        printf("%-9s %s%s\n", kind_name(it.kind), it.id,
+        printf("%-9s %s%s\n", kind_name(it.kind), cli_safe(it.id),
                it.kind == RAIIAF_DRIFT_UNCHECKED ? " (recorded by the program that wrote the file; not visible from here)" : "");
-        if (it.file_canonical) printf("  file:    %s\n", it.file_canonical);
-        if (it.current_canonical) printf("  current: %s\n", it.current_canonical);
+        if (it.file_canonical) printf("  file:    %s\n", cli_safe(it.file_canonical));
+        if (it.current_canonical) printf("  current: %s\n", cli_safe(it.current_canonical));
     }
     size_t total = counts[1] + counts[2] + counts[3];
     if (json) {
@@ -288,7 +288,9 @@ void cli_env_info_line(raiiaf_reader *r)
         const char *p = strstr(can, key);
         if (p && (p == can || p[-1] == ';')) {
             p += strlen(key);
-            printf(", %s %.*s", show[k][0], (int)strcspn(p, ";"), p);
+            char *v = strndup(p, strcspn(p, ";"));
+            if (v) printf(", %s %s", show[k][0], cli_safe(v));
+            free(v);
         }
     }
     printf(" (raiiaf env show)\n");

@@ -36,7 +36,7 @@ static void emit(json_t *list, char op, const char *path)
         json_t *o = json_pack("{s:s,s:s}", "op", op == '+' ? "added" : op == '-' ? "removed" : "changed", "path", path);
         json_array_append_new(list, o);
     } else {
-        printf("    %c %s\n", op, path);
+        printf("    %c %s\n", op, cli_safe(path)); /* keys come from the file */
     }
 }
 
@@ -127,7 +127,7 @@ int cmd_history(int argc, char **argv)
         }
         const char *t = when(m);
         json_t *changes = as_json ? json_array() : NULL;
-        if (!as_json) printf("version %u  %s  (manifest at offset %llu)\n", v, t ? t : "?", (unsigned long long)off);
+        if (!as_json) printf("version %u  %s  (manifest at offset %llu)\n", v, t ? cli_safe(t) : "?", (unsigned long long)off);
         if (prev) diff(prev, m, "", changes);
         else if (!as_json) printf("    created\n");
         if (as_json)

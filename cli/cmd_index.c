@@ -264,6 +264,27 @@ static int index_file(sqlite3 *db, stmts *S, const found *f, long long old_id, c
     return 0;
 }
 
+/* How long a run waits for another one holding the database (ms). */
+#define DB_BUSY_MS 30000
+
+/* Opens a write transaction.  IMMEDIATE takes the write lock at the start,
+ * so a second `index` waits there (busy timeout) for the first one's
+ * batch; a deferred transaction that has read would instead fail at once
+ * with "database is locked" when it first writes, as SQLite cannot wait
+ * there without risking a deadlock.  An exit status. */
+static int begin_write(sqlite3 *db, const char *dbpath)
+{
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) return EXIT_OK;
+    int code = sqlite3_errcode(db);
+    if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+        cli_err("%s: another process kept the database locked for %d s (another raiiaf index?); try again later", dbpath,
+                DB_BUSY_MS / 1000);
+        return EXIT_BUSY;
+    }
+    cli_err("%s: cannot start a transaction: %s", dbpath, sqlite3_errmsg(db));
+    return EXIT_SYSTEM;
+}
+
 static int cmp_found(const void *a, const void *b) { return strcmp(((const found *)a)->path, ((const found *)b)->path); }
 
 int index_run(const char *const *dirs, int ndirs, const char *dbpath, int show_progress, int quiet, index_stats *st)
@@ -297,13 +318,14 @@ int index_run(const char *const *dirs, int ndirs, const char *dbpath, int show_p
         status = EXIT_SYSTEM;
         goto done;
     }
-    sqlite3_busy_timeout(db, 5000);
+    sqlite3_busy_timeout(db, DB_BUSY_MS);
     char *emsg = NULL;
     if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(db, schema_sql, NULL, NULL, &emsg) != SQLITE_OK) {
-        cli_err("%s: %s", dbpath, emsg ? emsg : sqlite3_errmsg(db));
+        int busy = sqlite3_errcode(db) == SQLITE_BUSY || sqlite3_errcode(db) == SQLITE_LOCKED;
+        cli_err("%s: %s%s", dbpath, emsg ? emsg : sqlite3_errmsg(db), busy ? " (another raiiaf index?); try again later" : "");
         sqlite3_free(emsg);
-        status = EXIT_SYSTEM;
+        status = busy ? EXIT_BUSY : EXIT_SYSTEM;
         goto done;
     }
     static const char *const sql[] = {
@@ -327,7 +349,7 @@ int index_run(const char *const *dirs, int ndirs, const char *dbpath, int show_p
             goto done;
         }
     double last_draw = 0;
-    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    if ((status = begin_write(db, dbpath)) != EXIT_OK) goto done;
     for (size_t i = 0; i < w.n; i++) {
         st->seen++;
         long long id = -1, size = -1, mtime = -1;
@@ -343,8 +365,8 @@ int index_run(const char *const *dirs, int ndirs, const char *dbpath, int show_p
         } else {
             char err[1024];
             int r = index_file(db, &S, &w.f[i], id, err, sizeof err);
-            if (r == -2) {
-                cli_err("%s: %s", w.f[i].path, err);
+            if (r == -2) { /* the database failed, not the file */
+                cli_err("%s: while indexing %s: %s", dbpath, w.f[i].path, err);
                 status = EXIT_SYSTEM;
                 break;
             }
@@ -362,8 +384,14 @@ int index_run(const char *const *dirs, int ndirs, const char *dbpath, int show_p
             else st->added++;
         }
         if ((i + 1) % BATCH == 0) {
-            sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-            sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+            /* another run may take its turn between batches */
+            if (sqlite3_exec(db, "COMMIT", NULL, NULL, &emsg) != SQLITE_OK) {
+                cli_err("%s: %s", dbpath, emsg ? emsg : sqlite3_errmsg(db));
+                sqlite3_free(emsg);
+                status = EXIT_SYSTEM;
+                goto done;
+            }
+            if ((status = begin_write(db, dbpath)) != EXIT_OK) goto done;
         }
         if (show_progress && (now_s() - last_draw > 0.1 || i + 1 == w.n)) {
             progress(i + 1, w.n, t0, 0);

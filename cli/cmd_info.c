@@ -26,7 +26,7 @@ static const char *str_at(json_t *o, const char *key)
 
 static void print_value(json_t *v)
 {
-    if (json_is_string(v)) fputs(json_string_value(v), stdout);
+    if (json_is_string(v)) fputs(cli_safe(json_string_value(v)), stdout);
     else {
         char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
         fputs(t ? t : "?", stdout);
@@ -84,17 +84,18 @@ static int info_one(const char *path, int json, int many)
     json_t *mi = json_object_get(meta, "model_info");
     unsigned major, minor;
     raiiaf_reader_format(r, &major, &minor);
-    if (many) printf("== %s\n", path);
-    printf("%-12s %s\n", "File:", path);
+    if (many) printf("== %s\n", cli_safe(path));
+    printf("%-12s %s\n", "File:", cli_safe(path));
     printf("%-12s RAIIAF format %u.%u\n", "Format:", major, minor);
     printf("%-12s %llu bytes\n", "Size:", (unsigned long long)raiiaf_reader_file_size(r));
     cli_trust_info_lines(r); /* "Version:" and "Signature:" (cmd_history.c, cmd_sign.c) */
     const char *model = str_at(mi, "model_name"), *version = str_at(mi, "version");
-    if (model || version) printf("%-12s %s%s%s\n", "Model:", model ? model : "", model && version ? " " : "", version ? version : "");
+    if (model || version)
+        printf("%-12s %s%s%s\n", "Model:", model ? cli_safe(model) : "", model && version ? " " : "", version ? cli_safe(version) : "");
     static const char *const text_fields[][2] = {{"prompt", "Prompt:"}, {"negative_prompt", "Negative:"}, {"date", "Date:"}};
     for (size_t k = 0; k < 3; k++) {
         const char *s = str_at(mi, text_fields[k][0]);
-        if (s) printf("%-12s %s\n", text_fields[k][1], s);
+        if (s) printf("%-12s %s\n", text_fields[k][1], cli_safe_lines(s, 13)); /* a multi-line prompt stays readable */
     }
     json_t *tags = json_object_get(mi, "tags");
     if (json_is_array(tags) && json_array_size(tags)) {
@@ -117,7 +118,7 @@ static int info_one(const char *path, int json, int many)
         w = (uint32_t)json_integer_value(json_object_get(img, "width"));
         h = (uint32_t)json_integer_value(json_object_get(img, "height"));
         isize = (size_t)json_integer_value(json_object_get(img, "size"));
-        printf("%-12s %s %ux%u, %zu bytes\n", "Image:", format ? format : "?", w, h, isize);
+        printf("%-12s %s %ux%u, %zu bytes\n", "Image:", format ? cli_safe(format) : "?", w, h, isize);
     } else if (major == 1 && raiiaf_reader_image(r, NULL, &isize, &format, &w, &h) == RAIIAF_OK) {
         /* format 1 manifests do not describe the image: look at it */
         printf("%-12s %s %ux%u, %zu bytes\n", "Image:", format, w, h, isize);
@@ -129,17 +130,17 @@ static int info_one(const char *path, int json, int many)
     for (size_t i = 0; i < n; i++) {
         raiiaf_tensor_info t;
         if (raiiaf_reader_tensor_info(r, i, &t)) continue;
-        printf("  %s  %s  ", t.name, raiiaf_dtype_name(t.dtype));
+        printf("  %s  %s  ", cli_safe(t.name), raiiaf_dtype_name(t.dtype));
         print_shape(&t);
         printf("  %s", raiiaf_codec_name(t.codec));
         if (t.tolerance > 0) printf(" (tolerance %g, max error %g)", t.tolerance, t.max_error);
-        if (t.reference) printf(" (relative to %s)", t.reference);
+        if (t.reference) printf(" (relative to %s)", cli_safe(t.reference));
         raiiaf_recipe rp;
         if (t.codec == RAIIAF_CODEC_RECIPE) {
             if (raiiaf_reader_tensor_recipe(r, i, &rp) == RAIIAF_OK)
-                printf(" (%s seed %llu, kernel %s)", rp.generator, (unsigned long long)rp.seed, rp.kernel);
+                printf(" (%s seed %llu, kernel %s)", cli_safe(rp.generator), (unsigned long long)rp.seed, cli_safe(rp.kernel));
             else
-                printf(" (%s)", raiiaf_reader_errmsg(r));
+                printf(" (%s)", cli_safe(raiiaf_reader_errmsg(r)));
         }
         printf("  %llu/%llu bytes", (unsigned long long)t.stored_size, (unsigned long long)t.raw_size);
         if (t.raw_size) printf(" (%.3f)", (double)t.stored_size / (double)t.raw_size);

@@ -46,6 +46,6 @@ int cmd_recover(int argc, char **argv)
         return EXIT_USAGE;
     }
     int rc = raiiaf_recover(file, out, report, NULL);
-    if (rc) return rc == RAIIAF_E_IO || rc == RAIIAF_E_NOMEM ? EXIT_SYSTEM : EXIT_INPUT;
+    if (rc) return cli_exit_for_update(rc, file, NULL);
     return EXIT_OK;
 }

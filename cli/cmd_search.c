@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,7 +119,12 @@ int cmd_search(int argc, char **argv)
         cli_err("search: no database given (--db LIBRARY.sqlite)");
         goto done;
     }
-    if (access(db, R_OK) != 0 || sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    if (access(db, R_OK) != 0) {
+        cli_err("%s: cannot open the database: %s", db, strerror(errno));
+        status = EXIT_INPUT;
+        goto done;
+    }
+    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         cli_err("%s: cannot open the database%s%s", db, h ? ": " : "", h ? sqlite3_errmsg(h) : "");
         status = EXIT_INPUT;
         goto done;
@@ -186,12 +192,13 @@ int cmd_search(int argc, char **argv)
             free(t);
             json_decref(o);
         } else {
-            printf("%s:", (const char *)sqlite3_column_text(s, 1));
+            /* what the index holds comes from the files: made safe for the terminal */
+            printf("%s:", cli_safe((const char *)sqlite3_column_text(s, 1)));
             const char *mdl = (const char *)sqlite3_column_text(s, 2);
-            printf(" %s", mdl ? mdl : "(no model)");
+            printf(" %s", mdl ? cli_safe(mdl) : "(no model)");
             if (sqlite3_column_type(s, 6) != SQLITE_NULL) printf(", seed %lld", sqlite3_column_int64(s, 6));
             if (sqlite3_column_type(s, 7) != SQLITE_NULL) printf(", %lld steps", sqlite3_column_int64(s, 7));
-            if (sqlite3_column_type(s, 8) != SQLITE_NULL) printf(", %s", sqlite3_column_text(s, 8));
+            if (sqlite3_column_type(s, 8) != SQLITE_NULL) printf(", %s", cli_safe((const char *)sqlite3_column_text(s, 8)));
             if (sqlite3_column_type(s, 10) != SQLITE_NULL) printf(", cfg %g", sqlite3_column_double(s, 10));
             if (sqlite3_column_type(s, 11) != SQLITE_NULL)
                 printf(", %lldx%lld", sqlite3_column_int64(s, 11), sqlite3_column_int64(s, 12));
@@ -203,7 +210,7 @@ int cmd_search(int argc, char **argv)
                 for (const char *c = pr; *c && n < 60; c++) one[n++] = (*c == '\n' || *c == '\r' || *c == '\t') ? ' ' : *c;
                 while (n && pr[n] && ((unsigned char)pr[n] & 0xC0) == 0x80) n--;
                 one[n] = '\0';
-                printf(" -- %s%s", one, strlen(pr) > n ? "..." : "");
+                printf(" -- %s%s", cli_safe(one), strlen(pr) > n ? "..." : "");
             }
             putchar('\n');
         }

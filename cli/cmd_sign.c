@@ -10,7 +10,9 @@ static const char usage[] =
     "appends a SIGN chunk and a new manifest version listing it.  The signature\n"
     "covers the SHA-256 of the manifest text, which holds the SHA-256 of every\n"
     "payload.  raiiaf verify --pubkey KEY.pub FILE checks it; an edit after signing\n"
-    "shows as 'edited since' until the file is signed again.\n";
+    "shows as 'edited since' until the file is signed again.\n"
+    "  --no-wait   fail at once (exit status 5) when another edit, sign or compact\n"
+    "              is writing to FILE, instead of waiting up to 30 s for it\n";
 
 int cmd_sign(int argc, char **argv)
 {
@@ -25,6 +27,8 @@ int cmd_sign(int argc, char **argv)
         if ((k = cli_opt(argc, argv, &i, "--key", &v))) {
             if (k < 0) return EXIT_USAGE;
             key = v;
+        } else if (!strcmp(argv[i], "--no-wait")) {
+            raiiaf_set_lock_timeout(0);
         } else if (argv[i][0] == '-' && argv[i][1]) {
             cli_err("sign: unknown option '%s'", argv[i]);
             return EXIT_USAGE;
@@ -43,7 +47,7 @@ int cmd_sign(int argc, char **argv)
     int rc = raiiaf_sign(file, key, id, err, sizeof err);
     if (rc) {
         cli_err("%s", err);
-        return rc == RAIIAF_E_IO || rc == RAIIAF_E_NOMEM ? EXIT_SYSTEM : EXIT_INPUT;
+        return cli_exit_for_update(rc, file, key);
     }
     printf("%s: signed by %s\n", file, id);
     return EXIT_OK;
@@ -63,7 +67,7 @@ void cli_trust_info_lines(raiiaf_reader *r)
     if (s.state == RAIIAF_SIG_NONE) printf("%-12s unsigned\n", "Signature:");
     else if (s.state == RAIIAF_SIG_VALID) printf("%-12s signed by %s (version %u)\n", "Signature:", s.key_id, s.signed_version);
     else if (s.state == RAIIAF_SIG_EDITED) printf("%-12s signed version %u by %s, edited since\n", "Signature:", s.signed_version, s.key_id);
-    else printf("%-12s signature invalid (%s)\n", "Signature:", s.message);
+    else printf("%-12s signature invalid (%s)\n", "Signature:", cli_safe(s.message));
 }
 
 int cli_verify_signature(raiiaf_reader *r, const char *path, const char *pubkey)
@@ -71,21 +75,21 @@ int cli_verify_signature(raiiaf_reader *r, const char *path, const char *pubkey)
     raiiaf_signature_info s;
     int rc = raiiaf_reader_signature(r, pubkey, &s);
     if (rc) {
-        fprintf(stderr, "%s: signature: %s\n", path, raiiaf_reader_errmsg(r));
+        fprintf(stderr, "%s: signature: %s\n", cli_safe(path), cli_safe(raiiaf_reader_errmsg(r)));
         return -1;
     }
     switch (s.state) {
     case RAIIAF_SIG_VALID:
-        fprintf(stderr, "%s: signed by %s (version %u): signature valid\n", path, s.key_id, s.signed_version);
+        fprintf(stderr, "%s: signed by %s (version %u): signature valid\n", cli_safe(path), s.key_id, s.signed_version);
         return 0;
     case RAIIAF_SIG_NONE:
-        fprintf(stderr, "%s: signature: the file is not signed\n", path);
+        fprintf(stderr, "%s: signature: the file is not signed\n", cli_safe(path));
         return -1;
     case RAIIAF_SIG_EDITED:
-        fprintf(stderr, "%s: signature: %s\n", path, s.message);
+        fprintf(stderr, "%s: signature: %s\n", cli_safe(path), cli_safe(s.message));
         return -1;
     default:
-        fprintf(stderr, "%s: signature invalid: %s\n", path, s.message);
+        fprintf(stderr, "%s: signature invalid: %s\n", cli_safe(path), cli_safe(s.message));
         return -1;
     }
 }

@@ -1,7 +1,9 @@
 /* cmd_verify.c -- `raiiaf verify`: every check, for each file given. */
 #include "cli.h"
 
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
     "usage: raiiaf verify [-q] [--pubkey KEY.pub] FILE...\n"
@@ -23,7 +25,7 @@ static const char pubkey_mark[] = "--pubkey";
 static void report(void *ctx, int status, const char *message)
 {
     const report_ctx *c = ctx;
-    fprintf(stderr, "%s: %s\n", c->path, message);
+    fprintf(stderr, "%s: %s\n", cli_safe(c->path), cli_safe(message)); /* messages quote names and keys from the file */
     (void)status;
 }
 
@@ -56,6 +58,12 @@ int cmd_verify(int argc, char **argv)
         cli_err("verify: no file given");
         return EXIT_USAGE;
     }
+    /* An unreadable key is an unreadable input (3), not a verdict on the
+     * files (1). */
+    if (pubkey && access(pubkey, R_OK) != 0) {
+        cli_err("%s: cannot open: %s", pubkey, strerror(errno));
+        return EXIT_INPUT;
+    }
     for (int i = 1; i < argc; i++) {
         if (argv[i] == pubkey_mark || (argv[i][0] == '-' && argv[i][1])) continue;
         report_ctx ctx = {argv[i]};
@@ -79,7 +87,7 @@ int cmd_verify(int argc, char **argv)
             continue;
         }
         if (rc && status == EXIT_OK) status = EXIT_PROBLEM;
-        if (!quiet || rc) printf("%s: %s\n", argv[i], rc ? "FAILED" : "OK");
+        if (!quiet || rc) printf("%s: %s\n", cli_safe(argv[i]), rc ? "FAILED" : "OK");
     }
     return status;
 }

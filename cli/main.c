@@ -28,7 +28,8 @@ static const char usage[] =
     "'raiiaf COMMAND --help' describes each.  --version prints the version.\n"
     "\n"
     "Exit status: 0 success; 1 verify found a problem; 2 usage error; 3 an input is\n"
-    "unreadable, corrupt or invalid; 4 I/O or system error.\n";
+    "unreadable (missing), corrupt or invalid; 4 I/O or system error; 5 another writer\n"
+    "kept the file locked (edit, sign, compact, recover, index).\n";
 
 int main(int argc, char **argv)
 {

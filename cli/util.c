@@ -11,14 +11,92 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The length of a valid UTF-8 sequence at s (1-4; the shortest form, no
+ * surrogates), or 0. */
+static size_t utf8_len(const unsigned char *s)
+{
+    if (s[0] < 0x80) return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) return (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
+        if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0)) return 0;
+        return 3;
+    }
+    if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80) return 0;
+        if ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90)) return 0;
+        return 4;
+    }
+    return 0;
+}
+
+static const char *safe_text(const char *s, int indent)
+{
+    /* A ring of results, so several may appear in one printf; each is
+     * freed when its slot comes round again. */
+    static char *ring[8];
+    static unsigned next;
+    if (!s) return NULL;
+    size_t n = strlen(s), pad = indent > 0 ? (size_t)indent : 0;
+    /* worst case: every byte a 4-byte \xHH, or a newline and its indent */
+    size_t cap = n * (4 > pad + 1 ? 4 : pad + 1) + 1;
+    char *out = malloc(cap), *o = out;
+    if (!out) return "(out of memory)";
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t k = utf8_len(p);
+        uint32_t c = k == 2 ? (uint32_t)(p[0] & 0x1F) << 6 | (p[1] & 0x3F)
+                   : k == 3 ? (uint32_t)(p[0] & 0x0F) << 12 | (uint32_t)(p[1] & 0x3F) << 6 | (p[2] & 0x3F)
+                            : p[0];
+        if (*p == '\n' && indent >= 0) {
+            *o++ = '\n';
+            memset(o, ' ', pad);
+            o += pad;
+            p++;
+        } else if (k == 0 || (k == 1 && ((*p < 0x20 && *p != '\t') || *p == 0x7f))) {
+            o += sprintf(o, "\\x%02x", *p);
+            p++;
+        } else if ((k == 2 && c >= 0x80 && c <= 0x9f) || (k == 3 && ((c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069)))) {
+            o += sprintf(o, "\\u%04x", (unsigned)c); /* 6 bytes for 2 or 3: within the cap */
+            p += k;
+        } else {
+            memcpy(o, p, k);
+            o += k;
+            p += k;
+        }
+    }
+    *o = '\0';
+    free(ring[next]);
+    ring[next] = out;
+    next = (next + 1) % 8;
+    return out;
+}
+
+const char *cli_safe(const char *s) { return safe_text(s, -1); }
+
+const char *cli_safe_lines(const char *s, int indent) { return safe_text(s, indent < 0 ? 0 : indent); }
+
 void cli_err(const char *fmt, ...)
 {
+    /* Messages quote file content (names, keys, library messages): made
+     * safe like any other human-readable output. */
+    char buf[2048];
     va_list ap;
     va_start(ap, fmt);
-    fputs("raiiaf: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    /* Commands put the file name before a library message, and the library
+     * names the file itself in some (cannot open, cannot write): say it
+     * once, not "x.raiiaf: x.raiiaf: cannot open". */
+    const char *msg = buf;
+    for (const char *sep = strstr(buf, ": "); sep; sep = strstr(sep + 2, ": ")) {
+        size_t k = (size_t)(sep - buf);
+        if (!strncmp(sep + 2, buf, k) && sep[2 + k] == ':') {
+            msg = sep + 2;
+            break;
+        }
+    }
+    fprintf(stderr, "raiiaf: %s\n", cli_safe(msg));
 }
 
 int cli_exit_for_input(int status)
@@ -36,6 +114,21 @@ int cli_exit_for_output(int status)
     case RAIIAF_OK: return EXIT_OK;
     case RAIIAF_E_IO:
     case RAIIAF_E_NOMEM: return EXIT_SYSTEM;
+    default: return EXIT_INPUT;
+    }
+}
+
+int cli_exit_for_update(int status, const char *input, const char *input2)
+{
+    switch (status) {
+    case RAIIAF_OK: return EXIT_OK;
+    case RAIIAF_E_BUSY: return EXIT_BUSY;
+    case RAIIAF_E_NOMEM: return EXIT_SYSTEM;
+    case RAIIAF_E_IO:
+        /* The library reports both failures as RAIIAF_E_IO: tell an input
+         * that cannot be read from a failed write by looking at it. */
+        if ((input && access(input, R_OK) != 0) || (input2 && access(input2, R_OK) != 0)) return EXIT_INPUT;
+        return EXIT_SYSTEM;
     default: return EXIT_INPUT;
     }
 }
@@ -96,10 +189,19 @@ int cli_write_file(const char *path, const void *data, size_t size, char *err, s
         free(tmp);
         return RAIIAF_E_IO;
     }
-    /* mkstemp creates 0600; give the file the usual permissions. */
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
+    /* mkstemp creates 0600; give the file the usual permissions, or keep
+     * those of the file replaced (a private file stays private). */
+    struct stat old;
+    if (stat(path, &old) == 0 && S_ISREG(old.st_mode)) {
+        if (fchown(fd, old.st_uid, old.st_gid) != 0 && fchown(fd, (uid_t)-1, old.st_gid) != 0) {
+            /* not permitted: the new file is ours */
+        }
+        fchmod(fd, old.st_mode & 07777);
+    } else {
+        mode_t mask = umask(0);
+        umask(mask);
+        fchmod(fd, 0666 & ~mask);
+    }
     const unsigned char *p = data;
     size_t left = size;
     int ok = 1;

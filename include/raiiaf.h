@@ -83,7 +83,8 @@ enum raiiaf_status {
     RAIIAF_E_NOT_FOUND = 15,   /* no tensor, image or field of that name */
     RAIIAF_E_EXISTS = 16,      /* a tensor of that name already exists */
     RAIIAF_E_STATE = 17,       /* the call is not valid in the handle's current state */
-    RAIIAF_E_BUFFER = 18       /* the caller's buffer has the wrong size */
+    RAIIAF_E_BUFFER = 18,      /* the caller's buffer has the wrong size */
+    RAIIAF_E_BUSY = 19         /* another writer holds the file's lock (raiiaf_set_lock_timeout) */
 };
 
 /* A short, fixed description of a status code ("checksum mismatch", ...).
@@ -515,13 +516,31 @@ RAIIAF_API int raiiaf_reader_manifest_at(raiiaf_reader *r, uint32_t version, cha
 /* Append-only edits and compaction (SPEC §13)                            */
 /* ---------------------------------------------------------------------- */
 
+/* Writers that append to or replace an existing file -- raiiaf_edit_open()
+ * to raiiaf_edit_commit() (and raiiaf_sign()), raiiaf_compact(), and
+ * raiiaf_recover() over an existing OUT -- hold an advisory lock on it
+ * (SPEC.md §13.1) from reading its newest version until the new bytes are
+ * durable, so concurrent writers, in this process or others, take turns.
+ * A writer waits up to `milliseconds` for the lock, then fails with
+ * RAIIAF_E_BUSY; 0 does not wait, a negative value waits for ever.  The
+ * setting is process-wide (thread-safe); the default is
+ * RAIIAF_LOCK_TIMEOUT_DEFAULT_MS.  Since 0.2.0. */
+#define RAIIAF_LOCK_TIMEOUT_DEFAULT_MS 30000
+RAIIAF_API void raiiaf_set_lock_timeout(int milliseconds);
+/* The current setting of raiiaf_set_lock_timeout().  Since 0.2.0. */
+RAIIAF_API int raiiaf_get_lock_timeout(void);
+
 /* An append-only edit: a new manifest (and footer) appended to the file,
- * payloads untouched.  raiiaf_edit_commit() validates the new manifest
- * against the schema before anything is written, then appends with
- * O_APPEND and fsyncs; a crash at any point leaves the previous version
- * readable.  A torn tail left by an earlier interrupted append is cut off
- * first. */
+ * payloads untouched.  raiiaf_edit_open() takes the writers' lock (above)
+ * before it reads the newest version, so RAIIAF_E_BUSY can come from it;
+ * the lock is held until raiiaf_edit_commit() returns or the handle is
+ * freed: keep the handle briefly.  raiiaf_edit_commit() validates the new
+ * manifest against the schema before anything is written, then appends
+ * and fsyncs; a crash at any point leaves the previous version readable.
+ * A torn tail left by an earlier interrupted append is cut off first
+ * (under the lock, so it is never another writer's append in progress). */
 RAIIAF_API int raiiaf_edit_open(const char *path, raiiaf_edit **out);
+/* Releases the handle, and the lock when it is still held. */
 RAIIAF_API void raiiaf_edit_free(raiiaf_edit *ed);
 RAIIAF_API const char *raiiaf_edit_errmsg(const raiiaf_edit *ed);
 /* As raiiaf_writer_set_json(): library-owned fields are refused. */

@@ -349,10 +349,22 @@ int rf_rewrite(const unsigned char *data, json_t *manifest, const uint64_t *src_
 int raiiaf_compact(const char *path, const char *out, char *err, size_t err_size)
 {
     if (!path) return RAIIAF_E_ARG;
-    raiiaf_reader *r = NULL;
-    int rc = raiiaf_reader_open_file(path, 0, &r);
     rf_err e = {0, ""};
-    if (!r) return RAIIAF_E_NOMEM;
+    /* The file replaced is locked before the source is read (they are the
+     * same file without `out`): an edit that got the lock first is then
+     * part of what is compacted, and one that waits sees the new file. */
+    int lock_fd = -1;
+    int rc = rf_lock_file(out ? out : path, RF_LOCK_IF_EXISTS, &lock_fd, &e);
+    if (rc) {
+        if (err && err_size) snprintf(err, err_size, "%s", e.msg);
+        return rc;
+    }
+    raiiaf_reader *r = NULL;
+    rc = raiiaf_reader_open_file(path, 0, &r);
+    if (!r) {
+        rf_unlock_file(lock_fd);
+        return RAIIAF_E_NOMEM;
+    }
     if (!rc && r->f1) rc = rf_fail(&e, RAIIAF_E_VERSION, "%s: format 1 files have a single version (raiiaf convert makes format 2)", path);
     else if (rc) rf_fail(&e, rc, "%s", r->err.msg);
     uint64_t *off = NULL;
@@ -372,6 +384,7 @@ int raiiaf_compact(const char *path, const char *out, char *err, size_t err_size
         keep[i] = strcmp(r->chunks[i].type, "SIGN") != 0;
     }
     if (!rc) rc = rf_rewrite(r->data, m, off, keep, out ? out : path, &e);
+    rf_unlock_file(lock_fd);
     json_decref(m);
     free(off);
     free(keep);
@@ -389,10 +402,16 @@ int raiiaf_edit_open(const char *path, raiiaf_edit **out)
     if (!out) return RAIIAF_E_ARG;
     raiiaf_edit *ed = *out = calloc(1, sizeof *ed);
     if (!ed) return RAIIAF_E_NOMEM;
+    ed->lock_fd = -1; /* before any return: raiiaf_edit_free() closes it */
     if (!path) return rf_fail(&ed->err, RAIIAF_E_ARG, "no path given");
     ed->path = strdup(path);
     if (!ed->path) return rf_fail(&ed->err, RAIIAF_E_NOMEM, "out of memory");
-    int rc = raiiaf_reader_open_file(path, 0, &ed->r);
+    /* The lock comes before the read: the newest version read here is then
+     * the one the commit appends to, and trailing bytes are a torn tail of
+     * a writer that died, never an append in progress. */
+    int rc = rf_lock_file(path, RF_LOCK_APPEND, &ed->lock_fd, &ed->err);
+    if (rc) return rc;
+    rc = raiiaf_reader_open_file(path, 0, &ed->r);
     if (!ed->r) return rf_fail(&ed->err, RAIIAF_E_NOMEM, "out of memory");
     if (rc) return rf_fail(&ed->err, rc, "%s", ed->r->err.msg);
     if (ed->r->f1)
@@ -406,6 +425,7 @@ int raiiaf_edit_open(const char *path, raiiaf_edit **out)
 void raiiaf_edit_free(raiiaf_edit *ed)
 {
     if (!ed) return;
+    rf_unlock_file(ed->lock_fd);
     free(ed->path);
     raiiaf_reader_free(ed->r);
     json_decref(ed->manifest);
@@ -617,29 +637,31 @@ int raiiaf_edit_commit(raiiaf_edit *ed)
         /* Leave the handle usable: undo nothing but refuse a second try
          * with half-applied bookkeeping. */
         ed->done = 1;
+        rf_unlock_file(ed->lock_fd);
+        ed->lock_fd = -1;
         return rc;
     }
     ed->done = 1;
-    int fd = -1;
+    /* Everything is written through the descriptor that holds the lock
+     * (raiiaf_edit_open), so it is the file that was read. */
+    int fd = ed->lock_fd;
     const char *path = ed->path;
-    /* A torn tail left by an interrupted append goes first. */
-    if (r->trailing) {
-        fd = open(path, O_WRONLY | O_CLOEXEC);
-        if (fd < 0 || ftruncate(fd, (off_t)base) != 0 || fsync(fd) != 0) {
-            int err = errno;
-            if (fd >= 0) close(fd);
-            free(offs);
-            free(payload);
-            return rf_fail(&ed->err, RAIIAF_E_IO, "%s: cannot cut off the %llu trailing bytes of an interrupted edit: %s", path,
-                           (unsigned long long)r->trailing, strerror(err));
-        }
-        close(fd);
+    /* A torn tail left by an interrupted append goes first.  The lock makes
+     * it a writer that died, not one still appending. */
+    if (r->trailing && (ftruncate(fd, (off_t)base) != 0 || fsync(fd) != 0)) {
+        int err = errno;
+        free(offs);
+        free(payload);
+        rf_unlock_file(ed->lock_fd);
+        ed->lock_fd = -1;
+        return rf_fail(&ed->err, RAIIAF_E_IO, "%s: cannot cut off the %llu trailing bytes of an interrupted edit: %s", path,
+                       (unsigned long long)r->trailing, strerror(err));
     }
-    fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
     struct stat st;
-    if (fd < 0) rc = rf_fail(&ed->err, RAIIAF_E_IO, "%s: cannot open for appending: %s", path, strerror(errno));
-    else if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != base)
-        rc = rf_fail(&ed->err, RAIIAF_E_STATE, "%s: the file changed since it was opened", path);
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != base)
+        rc = rf_fail(&ed->err, RAIIAF_E_STATE, "%s: the file changed since it was opened (by a writer that does not take the lock)", path);
+    else if (lseek(fd, (off_t)base, SEEK_SET) < 0)
+        rc = rf_fail(&ed->err, RAIIAF_E_IO, "%s: cannot seek to the end: %s", path, strerror(errno));
     int wrote = 0;
     for (size_t i = 0; !rc && i < ed->nextra; i++) {
         edit_chunk *c = &ed->extra[i];
@@ -664,12 +686,14 @@ int raiiaf_edit_commit(raiiaf_edit *ed)
         if (!rc) rc = rf_write_all(fd, f, sizeof f, path, &ed->err);
         if (!rc && fsync(fd) != 0) rc = rf_fail(&ed->err, RAIIAF_E_IO, "%s: fsync failed: %s", path, strerror(errno));
     }
-    if (rc && wrote && fd >= 0) {
+    if (rc && wrote) {
         /* Best effort: cut the partial append off again; a reader falls
          * back to the previous version even when this fails too. */
         if (ftruncate(fd, (off_t)base) == 0) (void)fsync(fd);
     }
-    if (fd >= 0 && close(fd) != 0 && !rc) rc = rf_fail(&ed->err, RAIIAF_E_IO, "%s: close failed: %s", path, strerror(errno));
+    /* Closing drops the lock: the appended version is durable by now. */
+    ed->lock_fd = -1;
+    if (close(fd) != 0 && !rc) rc = rf_fail(&ed->err, RAIIAF_E_IO, "%s: close failed: %s", path, strerror(errno));
     free(offs);
     free(payload);
     (void)total;

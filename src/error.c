@@ -45,6 +45,7 @@ const char *raiiaf_strerror(int status)
     case RAIIAF_E_EXISTS: return "already exists";
     case RAIIAF_E_STATE: return "call out of sequence";
     case RAIIAF_E_BUFFER: return "wrong buffer size";
+    case RAIIAF_E_BUSY: return "locked by another writer";
     default: return "unknown error";
     }
 }

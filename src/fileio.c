@@ -3,13 +3,72 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+/* A file replaced keeps its permissions, and its owner and group where the
+ * system lets us give them: rewriting a private (0600) file must not make
+ * it readable by others.  Best effort, as for any file written by a user
+ * who does not own the one replaced. */
+static void keep_owner_and_mode(int fd, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return; /* a new file: the umask decides */
+    if (fchown(fd, st.st_uid, st.st_gid) != 0 && fchown(fd, (uid_t)-1, st.st_gid) != 0) {
+        /* not permitted: the new file is the writer's own */
+    }
+    /* after fchown, which may clear set-id bits */
+    (void)fchmod(fd, st.st_mode & 07777);
+}
+
+/* The folder of `path` ("." for a bare name); malloc'd. */
+static char *parent_dir(const char *path)
+{
+    char *dir = strdup(path);
+    if (!dir) return NULL;
+    char *slash = strrchr(dir, '/');
+    if (!slash) {
+        free(dir);
+        return strdup(".");
+    }
+    *(slash == dir ? slash + 1 : slash) = '\0';
+    return dir;
+}
+
+/* The name that links an open file descriptor (linkat, /proc). */
+static void proc_fd_path(char out[64], int fd) { snprintf(out, 64, "/proc/self/fd/%d", fd); }
+
+/* On Linux, a file without a name (O_TMPFILE) in the folder of `path`: a
+ * writer killed before rf_commit() leaves nothing behind.  -1 where the
+ * kernel, the file system or a missing /proc (needed to name it) rule it
+ * out; the caller then uses a named temporary file. */
+static int unnamed_tmp(const char *path)
+{
+#ifdef O_TMPFILE
+    char *dir = parent_dir(path);
+    if (!dir) return -1;
+    int f = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+    free(dir);
+    if (f < 0) return -1;
+    char proc[64];
+    proc_fd_path(proc, f);
+    if (access(proc, F_OK) != 0) {
+        close(f);
+        return -1;
+    }
+    return f;
+#else
+    (void)path;
+    return -1;
+#endif
+}
 
 int rf_tmp_create(const char *path, char **tmp_path, int *fd, rf_err *e)
 {
@@ -17,14 +76,23 @@ int rf_tmp_create(const char *path, char **tmp_path, int *fd, rf_err *e)
     char *tmp = malloc(n);
     if (!tmp) return rf_fail(e, RAIIAF_E_NOMEM, "out of memory");
     /* O_EXCL with a name unlikely to collide; retried on collision.  Mode
-     * 0666 lets the process umask decide, as for any newly created file. */
+     * 0666 lets the process umask decide, as for any newly created file.
+     * An unnamed file gets the name only in rf_commit(), when complete. */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    int unnamed = unnamed_tmp(path);
     for (unsigned attempt = 0; attempt < 100; attempt++) {
         snprintf(tmp, n, "%s.tmp-%ld-%lx-%u", path, (long)getpid(),
                  (unsigned long)(ts.tv_nsec ^ (long)(uintptr_t)tmp), attempt);
+        if (unnamed >= 0) {
+            keep_owner_and_mode(unnamed, path);
+            *fd = unnamed;
+            *tmp_path = tmp;
+            return RAIIAF_OK;
+        }
         int f = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (f >= 0) {
+            keep_owner_and_mode(f, path);
             *fd = f;
             *tmp_path = tmp;
             return RAIIAF_OK;
@@ -75,15 +143,9 @@ static void fsync_parent(const char *path)
 {
     /* Makes the rename itself durable.  Failure here cannot be acted on
      * (the data is already in place), so it is not an error. */
-    char *dir = strdup(path);
+    char *dir = parent_dir(path);
     if (!dir) return;
-    char *slash = strrchr(dir, '/');
-    const char *d = ".";
-    if (slash) {
-        *(slash == dir ? slash + 1 : slash) = '\0';
-        d = dir;
-    }
-    int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         fsync(fd);
         close(fd);
@@ -97,6 +159,25 @@ int rf_commit(int fd, const char *tmp_path, const char *path, rf_err *e)
         int err = errno;
         close(fd);
         return rf_fail(e, RAIIAF_E_IO, "%s: fsync failed: %s", path, strerror(err));
+    }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_nlink == 0) {
+        /* An unnamed file (O_TMPFILE), complete now.  A new destination gets
+         * the name directly; an existing one is replaced by a rename from
+         * a temporary name, as linkat() cannot replace a file. */
+        char proc[64];
+        proc_fd_path(proc, fd);
+        int linked = linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+        if (linked == 0) {
+            if (close(fd) != 0) return rf_fail(e, RAIIAF_E_IO, "%s: close failed: %s", path, strerror(errno));
+            fsync_parent(path);
+            return RAIIAF_OK;
+        }
+        if (errno != EEXIST || linkat(AT_FDCWD, proc, AT_FDCWD, tmp_path, AT_SYMLINK_FOLLOW) != 0) {
+            int err = errno;
+            close(fd);
+            return rf_fail(e, RAIIAF_E_IO, "%s: cannot name the finished file: %s", path, strerror(err));
+        }
     }
     if (close(fd) != 0) return rf_fail(e, RAIIAF_E_IO, "%s: close failed: %s", path, strerror(errno));
     if (rename(tmp_path, path) != 0)
@@ -192,10 +273,6 @@ int rf_write_file(const char *path, const void *head, size_t head_size, const vo
     int fd = -1;
     int rc = rf_tmp_create(path, &tmp, &fd, e);
     if (rc) return rc;
-    /* A replaced file keeps its permissions (a private 0600 file stays
-     * private); a new one gets 0666 less the umask. */
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) (void)fchmod(fd, st.st_mode & 07777);
     if (!(rc = rf_write_all(fd, head, head_size, path, e)) && !(rc = rf_write_all(fd, body, body_size, path, e)))
         rc = rf_commit(fd, tmp, path, e);
     else
@@ -203,4 +280,112 @@ int rf_write_file(const char *path, const void *head, size_t head_size, const vo
     if (rc) unlink(tmp);
     free(tmp);
     return rc;
+}
+
+/* ---- the writers' lock ------------------------------------------------ */
+
+/* Milliseconds a writer waits for the lock; negative waits for ever.  One
+ * setting for the process, as the lock is between processes. */
+static atomic_int lock_timeout_ms = RAIIAF_LOCK_TIMEOUT_DEFAULT_MS;
+
+void raiiaf_set_lock_timeout(int milliseconds) { atomic_store(&lock_timeout_ms, milliseconds); }
+
+int raiiaf_get_lock_timeout(void) { return atomic_load(&lock_timeout_ms); }
+
+/* One attempt at the lock on the whole file: 0 taken, 1 held by another
+ * open file, -1 an error (errno). */
+static int try_lock(int fd, int exclusive, int wait)
+{
+#ifdef F_OFD_SETLK
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = (short)(exclusive ? F_WRLCK : F_RDLCK);
+    fl.l_whence = SEEK_SET; /* l_start = l_len = 0: the whole file, however long it grows */
+    for (;;) {
+        if (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) == 0) return 0;
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EACCES) return 1;
+        if (errno != EINVAL) return -1;
+        break; /* a kernel before 3.15: no OFD locks; flock() has the same per-open-file semantics */
+    }
+#endif
+    for (;;) {
+        if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB)) == 0) return 0;
+        if (errno == EINTR) continue;
+        return errno == EWOULDBLOCK ? 1 : -1;
+    }
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int rf_lock_file(const char *path, unsigned flags, int *fd, rf_err *e)
+{
+    *fd = -1;
+    int timeout = atomic_load(&lock_timeout_ms);
+    int64_t deadline = now_ms() + (timeout > 0 ? timeout : 0);
+    long pause_us = 1000;
+    for (;;) {
+        /* A write lock needs a descriptor open for writing.  A file that is
+         * only replaced (compact, recover) may be read-only to us while its
+         * folder is writable: a read lock on it still keeps out editors,
+         * who could not write to it through this user anyway. */
+        int exclusive = 1;
+        int f = open(path, O_RDWR | O_CLOEXEC);
+        if (f < 0 && !(flags & RF_LOCK_APPEND) && (errno == EACCES || errno == EPERM || errno == EROFS)) {
+            f = open(path, O_RDONLY | O_CLOEXEC);
+            exclusive = 0;
+        }
+        if (f < 0) {
+            if (errno == ENOENT && (flags & RF_LOCK_IF_EXISTS)) return RAIIAF_OK;
+            return rf_fail(e, RAIIAF_E_IO, "%s: cannot open%s: %s", path, flags & RF_LOCK_APPEND ? " for writing" : "", strerror(errno));
+        }
+        /* Polling with a growing pause rather than F_OFD_SETLKW, which
+         * cannot time out without a signal, and a library must not use
+         * signals.  A writer holds the lock for milliseconds. */
+        int got;
+        for (;;) {
+            got = try_lock(f, exclusive, timeout < 0);
+            if (got != 1 || (timeout >= 0 && now_ms() >= deadline)) break;
+            struct timespec ts = {0, pause_us * 1000};
+            nanosleep(&ts, NULL);
+            if (pause_us < 20000) pause_us *= 2;
+        }
+        if (got < 0) {
+            int err = errno;
+            close(f);
+            return rf_fail(e, RAIIAF_E_IO, "%s: cannot lock: %s", path, strerror(err));
+        }
+        if (got == 1) {
+            close(f);
+            if (timeout == 0)
+                return rf_fail(e, RAIIAF_E_BUSY, "%s: another process is writing to it (locked; not waiting)", path);
+            return rf_fail(e, RAIIAF_E_BUSY, "%s: another process kept it locked for %d.%03d s; try again later", path, timeout / 1000,
+                           timeout % 1000);
+        }
+        /* The lock is on the file that was open; a compact may have renamed
+         * a new file over the path meanwhile, and the old one is gone. */
+        struct stat a, b;
+        if (fstat(f, &a) != 0) {
+            int err = errno;
+            close(f);
+            return rf_fail(e, RAIIAF_E_IO, "%s: cannot stat: %s", path, strerror(err));
+        }
+        if (stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            *fd = f;
+            return RAIIAF_OK;
+        }
+        close(f);
+        if (timeout >= 0 && now_ms() >= deadline)
+            return rf_fail(e, RAIIAF_E_BUSY, "%s: replaced by other writers while waiting for its lock; try again later", path);
+    }
+}
+
+void rf_unlock_file(int fd)
+{
+    if (fd >= 0) close(fd);
 }

@@ -127,6 +127,7 @@ struct raiiaf_edit {
     edit_chunk *extra;
     size_t nextra;
     int done;
+    int lock_fd; /* the writers' lock (fileio.h), -1 once released */
 };
 
 /* A deep copy, NULL when memory ran out (also part way). */

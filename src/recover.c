@@ -99,8 +99,13 @@ int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn repor
     rf_err e = {0, ""};
     const unsigned char *d = NULL;
     size_t size = 0;
-    int rc = rf_map(damaged, &d, &size, &e);
+    /* An existing OUT (DAMAGED itself, say) is locked before anything is
+     * read, as raiiaf_compact() does: no edit is lost in the replacement. */
+    int lock_fd = -1;
+    int rc = rf_lock_file(out, RF_LOCK_IF_EXISTS, &lock_fd, &e);
+    if (!rc) rc = rf_map(damaged, &d, &size, &e);
     if (rc) {
+        rf_unlock_file(lock_fd);
         say(report, ctx, rc, "%s", e.msg);
         return rc;
     }
@@ -332,5 +337,6 @@ out:
     free(src);
     free(keep);
     rf_unmap(d, size);
+    rf_unlock_file(lock_fd);
     return rc;
 }

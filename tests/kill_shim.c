@@ -3,6 +3,10 @@
  *
  *   SHIM_KILL_AFTER=N   the Nth write()/pwrite() to a regular file writes
  *                       half its bytes, then the process gets SIGKILL
+ *   SHIM_STOP_AFTER=N   the Nth write()/pwrite() to a regular file writes
+ *                       half its bytes, then the process stops itself
+ *                       (SIGSTOP); after SIGCONT the write returns short and
+ *                       the caller writes the rest (tests/cli_concurrency.py)
  *   SHIM_FAIL=KIND:N    the Nth call of KIND fails: write (ENOSPC), fsync
  *                       (EIO), rename (EIO), ftruncate (EIO), malloc (NULL,
  *                       ENOMEM; counted from the shim's constructor on)
@@ -25,7 +29,7 @@
 #define SHIM_API __attribute__((visibility("default")))
 
 static long n_write, n_fsync, n_rename, n_malloc, n_trunc;
-static long kill_after = -1, fail_n = -1;
+static long kill_after = -1, stop_after = -1, fail_n = -1;
 static char fail_kind[16];
 static int inited, armed_malloc;
 
@@ -39,6 +43,8 @@ static void init(void)
     inited = 1;
     const char *k = getenv("SHIM_KILL_AFTER");
     if (k) kill_after = atol(k);
+    const char *s = getenv("SHIM_STOP_AFTER");
+    if (s) stop_after = atol(s);
     const char *f = getenv("SHIM_FAIL");
     if (f) {
         const char *c = strchr(f, ':');
@@ -76,6 +82,11 @@ SHIM_API ssize_t write(int fd, const void *buf, size_t n)
             if (n > 1) real(fd, buf, n / 2);
             raise(SIGKILL);
         }
+        if (stop_after > 0 && n_write == stop_after && n > 1) {
+            ssize_t w = real(fd, buf, n / 2);
+            raise(SIGSTOP);
+            return w;
+        }
     }
     return real(fd, buf, n);
 }
@@ -94,6 +105,11 @@ SHIM_API ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
         if (kill_after > 0 && n_write == kill_after) {
             if (n > 1) real(fd, buf, n / 2, off);
             raise(SIGKILL);
+        }
+        if (stop_after > 0 && n_write == stop_after && n > 1) {
+            ssize_t w = real(fd, buf, n / 2, off);
+            raise(SIGSTOP);
+            return w;
         }
     }
     return real(fd, buf, n, off);

@@ -4,6 +4,7 @@
 #include "format.h"
 #include "reader_impl.h"
 
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -383,6 +384,53 @@ static void test_recover(void **state)
     free(path);
 }
 
+/* The writers' lock (SPEC 13.1): a second writer of the file, here in the
+ * same process through another open file, is refused with RAIIAF_E_BUSY
+ * when it may not wait, and after the first commit sees its version. */
+static void test_lock(void **state)
+{
+    (void)state;
+    char *path = make_file("lock.raiiaf");
+    assert_int_equal(raiiaf_get_lock_timeout(), RAIIAF_LOCK_TIMEOUT_DEFAULT_MS);
+    raiiaf_set_lock_timeout(0);
+    raiiaf_edit *a = NULL, *b = NULL;
+    assert_int_equal(raiiaf_edit_open(path, &a), RAIIAF_OK);
+    assert_int_equal(raiiaf_edit_set_json(a, "/raiiaf_metadata/model_info/prompt", "\"first\""), RAIIAF_OK);
+    assert_int_equal(raiiaf_edit_open(path, &b), RAIIAF_E_BUSY);
+    assert_non_null(strstr(raiiaf_edit_errmsg(b), "another process is writing to it"));
+    raiiaf_edit_free(b);
+    char err[600];
+    assert_int_equal(raiiaf_compact(path, NULL, err, sizeof err), RAIIAF_E_BUSY);
+    assert_int_equal(raiiaf_compact(path, NULL, NULL, 0), RAIIAF_E_BUSY);
+    assert_int_equal(raiiaf_edit_commit(a), RAIIAF_OK); /* the commit releases the lock */
+    assert_int_equal(raiiaf_edit_open(path, &b), RAIIAF_OK);
+    assert_int_equal(raiiaf_edit_new_version(b), 3);
+    raiiaf_edit_free(b); /* so does freeing an uncommitted edit */
+    raiiaf_edit_free(a);
+    /* a short wait that runs out */
+    raiiaf_set_lock_timeout(50);
+    assert_int_equal(raiiaf_edit_open(path, &a), RAIIAF_OK);
+    assert_int_equal(raiiaf_edit_open(path, &b), RAIIAF_E_BUSY);
+    raiiaf_edit_free(b);
+    raiiaf_edit_free(a);
+    raiiaf_set_lock_timeout(RAIIAF_LOCK_TIMEOUT_DEFAULT_MS);
+    /* a handle that never got a lock releases none (descriptor 0 stays open) */
+    int fd0 = fcntl(0, F_GETFD);
+    assert_int_equal(raiiaf_edit_open(NULL, &a), RAIIAF_E_ARG);
+    raiiaf_edit_free(a);
+    assert_int_equal(fcntl(0, F_GETFD), fd0);
+    assert_int_equal(raiiaf_compact(path, NULL, err, sizeof err), RAIIAF_OK);
+    raiiaf_reader *r = NULL;
+    assert_int_equal(raiiaf_reader_open_file(path, 0, &r), RAIIAF_OK);
+    char buf[64];
+    assert_string_equal(prompt_of(r, buf, sizeof buf), "first");
+    assert_int_equal(raiiaf_reader_latest_version(r), 1);
+    raiiaf_reader_free(r);
+    assert_int_equal(verify_ok(path), RAIIAF_OK);
+    unlink(path);
+    free(path);
+}
+
 int main(void)
 {
     g_dir = tu_tempdir();
@@ -392,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_forged_previous),
         cmocka_unit_test(test_sign),
         cmocka_unit_test(test_recover),
+        cmocka_unit_test(test_lock),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     rmdir(g_dir);

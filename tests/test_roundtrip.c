@@ -7,6 +7,7 @@
 #include "reader_impl.h" /* r->data / r->size: the mapping's range */
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -794,6 +795,21 @@ static void test_manifest_fields(void **state)
 
 /* ---- the destination is replaced whole or not at all ---------------------- */
 
+/* Whether the folder takes unnamed files (O_TMPFILE), which the writer uses
+ * for its temporary file: then no name appears until the file is done. */
+static int has_o_tmpfile(const char *dir)
+{
+#ifdef O_TMPFILE
+    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0) return 0;
+    close(fd);
+    return 1;
+#else
+    (void)dir;
+    return 0;
+#endif
+}
+
 static void test_atomic(void **state)
 {
     (void)state;
@@ -812,9 +828,11 @@ static void test_atomic(void **state)
     EXPECT_W(w, raiiaf_writer_add_image(w, webp, wn), RAIIAF_OK);
     EXPECT_W(w, raiiaf_writer_add_tensor(w, "t", RAIIAF_F32, 2, shape, data, sizeof data, RAIIAF_CODEC_RAW, 0), RAIIAF_OK);
     char *ls = list_dir(dir);
-    /* the data went to a temporary file beside the destination */
-    assert_int_equal(count_entries(ls), 2);
-    assert_memory_equal(ls, "out.raiiaf|", 11);
+    /* the data went to a temporary file beside the destination: an unnamed
+     * one where the file system can (nothing to leave behind on a crash) */
+    int unnamed = has_o_tmpfile(dir);
+    assert_int_equal(count_entries(ls), unnamed ? 1 : 2);
+    assert_memory_equal(ls, unnamed ? "out.raiiaf" : "out.raiiaf|", unnamed ? 10 : 11);
     free(ls);
     raiiaf_writer_free(w);
     size_t n;
@@ -862,7 +880,7 @@ static void test_atomic(void **state)
     /* 5. two writers to the same path use distinct temporary files */
     raiiaf_writer *w1 = writer_or_fail(path), *w2 = writer_or_fail(path);
     ls = list_dir(dir);
-    assert_int_equal(count_entries(ls), 3);
+    assert_int_equal(count_entries(ls), unnamed ? 1 : 3);
     free(ls);
     raiiaf_writer_free(w1);
     raiiaf_writer_free(w2);
@@ -1069,12 +1087,12 @@ static void test_null_handles(void **state)
 static void test_strerror_and_names(void **state)
 {
     (void)state;
-    const char *seen[RAIIAF_E_BUFFER + 1];
-    const char *unknown = raiiaf_strerror(RAIIAF_E_BUFFER + 1);
+    const char *seen[RAIIAF_E_BUSY + 1];
+    const char *unknown = raiiaf_strerror(RAIIAF_E_BUSY + 1);
     assert_string_equal(unknown, "unknown error");
     assert_string_equal(raiiaf_strerror(-1), "unknown error");
     assert_string_equal(raiiaf_strerror(1000), "unknown error");
-    for (int c = RAIIAF_OK; c <= RAIIAF_E_BUFFER; c++) {
+    for (int c = RAIIAF_OK; c <= RAIIAF_E_BUSY; c++) {
         seen[c] = raiiaf_strerror(c);
         assert_non_null(seen[c]);
         assert_true(strlen(seen[c]) > 0);

@@ -151,6 +151,8 @@ _PROTOS = {
     "raiiaf_reader_latest_version": (c_uint32, [c_void_p]),
     "raiiaf_reader_trailing_bytes": (c_uint64, [c_void_p]),
     "raiiaf_reader_manifest_at": (c_int, [c_void_p, c_uint32, P(c_void_p), P(c_size_t), P(c_uint64)]),
+    "raiiaf_set_lock_timeout": (None, [c_int]),
+    "raiiaf_get_lock_timeout": (c_int, []),
     "raiiaf_edit_open": (c_int, [c_char_p, P(c_void_p)]),
     "raiiaf_edit_free": (None, [c_void_p]),
     "raiiaf_edit_errmsg": (c_char_p, [c_void_p]),

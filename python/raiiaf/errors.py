@@ -56,12 +56,12 @@ class raiiafEnvChunkError(raiiafChunkError):
 
 OK = 0
 E_ARG, E_NOMEM, E_IO, E_NOT_RAIIAF, E_VERSION, E_TRUNCATED, E_CORRUPT, E_CHECKSUM, E_DIGEST, \
-    E_LIMIT, E_JSON, E_SCHEMA, E_IMAGE, E_CODEC, E_NOT_FOUND, E_EXISTS, E_STATE, E_BUFFER = range(1, 19)
+    E_LIMIT, E_JSON, E_SCHEMA, E_IMAGE, E_CODEC, E_NOT_FOUND, E_EXISTS, E_STATE, E_BUFFER, E_BUSY = range(1, 20)
 
 STATUS_NAMES = {
     0: "OK", 1: "ARG", 2: "NOMEM", 3: "IO", 4: "NOT_RAIIAF", 5: "VERSION", 6: "TRUNCATED",
     7: "CORRUPT", 8: "CHECKSUM", 9: "DIGEST", 10: "LIMIT", 11: "JSON", 12: "SCHEMA",
-    13: "IMAGE", 14: "CODEC", 15: "NOT_FOUND", 16: "EXISTS", 17: "STATE", 18: "BUFFER",
+    13: "IMAGE", 14: "CODEC", 15: "NOT_FOUND", 16: "EXISTS", 17: "STATE", 18: "BUFFER", 19: "BUSY",
 }
 
 
@@ -87,7 +87,8 @@ class NoMemoryError(Error, MemoryError):
 
 
 class IOError(Error, OSError):  # noqa: A001 - raiiaf.IOError, distinct from the builtin
-    """RAIIAF_E_IO: the operating system reported an I/O error."""
+    """RAIIAF_E_IO: the operating system reported an I/O error; RAIIAF_E_BUSY:
+    another writer kept the file locked."""
 
 
 class CorruptError(Error, raiiafDecodeError):
@@ -132,7 +133,7 @@ class StateError(Error):
 
 _BY_STATUS = {
     E_ARG: ArgumentError, E_EXISTS: ArgumentError, E_BUFFER: ArgumentError,
-    E_NOMEM: NoMemoryError, E_IO: IOError,
+    E_NOMEM: NoMemoryError, E_IO: IOError, E_BUSY: IOError,
     E_NOT_RAIIAF: NotRaiiafError, E_VERSION: VersionError,
     E_TRUNCATED: CorruptError, E_CORRUPT: CorruptError, E_CHECKSUM: CorruptError, E_DIGEST: CorruptError,
     E_LIMIT: LimitError, E_JSON: JSONError, E_SCHEMA: SchemaError, E_IMAGE: ImageError,
