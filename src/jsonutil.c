@@ -128,3 +128,15 @@ int rf_json_parse(const char *text, size_t size, const char *what, json_t **out,
     *out = v;
     return RAIIAF_OK;
 }
+
+/* json_deep_copy() that notices a copy cut short by an allocation failure
+ * (jansson drops the members it could not copy and still succeeds). */
+json_t *rf_json_copy(const json_t *v)
+{
+    json_t *c = json_deep_copy(v);
+    if (c && !json_equal(c, (json_t *)v)) {
+        json_decref(c);
+        return NULL;
+    }
+    return c;
+}

@@ -24,4 +24,9 @@ void rf_utc_now(char buf[32]);
  * `what` names the document in messages ("manifest"). */
 int rf_json_parse(const char *text, size_t size, const char *what, json_t **out, rf_err *e);
 
+/* json_deep_copy() that notices a copy cut short by an allocation failure
+ * (jansson drops the members it could not copy and still succeeds): NULL
+ * then. */
+json_t *rf_json_copy(const json_t *v);
+
 #endif

@@ -385,7 +385,7 @@ int rf_open_parsed(raiiaf_reader *r)
     } else {
         rc = rf_open_footer(r, r->size - RF_FOOTER_SIZE);
     }
-    if (rc || r->want_version) return rf_open_fallback(r, rc); /* edit.c */
+    if (rc || r->want_version) return rf_open_fallback(r, rc); /* below */
     r->latest_version = r->manifest_version;
     r->latest_footer = r->size - RF_FOOTER_SIZE;
     return RAIIAF_OK;
@@ -431,4 +431,70 @@ int rf_open_footer(raiiaf_reader *r, uint64_t footer)
     }
     rf_err_clear(&r->err);
     return RAIIAF_OK;
+}
+
+/* ---- the fallback: torn tails and older versions (SPEC §11 step 9) ------ */
+
+/* A torn append is at most one manifest, its footer and the small chunks
+ * an edit adds (SIGN): the backward scan for a complete version is bounded
+ * by this many bytes from the end. */
+#define RF_TORN_SCAN_LIMIT ((uint64_t)RF_MAX_MANIFEST_STORED + (4u << 20))
+
+
+int rf_open_fallback(raiiaf_reader *r, int first_rc)
+{
+    rf_err saved = r->err;
+    uint64_t found = 0;
+    int ok = 0;
+    if (!first_rc) {
+        found = r->size - RF_FOOTER_SIZE;
+        ok = 1;
+    } else if (first_rc != RAIIAF_E_NOMEM && first_rc != RAIIAF_E_IO) {
+        uint64_t top = (r->size - RF_FOOTER_SIZE) / RF_ALIGN * RF_ALIGN;
+        uint64_t floor = RF_HEADER_SIZE + RF_CHUNK_HEADER_SIZE;
+        if (r->size > RF_TORN_SCAN_LIMIT && r->size - RF_TORN_SCAN_LIMIT > floor) floor = r->size - RF_TORN_SCAN_LIMIT;
+        for (uint64_t f = top; f >= floor; f -= RF_ALIGN) {
+            if (f + RF_FOOTER_SIZE == r->size) continue; /* the normal open tried it */
+            if (memcmp(r->data + f, RF_FOOTER_MAGIC, 8)) continue;
+            if (!rf_open_footer(r, f)) {
+                found = f;
+                ok = 1;
+                break;
+            }
+        }
+    }
+    if (!ok) {
+        rf_reader_reset(r);
+        r->err = saved;
+        return first_rc;
+    }
+    r->trailing = r->size - (found + RF_FOOTER_SIZE);
+    r->size = (size_t)(found + RF_FOOTER_SIZE);
+    r->latest_version = r->manifest_version;
+    r->latest_footer = found;
+    if (!r->want_version || r->want_version == r->manifest_version) return RAIIAF_OK;
+    if (r->want_version > r->manifest_version) {
+        uint32_t latest = r->manifest_version;
+        rf_reader_reset(r);
+        return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "the file has manifest versions 1 to %u, not %u", latest, r->want_version);
+    }
+    uint64_t prev = r->prev_footer;
+    while (prev) {
+        uint64_t moff, pprev;
+        uint32_t v;
+        int rc = rf_parse_footer(r, prev, &moff, &pprev, &v);
+        if (rc) {
+            rf_reader_reset(r);
+            return rc;
+        }
+        if (v == r->want_version) {
+            rc = rf_open_footer(r, prev);
+            if (!rc) r->size = (size_t)(prev + RF_FOOTER_SIZE);
+            return rc;
+        }
+        if (v < r->want_version || (pprev && pprev >= prev)) break;
+        prev = pprev;
+    }
+    rf_reader_reset(r);
+    return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "manifest version %u not found in the footer chain", r->want_version);
 }

@@ -130,15 +130,16 @@ struct raiiaf_edit {
     int lock_fd; /* the writers' lock (fileio.h), -1 once released */
 };
 
-/* A deep copy, NULL when memory ran out (also part way). */
-json_t *rf_json_copy(const json_t *v);
 /* Writes a fresh single-version file at out_path (temp + fsync + rename)
  * from `manifest` (a JSON object the function may modify) whose chunk
  * records are taken from data at src_off[i]; chunks with keep[i] == 0 are
  * dropped (references to them in tensors/image/environment must be gone). */
 int rf_rewrite(const unsigned char *data, json_t *manifest, const uint64_t *src_off, const unsigned char *keep,
                const char *out_path, rf_err *e);
-/* Whether manifest texts a and b say the same thing apart from file_info
- * and chunk records that b appends of type SIGN. */
-int rf_same_content(const json_t *a, const json_t *b);
+/* rewrite.c: validates a manifest against the schema and encodes it as a
+ * manifest chunk payload (zstd planes), with the SHA-256 and size of its
+ * text; edits and rewrites share it. */
+int rf_manifest_encode(json_t *manifest, unsigned char **payload, size_t *stored, size_t *raw, char sha[65], rf_err *e);
+/* 64 zero bytes, for padding. */
+extern const unsigned char rf_zeros64[64];
 #endif

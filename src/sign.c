@@ -5,6 +5,7 @@
  * holds the SHA-256 of every payload), its offset and its version.  See
  * the SPEC for the exact message. */
 #include "reader_impl.h"
+#include "jsonutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -196,6 +197,69 @@ out:
     return rc;
 }
 
+/* Whether the version `cur` only adds signatures to `prev`: at least one
+ * SIGN chunk record appended, the bookkeeping an append writes in
+ * file_info (manifest_version, previous_manifest, chunk_count, modified,
+ * writer), and nothing else changed anywhere in the document (other
+ * file_info members, the rest of raiiaf_metadata, members beside it). */
+static int only_signed(const json_t *prev, const json_t *cur)
+{
+    static const char *const bookkeeping[] = {"manifest_version", "previous_manifest", "chunk_count", "modified", "writer"};
+    json_t *a = rf_json_copy(prev), *b = rf_json_copy(cur);
+    int same = 0;
+    json_t *ma = json_object_get(a, "raiiaf_metadata"), *mb = json_object_get(b, "raiiaf_metadata");
+    if (!json_is_object(ma) || !json_is_object(mb)) goto out;
+    json_t *fa = json_object_get(ma, "file_info"), *fb = json_object_get(mb, "file_info");
+    for (size_t i = 0; i < sizeof bookkeeping / sizeof bookkeeping[0]; i++) {
+        json_object_del(fa, bookkeeping[i]);
+        json_object_del(fb, bookkeeping[i]);
+    }
+    json_t *xa = json_object_get(ma, "chunks"), *xb = json_object_get(mb, "chunks");
+    if (!json_is_array(xa) || !json_is_array(xb) || json_array_size(xb) <= json_array_size(xa)) goto out;
+    size_t na = json_array_size(xa);
+    for (size_t i = 0; i < na; i++)
+        if (!json_equal(json_array_get(xa, i), json_array_get(xb, i))) goto out;
+    for (size_t i = na; i < json_array_size(xb); i++) {
+        json_t *t = json_object_get(json_array_get(xb, i), "type");
+        if (!json_is_string(t) || strcmp(json_string_value(t), "SIGN")) goto out;
+    }
+    json_object_del(ma, "chunks");
+    json_object_del(mb, "chunks");
+    same = json_equal(a, b); /* the whole documents, members beside raiiaf_metadata too */
+out:
+    json_decref(a);
+    json_decref(b);
+    return same;
+}
+
+/* 1 when every version after `from` (whose manifest is `signed_m`) up to
+ * the newest only added signatures; 0 when one changed anything; a status
+ * (negative of it) when a version cannot be read. */
+static int unchanged_since(raiiaf_reader *r, uint32_t from, json_t *signed_m, uint32_t *changed_in)
+{
+    json_t *prev = json_incref(signed_m);
+    int result = 1;
+    for (uint32_t k = from + 1; k <= r->manifest_version && result == 1; k++) {
+        char *text = NULL;
+        size_t len;
+        int rc = raiiaf_reader_manifest_at(r, k, &text, &len, NULL);
+        json_t *cur = rc ? NULL : json_loadb(text, len, 0, NULL);
+        free(text);
+        if (!cur) {
+            result = rc ? -rc : -RAIIAF_E_JSON;
+            break;
+        }
+        if (!only_signed(prev, cur)) {
+            result = 0;
+            *changed_in = k;
+        }
+        json_decref(prev);
+        prev = cur;
+    }
+    json_decref(prev);
+    return result;
+}
+
 static int sig_invalid(raiiaf_signature_info *info, const char *fmt, const char *detail)
 {
     info->state = RAIIAF_SIG_INVALID;
@@ -297,13 +361,19 @@ int raiiaf_reader_signature(raiiaf_reader *r, const char *pubkey_path, raiiaf_si
         goto out;
     }
     signed_m = json_loadb(text, len, 0, &je);
-    if (signed_m && rf_same_content(signed_m, r->manifest)) {
+    uint32_t changed_in = 0;
+    int same = signed_m ? unchanged_since(r, v, signed_m, &changed_in) : 0;
+    if (same < 0) {
+        rc = -same;
+        goto out;
+    }
+    if (same) {
         info->state = RAIIAF_SIG_VALID;
         snprintf(info->message, sizeof info->message, "signed by %s (version %u)", info->key_id, v);
     } else {
         info->state = RAIIAF_SIG_EDITED;
-        snprintf(info->message, sizeof info->message, "signed version %u by %s, edited since (newest version %u)", v, info->key_id,
-                 r->manifest_version);
+        snprintf(info->message, sizeof info->message, "signed version %u by %s, edited since (version %u changed it; newest %u)", v,
+                 info->key_id, changed_in ? changed_in : v + 1, r->manifest_version);
     }
 out:
     json_decref(signed_m);

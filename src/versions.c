@@ -1,0 +1,79 @@
+/* versions.c -- the manifest versions of a file (SPEC.md §13): opening an
+ * older one by walking the footer chain, and reading any one back. */
+#include "reader_impl.h"
+#include "fileio.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int raiiaf_reader_open_version(const char *path, unsigned flags, uint32_t version, raiiaf_reader **out)
+{
+    if (!out) return RAIIAF_E_ARG;
+    raiiaf_reader *r = *out = calloc(1, sizeof *r);
+    if (!r) return RAIIAF_E_NOMEM;
+    r->flags = flags;
+    r->image_chunk = -1;
+    r->want_version = version;
+    if (!path) return rf_fail(&r->err, RAIIAF_E_ARG, "no path given");
+    int rc = rf_map(path, &r->data, &r->size, &r->err);
+    if (rc) return rc;
+    r->mapped = 1;
+    r->map_size = r->size;
+    rc = rf_open_parsed(r);
+    if (!rc && r->f1 && version > 1) {
+        rc = rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "a format 1 file has a single manifest version");
+        r->manifest = NULL; /* f1 keeps its own state; mark not open */
+    }
+    return rc;
+}
+
+uint32_t raiiaf_reader_manifest_version(const raiiaf_reader *r)
+{
+    if (!r) return 0;
+    if (r->f1) return 1;
+    return r->manifest_version;
+}
+
+uint32_t raiiaf_reader_latest_version(const raiiaf_reader *r)
+{
+    if (!r) return 0;
+    if (r->f1) return 1;
+    return r->latest_version ? r->latest_version : r->manifest_version;
+}
+
+uint64_t raiiaf_reader_trailing_bytes(const raiiaf_reader *r) { return r ? r->trailing : 0; }
+
+int raiiaf_reader_manifest_at(raiiaf_reader *r, uint32_t version, char **json, size_t *size, uint64_t *offset)
+{
+    if (!r || !json) return RAIIAF_E_ARG;
+    *json = NULL;
+    if (!r->manifest) return rf_fail(&r->err, RAIIAF_E_STATE, "the file did not open");
+    if (r->f1) {
+        if (version != 1) return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "a format 1 file has one manifest version");
+        char *t = malloc(r->manifest_len + 1);
+        if (!t) return rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory");
+        memcpy(t, r->manifest_text, r->manifest_len + 1);
+        *json = t;
+        if (size) *size = r->manifest_len;
+        if (offset) *offset = 0;
+        return RAIIAF_OK;
+    }
+    uint64_t f = r->latest_footer;
+    for (unsigned steps = 0; f; steps++) {
+        uint64_t moff, prev;
+        uint32_t v;
+        int rc = rf_parse_footer(r, f, &moff, &prev, &v);
+        if (rc) return rc;
+        if (v == version) {
+            size_t len;
+            rc = rf_load_manifest(r, moff, f, json, &len);
+            if (rc) return rc;
+            if (size) *size = len;
+            if (offset) *offset = moff;
+            return RAIIAF_OK;
+        }
+        if (v < version || (prev && prev >= f)) break;
+        f = prev;
+    }
+    return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "manifest version %u not found", version);
+}
