@@ -27,7 +27,10 @@
  *     they fail (unless memory itself ran out, then *out is NULL), so that
  *     the message can be read; the caller frees it in both cases.
  *   - The library never prints, never aborts and keeps no global mutable
- *     state: separate handles may be used from separate threads.
+ *     state but one atomic setting, how long writers wait for a file's
+ *     lock (raiiaf_set_lock_timeout(): the lock is between processes, so
+ *     its wait is the process's): separate handles may be used from
+ *     separate threads.
  *   - Strings are UTF-8 and NUL-terminated.  Pointers returned by a handle
  *     stay valid until the handle is freed unless stated otherwise.
  */
