@@ -179,6 +179,16 @@ RAIIAF_API int raiiaf_codec_from_name(const char *name, raiiaf_codec *codec);
  * memory ran out). */
 RAIIAF_API int raiiaf_writer_new(const char *path, raiiaf_writer **out);
 
+/* Starts writing a file into memory instead of to a path: everything
+ * else is as for raiiaf_writer_new(); after raiiaf_writer_finish(),
+ * raiiaf_writer_memory() gives the bytes.  Since 0.2.0. */
+RAIIAF_API int raiiaf_writer_new_memory(raiiaf_writer **out);
+
+/* The finished file of a memory writer: *data (owned by the writer, valid
+ * until it is freed) and *size.  RAIIAF_E_STATE before a successful
+ * raiiaf_writer_finish(), RAIIAF_E_ARG for a writer to a path.  Since 0.2.0. */
+RAIIAF_API int raiiaf_writer_memory(const raiiaf_writer *w, const void **data, size_t *size);
+
 /* Frees the writer.  If raiiaf_writer_finish() did not succeed, the
  * temporary file is removed and `path` is left as it was.  Accepts NULL. */
 RAIIAF_API void raiiaf_writer_free(raiiaf_writer *w);

@@ -282,6 +282,52 @@ int rf_write_file(const char *path, const void *head, size_t head_size, const vo
     return rc;
 }
 
+int rf_anon_file(int *fd, rf_err *e)
+{
+#ifdef MFD_CLOEXEC
+    int f = memfd_create("raiiaf-writer", MFD_CLOEXEC);
+    if (f >= 0) {
+        *fd = f;
+        return RAIIAF_OK;
+    }
+#endif
+    /* No memfd: a file in the temporary folder, unlinked at once. */
+    const char *dir = getenv("TMPDIR");
+    char tmpl[4096];
+    snprintf(tmpl, sizeof tmpl, "%s/raiiaf-writer-XXXXXX", dir && *dir ? dir : "/tmp");
+    int g = mkstemp(tmpl);
+    if (g < 0) return rf_fail(e, RAIIAF_E_IO, "cannot create a file to write into memory: %s", strerror(errno));
+    unlink(tmpl);
+    *fd = g;
+    return RAIIAF_OK;
+}
+
+int rf_read_back(int fd, unsigned char **data, size_t *size, const char *what, rf_err *e)
+{
+    *data = NULL;
+    *size = 0;
+    off_t end = lseek(fd, 0, SEEK_END);
+    if (end < 0) return rf_fail(e, RAIIAF_E_IO, "%s: cannot find its size: %s", what, strerror(errno));
+    if ((uint64_t)end >= SIZE_MAX) return rf_fail(e, RAIIAF_E_LIMIT, "%s: %lld bytes do not fit in memory", what, (long long)end);
+    unsigned char *buf = malloc((size_t)end ? (size_t)end : 1);
+    if (!buf) return rf_fail(e, RAIIAF_E_NOMEM, "%s: out of memory for %lld bytes", what, (long long)end);
+    size_t got = 0;
+    while (got < (size_t)end) {
+        size_t want = (size_t)end - got > (1u << 30) ? (1u << 30) : (size_t)end - got;
+        ssize_t r = pread(fd, buf + got, want, (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            int err = errno;
+            free(buf);
+            return rf_fail(e, RAIIAF_E_IO, "%s: read back failed: %s", what, r < 0 ? strerror(err) : "it shrank");
+        }
+        got += (size_t)r;
+    }
+    *data = buf;
+    *size = got;
+    return RAIIAF_OK;
+}
+
 /* ---- the writers' lock ------------------------------------------------ */
 
 /* Milliseconds a writer waits for the lock; negative waits for ever.  One

@@ -39,6 +39,13 @@ int rf_read_file(const char *path, uint64_t max_size, unsigned char **data, size
  * payload need not be joined in memory first. */
 int rf_write_file(const char *path, const void *head, size_t head_size, const void *body, size_t body_size, rf_err *e);
 
+/* An anonymous file (memfd, else an unlinked temporary file) for a writer
+ * whose result goes to memory: the writers' code stays one path. */
+int rf_anon_file(int *fd, rf_err *e);
+
+/* Reads the whole of `fd` (from offset 0) into a malloc'd buffer. */
+int rf_read_back(int fd, unsigned char **data, size_t *size, const char *what, rf_err *e);
+
 /* ---- the writers' lock ------------------------------------------------
  * Every writer that appends to or replaces an existing file (edit, sign,
  * compact, recover over its input) holds an advisory lock on that file

@@ -25,6 +25,9 @@ struct raiiaf_writer {
     rf_err err;
     char *path, *tmp_path;
     int fd;
+    int memory;          /* raiiaf_writer_new_memory(): the result goes to mem */
+    unsigned char *mem;  /* the finished file, memory writers only */
+    size_t mem_size;
     int broken;    /* an I/O error left the temporary file in an unknown state */
     int finished;
     uint64_t pos;  /* bytes written so far; always a multiple of 64 between chunks */
@@ -58,7 +61,9 @@ static const unsigned char zeros[RF_ALIGN];
 
 const char *raiiaf_writer_errmsg(const raiiaf_writer *w) { return w ? w->err.msg : "no writer"; }
 
-int raiiaf_writer_new(const char *path, raiiaf_writer **out)
+/* What both constructors share: the handle, the manifest skeleton, and
+ * the file header written at the start of w->fd. */
+static int writer_init(raiiaf_writer **out, const char *path, int memory)
 {
     if (!out) return RAIIAF_E_ARG;
     *out = NULL;
@@ -66,6 +71,7 @@ int raiiaf_writer_new(const char *path, raiiaf_writer **out)
     if (!w) return RAIIAF_E_NOMEM;
     *out = w;
     w->fd = -1;
+    w->memory = memory;
     if (!path || !*path) return rf_fail(&w->err, RAIIAF_E_ARG, "no output path given");
     w->path = strdup(path);
     char now[32];
@@ -81,7 +87,13 @@ int raiiaf_writer_new(const char *path, raiiaf_writer **out)
         json_object_set_new(w->meta, "file_info", json_object()) ||
         json_object_set_new(w->meta, "model_info", model_info))
         return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
-    int rc = rf_tmp_create(path, &w->tmp_path, &w->fd, &w->err);
+    int rc;
+    if (memory) {
+        rc = rf_anon_file(&w->fd, &w->err);
+        if (!rc && !(w->tmp_path = strdup(path))) rc = rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
+    } else {
+        rc = rf_tmp_create(path, &w->tmp_path, &w->fd, &w->err);
+    }
     if (rc) return rc;
     unsigned char h[RF_HEADER_SIZE];
     rf_file_header(h, 0);
@@ -94,11 +106,39 @@ int raiiaf_writer_new(const char *path, raiiaf_writer **out)
     return RAIIAF_OK;
 }
 
+int raiiaf_writer_new(const char *path, raiiaf_writer **out) { return writer_init(out, path, 0); }
+
+int raiiaf_writer_new_memory(raiiaf_writer **out) { return writer_init(out, "(file in memory)", 1); }
+
+int raiiaf_writer_memory(const raiiaf_writer *w, const void **data, size_t *size)
+{
+    if (!w || !data) return RAIIAF_E_ARG;
+    if (!w->memory || !w->finished) {
+        *data = NULL;
+        if (size) *size = 0;
+        return w->memory ? RAIIAF_E_STATE : RAIIAF_E_ARG;
+    }
+    *data = w->mem;
+    if (size) *size = w->mem_size;
+    return RAIIAF_OK;
+}
+
+/* The finished bytes go to their place: renamed over the path (synced),
+ * or read back into memory.  Closes fd. */
+static int complete(raiiaf_writer *w, int fd)
+{
+    if (!w->memory) return rf_commit(fd, w->tmp_path, w->path, &w->err);
+    int rc = rf_read_back(fd, &w->mem, &w->mem_size, w->path, &w->err);
+    close(fd);
+    return rc;
+}
+
 void raiiaf_writer_free(raiiaf_writer *w)
 {
     if (!w) return;
     if (w->fd >= 0) close(w->fd);
-    if (!w->finished && w->tmp_path) unlink(w->tmp_path);
+    if (!w->finished && w->tmp_path && !w->memory) unlink(w->tmp_path);
+    free(w->mem);
     free(w->path);
     free(w->tmp_path);
     free(w->t.name);
@@ -605,7 +645,7 @@ static int finish_format1(raiiaf_writer *w)
     }
     int fd = w->fd;
     w->fd = -1;
-    rc = rf_commit(fd, w->tmp_path, w->path, &w->err);
+    rc = complete(w, fd);
     if (rc) {
         w->broken = 1;
         return rc;
@@ -680,7 +720,7 @@ int raiiaf_writer_finish(raiiaf_writer *w)
     }
     int fd = w->fd;
     w->fd = -1;
-    rc = rf_commit(fd, w->tmp_path, w->path, &w->err);
+    rc = complete(w, fd);
     if (rc) {
         w->broken = 1;
         return rc;

@@ -402,6 +402,47 @@ static void test_unknown_chunks(void **state)
     free(dir);
 }
 
+/* A writer into memory gives the bytes a writer to a path writes. */
+static void test_memory_writer(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir();
+    char *path = tu_path(dir, "m.raiiaf");
+    const float v[16] = {1, 2, 3, 4};
+    const uint64_t shape[2] = {4, 4};
+    raiiaf_writer *ws[2] = {NULL, NULL};
+    assert_int_equal(raiiaf_writer_new(path, &ws[0]), RAIIAF_OK);
+    assert_int_equal(raiiaf_writer_new_memory(&ws[1]), RAIIAF_OK);
+    const void *data;
+    size_t n;
+    assert_int_equal(raiiaf_writer_memory(ws[1], &data, &n), RAIIAF_E_STATE); /* not finished */
+    assert_int_equal(raiiaf_writer_memory(ws[0], &data, &n), RAIIAF_E_ARG);   /* writes to a path */
+    for (int k = 0; k < 2; k++) {
+        raiiaf_writer *w = ws[k];
+        assert_int_equal(raiiaf_writer_set_env(w, RAIIAF_ENV_NONE), RAIIAF_OK);
+        assert_int_equal(raiiaf_writer_set_string(w, "/raiiaf_metadata/model_info/date", "2020-01-01T00:00:00Z"), RAIIAF_OK);
+        assert_int_equal(raiiaf_writer_add_tensor(w, "t", RAIIAF_F32, 2, shape, v, sizeof v, RAIIAF_CODEC_ZSTD, 0), RAIIAF_OK);
+        if (raiiaf_writer_finish(w)) fail_msg("finish: %s", raiiaf_writer_errmsg(w));
+    }
+    assert_int_equal(raiiaf_writer_memory(ws[1], &data, &n), RAIIAF_OK);
+    size_t fn;
+    unsigned char *file = tu_read_file(path, &fn);
+    assert_int_equal(n, fn);
+    raiiaf_reader *r = NULL;
+    assert_int_equal(raiiaf_reader_open_memory(data, n, 0, &r), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_verify(r, NULL, NULL), RAIIAF_OK);
+    raiiaf_chunk_info ci;
+    assert_int_equal(raiiaf_reader_chunk_info(r, 0, &ci), RAIIAF_OK);
+    /* header and payload identical; the manifests differ only in the time of writing */
+    assert_memory_equal(data, file, (size_t)(ci.offset + 64 + ci.stored_size));
+    raiiaf_reader_free(r);
+    free(file);
+    raiiaf_writer_free(ws[0]);
+    raiiaf_writer_free(ws[1]);
+    free(path);
+    free(dir);
+}
+
 static void test_version(void **state)
 {
     (void)state;
@@ -420,7 +461,7 @@ int main(void)
         cmocka_unit_test(test_export_roundtrip), cmocka_unit_test(test_tensor_files),
         cmocka_unit_test(test_safetensors_build), cmocka_unit_test(test_convert),
         cmocka_unit_test(test_convert_format1),  cmocka_unit_test(test_unknown_chunks),
-        cmocka_unit_test(test_version),
+        cmocka_unit_test(test_memory_writer),   cmocka_unit_test(test_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

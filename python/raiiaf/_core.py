@@ -240,11 +240,24 @@ def _image_bytes(image):
 
 
 class _Writer:
+    """A C writer to `path`, or into memory when path is None."""
+
     def __init__(self, path):
-        self.path = os.fspath(path)
+        self.path = None if path is None else os.fspath(path)
         self.h = ctypes.c_void_p()
-        rc = lib.raiiaf_writer_new(b(self.path), ctypes.byref(self.h))
+        if self.path is None:
+            rc = lib.raiiaf_writer_new_memory(ctypes.byref(self.h))
+        else:
+            rc = lib.raiiaf_writer_new(b(self.path), ctypes.byref(self.h))
         self.check(rc)
+
+    def result(self):
+        """The path written, or the bytes of a memory writer."""
+        if self.path is not None:
+            return self.path
+        data, n = ctypes.c_void_p(), ctypes.c_size_t()
+        self.check(lib.raiiaf_writer_memory(self.h, ctypes.byref(data), ctypes.byref(n)))
+        return ctypes.string_at(data, n.value)
 
     def check(self, rc, part=None):
         if rc:
@@ -266,7 +279,8 @@ def write(path, image=None, latents=None, *, model=None, model_version=None, pro
           extensions=None, codec="auto", tolerance=0.0, env=True, env_components=None,
           include_hostname=False, chunks=None, format=2, noise_seed=None, relative=None):
     """Writes a RAIIAF file atomically (an existing file is replaced whole or
-    not at all).
+    not at all) and returns its path; with path None, builds the file in
+    memory and returns its bytes.
 
     image       a path, bytes or a PIL image (saved as PNG); stored byte for byte
     latents     {name: numpy array or torch tensor}, in file order
@@ -371,9 +385,9 @@ def write(path, image=None, latents=None, *, model=None, model_version=None, pro
             w.check(lib.raiiaf_writer_merge_json(w.h, b(json.dumps(_jsonable(extra), ensure_ascii=False))))
         _write_env(w, format, env, env_components, include_hostname)
         w.check(lib.raiiaf_writer_finish(w.h))
+        return w.result()
     finally:
         w.free()
-    return os.fspath(path)
 
 
 def _seed_value(v, what):

@@ -78,6 +78,8 @@ _PROTOS = {
     "raiiaf_codec_from_name": (c_int, [c_char_p, P(c_int)]),
     "raiiaf_writer_new": (c_int, [c_char_p, P(c_void_p)]),
     "raiiaf_writer_free": (None, [c_void_p]),
+    "raiiaf_writer_new_memory": (c_int, [P(c_void_p)]),
+    "raiiaf_writer_memory": (c_int, [c_void_p, P(c_void_p), P(c_size_t)]),
     "raiiaf_writer_errmsg": (c_char_p, [c_void_p]),
     "raiiaf_writer_add_image": (c_int, [c_void_p, c_void_p, c_size_t]),
     "raiiaf_writer_add_tensor": (c_int, [c_void_p, c_char_p, c_int, c_uint, P(c_uint64),

@@ -288,3 +288,20 @@ def test_edit_writes_numbers_as_the_writer_does(tmp_path, png):
     if m is None:
         pytest.skip("this machine's capture recorded no ram_gb")
     assert re.fullmatch(r"\d+(\.\d{1,2})?", m.group(1)), m.group(1)
+
+
+def test_write_to_memory(tmp_path, png):
+    """write(None, ...) builds the file in memory: the same bytes a path
+    gets apart from the time of writing, readable with open(bytes)."""
+    lat = np.arange(64, dtype=np.float32).reshape(1, 4, 4, 4)
+    data = raiiaf.write(None, image=png, latents={"final": lat}, prompt="p", env=False, date="2020-01-01T00:00:00Z")
+    assert isinstance(data, bytes) and data[:7] == b"\x89RAIIAF"
+    with raiiaf.open(data) as f:
+        f.verify()
+        np.testing.assert_array_equal(f.latents["final"], lat)
+        assert f.image_bytes == png
+    one = raiiaf.write(None, image=png, format=1, model="m", model_version="1", prompt="p", tags=["t"],
+                       latents={"initial_noise": lat})
+    with raiiaf.open(one) as f:
+        assert f.format == (1, 0)
+    assert not list(tmp_path.iterdir())  # nothing on disk
