@@ -75,6 +75,14 @@ static const unsigned char RF_FORMAT1_MAGIC[6] = {'r', 'a', 'i', 'i', 'a', 'f'};
 #define RF_MAX_MANIFEST_STORED (16u << 20)    /* compressed manifest */
 #define RF_MAX_MANIFEST_RAW (64u << 20)       /* decompressed manifest JSON */
 #define RF_MAX_JSON_DEPTH 64u
+/* A JSON text of at most 64 MiB can still parse into billions of bytes
+ * ([{},{},...] costs ~250 bytes of jansson objects per 3 bytes of text),
+ * so every JSON read from a file is pre-scanned and refused before parsing
+ * when it holds more values, or would take more memory once parsed, than
+ * these.  The largest manifest a writer can produce (65536 chunk records
+ * and 65536 tensor entries) needs about 1.7 million values and 180 MiB. */
+#define RF_MAX_JSON_VALUES (1u << 21)      /* 2 097 152 values (objects, arrays, scalars) */
+#define RF_MAX_JSON_MEMORY (256u << 20)    /* estimated parsed size, bytes */
 #define RF_MAX_NAME_BYTES 255u
 #define RF_MAX_TENSOR_BYTES (UINT64_C(1) << 40) /* 1 TiB decoded */
 #define RF_MAX_PLANES 8u

@@ -97,6 +97,12 @@ int rf_load_manifest(raiiaf_reader *r, uint64_t off, uint64_t end, char **text, 
         free(t);
         return rf_fail(&r->err, RAIIAF_E_JSON, "%s: NUL byte inside the JSON text", where);
     }
+    /* Every caller parses the text next (open, history, verify, the CLI):
+     * refuse one that would parse into too much memory here, once. */
+    if ((rc = rf_json_prescan(t, (size_t)raw, where, &r->err))) {
+        free(t);
+        return rc;
+    }
     *text = t;
     *len = (size_t)raw;
     return RAIIAF_OK;

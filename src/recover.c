@@ -20,6 +20,16 @@ typedef struct {
     unsigned codec;
 } found_chunk;
 
+/* A MANI chunk found by the scan: decoded and parsed only when used, one
+ * at a time, so a file of many manifests cannot hold them all in memory. */
+typedef struct {
+    uint64_t off, stored, raw;
+} found_mani;
+
+/* Manifest text decoded in all, beyond which older manifests are skipped
+ * (each is at most RF_MAX_MANIFEST_RAW; this is 16 of them). */
+#define RECOVER_MANIFEST_BUDGET (UINT64_C(1) << 30)
+
 static void say(raiiaf_problem_fn report, void *ctx, int code, const char *fmt, ...)
 {
     char buf[600];
@@ -58,39 +68,49 @@ static int manifest_fits(json_t *m, const found_chunk *fc, size_t nf, uint64_t *
     return 1;
 }
 
-/* A tensor record from any surviving manifest whose chunk matches fc. */
-static json_t *find_tensor_record(json_t **mans, size_t nm, const found_chunk *fc)
+/* A tensor record of manifest m whose chunk matches fc. */
+static json_t *find_tensor_record(json_t *m, const found_chunk *fc)
 {
-    for (size_t j = nm; j-- > 0;) {
-        json_t *meta = json_object_get(mans[j], "raiiaf_metadata");
-        json_t *chunks = json_object_get(meta, "chunks"), *tensors = json_object_get(meta, "tensors");
-        for (size_t t = 0; t < json_array_size(tensors); t++) {
-            json_t *rec = json_array_get(tensors, t);
-            json_t *ci = json_object_get(rec, "chunk");
-            if (!json_is_integer(ci)) continue;
-            json_t *c = json_array_get(chunks, (size_t)json_integer_value(ci));
-            if (json_is_integer(json_object_get(c, "crc32c")) && (uint32_t)json_integer_value(json_object_get(c, "crc32c")) == fc->crc &&
-                json_is_integer(json_object_get(c, "stored_size")) && (uint64_t)json_integer_value(json_object_get(c, "stored_size")) == fc->stored &&
-                json_is_string(json_object_get(rec, "name")) && json_is_string(json_object_get(rec, "dtype")) &&
-                json_is_array(json_object_get(rec, "shape")))
-                return rec;
-        }
+    json_t *meta = json_object_get(m, "raiiaf_metadata");
+    json_t *chunks = json_object_get(meta, "chunks"), *tensors = json_object_get(meta, "tensors");
+    for (size_t t = 0; t < json_array_size(tensors); t++) {
+        json_t *rec = json_array_get(tensors, t);
+        json_t *ci = json_object_get(rec, "chunk");
+        if (!json_is_integer(ci)) continue;
+        json_t *c = json_array_get(chunks, (size_t)json_integer_value(ci));
+        if (json_is_integer(json_object_get(c, "crc32c")) && (uint32_t)json_integer_value(json_object_get(c, "crc32c")) == fc->crc &&
+            json_is_integer(json_object_get(c, "stored_size")) && (uint64_t)json_integer_value(json_object_get(c, "stored_size")) == fc->stored &&
+            json_is_string(json_object_get(rec, "name")) && json_is_string(json_object_get(rec, "dtype")) &&
+            json_is_array(json_object_get(rec, "shape")))
+            return rec;
     }
     return NULL;
 }
 
-static json_t *chunk_sha_from(json_t **mans, size_t nm, const found_chunk *fc)
+/* The SHA-256 manifest m records for the chunk at fc's offset and CRC. */
+static json_t *chunk_sha_from(json_t *m, const found_chunk *fc)
 {
-    for (size_t j = nm; j-- > 0;) {
-        json_t *chunks = json_object_get(json_object_get(mans[j], "raiiaf_metadata"), "chunks");
-        for (size_t i = 0; i < json_array_size(chunks); i++) {
-            json_t *c = json_array_get(chunks, i);
-            if (json_is_integer(json_object_get(c, "offset")) && (uint64_t)json_integer_value(json_object_get(c, "offset")) == fc->off &&
-                json_is_integer(json_object_get(c, "crc32c")) && (uint32_t)json_integer_value(json_object_get(c, "crc32c")) == fc->crc)
-                return json_object_get(c, "sha256");
-        }
+    json_t *chunks = json_object_get(json_object_get(m, "raiiaf_metadata"), "chunks");
+    for (size_t i = 0; i < json_array_size(chunks); i++) {
+        json_t *c = json_array_get(chunks, i);
+        if (json_is_integer(json_object_get(c, "offset")) && (uint64_t)json_integer_value(json_object_get(c, "offset")) == fc->off &&
+            json_is_integer(json_object_get(c, "crc32c")) && (uint32_t)json_integer_value(json_object_get(c, "crc32c")) == fc->crc)
+            return json_object_get(c, "sha256");
     }
     return NULL;
+}
+
+/* Decodes and parses one manifest chunk, with the reader's limits (size,
+ * values, memory, depth); NULL when it does not decode or parse. */
+static json_t *load_mani(const unsigned char *d, const found_mani *fm)
+{
+    char *t = malloc((size_t)fm->raw + 1);
+    rf_err de = {0, ""};
+    json_t *j = NULL;
+    if (t && !rf_planes_decode(d + fm->off + RF_CHUNK_HEADER_SIZE, (size_t)fm->stored, t, (size_t)fm->raw, 1, "manifest", &de))
+        rf_json_parse(t, (size_t)fm->raw, "manifest", &j, &de);
+    free(t);
+    return j;
 }
 
 int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn report, void *ctx)
@@ -106,11 +126,12 @@ int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn repor
     }
     found_chunk *fc = NULL;
     size_t nf = 0, cap = 0;
-    json_t **mans = NULL;
-    size_t nm = 0;
+    found_mani *fm = NULL;
+    size_t nm = 0, mcap = 0, readable = 0;
     uint64_t *src = NULL;
     unsigned char *keep = NULL;
-    json_t *m = NULL;
+    json_t *m = NULL, *mi = NULL, *ext = NULL;
+    json_t **rec_of = NULL, **sha_of = NULL; /* per found chunk, from the newest manifest recording it */
     if (size < RF_HEADER_SIZE || memcmp(d, RF_SIGNATURE, RF_SIGNATURE_SIZE))
         say(report, ctx, RAIIAF_E_NOT_RAIIAF, "warning: no RAIIAF signature at offset 0; scanning anyway");
     /* 1. Scan. */
@@ -124,87 +145,120 @@ int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn repor
             off += RF_ALIGN;
             continue;
         }
-        if (nf == cap) {
-            cap = cap * 2 + 16;
-            found_chunk *g = realloc(fc, cap * sizeof *g);
-            if (!g) {
-                rc = RAIIAF_E_NOMEM;
-                goto out;
-            }
-            fc = g;
-        }
-        found_chunk *c = &fc[nf];
-        c->off = off;
-        c->stored = stored;
-        c->raw = raw;
-        c->crc = rf_le32(h + 32);
-        c->codec = h[4];
-        memcpy(c->type, h, 4);
-        c->type[4] = '\0';
-        if (!strcmp(c->type, RF_TYPE_MANIFEST)) {
-            /* A manifest: decode it (bounded) for its records. */
-            if (c->codec == RF_CODEC_ZSTD && raw <= RF_MAX_MANIFEST_RAW && stored <= RF_MAX_MANIFEST_STORED) {
-                char *t = malloc((size_t)raw + 1);
-                rf_err de = {0, ""};
-                if (t && !rf_planes_decode(h + RF_CHUNK_HEADER_SIZE, (size_t)stored, t, (size_t)raw, 1, "manifest", &de)) {
-                    json_error_t je;
-                    json_t *j = json_loadb(t, (size_t)raw, JSON_REJECT_DUPLICATES, &je);
-                    json_t **g = j ? realloc(mans, (nm + 1) * sizeof *g) : NULL;
-                    if (g) {
-                        mans = g;
-                        mans[nm++] = j;
-                    } else {
-                        json_decref(j);
+        if (!memcmp(h, RF_TYPE_MANIFEST, 4)) {
+            /* A manifest: remembered, decoded later (bounded) for its records. */
+            if (h[4] == RF_CODEC_ZSTD && raw <= RF_MAX_MANIFEST_RAW && stored <= RF_MAX_MANIFEST_STORED) {
+                if (nm == mcap) {
+                    mcap = mcap * 2 + 16;
+                    found_mani *g = realloc(fm, mcap * sizeof *g);
+                    if (!g) {
+                        rc = RAIIAF_E_NOMEM;
+                        goto out;
                     }
+                    fm = g;
                 }
-                free(t);
+                fm[nm++] = (found_mani){off, stored, raw};
             }
         } else {
-            nf++;
+            if (nf == cap) {
+                cap = cap * 2 + 16;
+                found_chunk *g = realloc(fc, cap * sizeof *g);
+                if (!g) {
+                    rc = RAIIAF_E_NOMEM;
+                    goto out;
+                }
+                fc = g;
+            }
+            found_chunk *c = &fc[nf++];
+            c->off = off;
+            c->stored = stored;
+            c->raw = raw;
+            c->crc = rf_le32(h + 32);
+            c->codec = h[4];
+            memcpy(c->type, h, 4);
+            c->type[4] = '\0';
         }
         off = rf_align_up(off + RF_CHUNK_HEADER_SIZE + stored);
     }
-    say(report, ctx, RAIIAF_OK, "found %zu intact payload chunks and %zu readable manifests", nf, nm);
+    say(report, ctx, RAIIAF_OK, "found %zu intact payload chunks and %zu manifest chunks", nf, nm);
     if (!nf && !nm) {
         rc = rf_fail(&e, RAIIAF_E_CORRUPT, "nothing salvageable: no chunk with valid checksums");
         say(report, ctx, rc, "%s", e.msg);
         goto out;
     }
-    /* 2. The newest manifest that fits the surviving chunks. */
-    size_t n = 0;
-    for (size_t j = nm; j-- > 0;) {
-        if (!manifest_fits(mans[j], fc, nf, &src, &n)) continue;
-        m = rf_json_copy(mans[j]);
-        keep = malloc(n + 1);
-        if (!m || !keep) {
-            rc = RAIIAF_E_NOMEM;
-            goto out;
-        }
-        for (size_t i = 0; i < n; i++) {
-            json_t *t = json_object_get(json_array_get(json_object_get(json_object_get(m, "raiiaf_metadata"), "chunks"), i), "type");
-            keep[i] = !json_is_string(t) || strcmp(json_string_value(t), "SIGN");
-        }
-        json_t *mv = json_object_get(json_object_get(json_object_get(m, "raiiaf_metadata"), "file_info"), "manifest_version");
-        say(report, ctx, RAIIAF_OK, "using manifest version %lld, whose %zu chunks all survive",
-            json_is_integer(mv) ? (long long)json_integer_value(mv) : 1LL, n);
-        if (nf > n) say(report, ctx, RAIIAF_OK, "warning: %zu intact chunks not listed by that manifest are dropped", nf - n);
-        rc = rf_rewrite(d, m, src, keep, out, &e);
-        if (!rc) goto done;
-        say(report, ctx, rc, "rewriting with that manifest failed: %s; rebuilding instead", e.msg);
-        json_decref(m);
-        m = NULL;
-        free(src);
-        src = NULL;
-        free(keep);
-        keep = NULL;
+    rec_of = calloc(nf + 1, sizeof *rec_of);
+    sha_of = calloc(nf + 1, sizeof *sha_of);
+    src = malloc((nf + 1) * sizeof *src);
+    keep = malloc(nf + 1);
+    if (!rec_of || !sha_of || !src || !keep) {
+        rc = RAIIAF_E_NOMEM;
+        goto out;
     }
+    /* 2. The manifests, newest first, one parsed at a time: the first that
+     * fits the surviving chunks supplies the records; every one leaves what
+     * a rebuild needs (tensor records, digests, model_info), copied. */
+    uint64_t decoded = 0;
+    for (size_t j = nm; j-- > 0;) {
+        if (decoded + fm[j].raw > RECOVER_MANIFEST_BUDGET) {
+            say(report, ctx, RAIIAF_OK, "warning: %zu older manifest chunks not read: %llu MiB of manifest text decoded already (limit %llu MiB)",
+                j + 1, (unsigned long long)(decoded >> 20), (unsigned long long)(RECOVER_MANIFEST_BUDGET >> 20));
+            break;
+        }
+        decoded += fm[j].raw;
+        json_t *mj = load_mani(d, &fm[j]);
+        if (!mj) continue;
+        readable++;
+        /* What a rebuild would need, copied before mj may be written. */
+        json_t *om = json_object_get(mj, "raiiaf_metadata");
+        if (!mi && json_is_object(json_object_get(om, "model_info"))) {
+            mi = rf_json_copy(json_object_get(om, "model_info"));
+            if (json_is_object(json_object_get(om, "extensions"))) ext = rf_json_copy(json_object_get(om, "extensions"));
+        }
+        for (size_t i = 0; i < nf; i++) {
+            if (strcmp(fc[i].type, RF_TYPE_TENSOR)) continue;
+            json_t *rec = rec_of[i] ? NULL : find_tensor_record(mj, &fc[i]);
+            json_t *sh = sha_of[i] ? NULL : chunk_sha_from(mj, &fc[i]);
+            if (rec) rec_of[i] = rf_json_copy(rec);
+            if (json_is_string(sh)) sha_of[i] = json_string(json_string_value(sh));
+        }
+        uint64_t *fsrc = NULL;
+        size_t n = 0;
+        if (manifest_fits(mj, fc, nf, &fsrc, &n)) {
+            /* mj itself is written (rf_rewrite may change it): no copy of
+             * what may be a manifest of hundreds of MiB parsed. */
+            m = mj;
+            mj = NULL;
+            unsigned char *fkeep = malloc(n + 1);
+            if (!fkeep) {
+                free(fsrc);
+                rc = RAIIAF_E_NOMEM;
+                goto out;
+            }
+            for (size_t i = 0; i < n; i++) {
+                json_t *t = json_object_get(json_array_get(json_object_get(json_object_get(m, "raiiaf_metadata"), "chunks"), i), "type");
+                fkeep[i] = !json_is_string(t) || strcmp(json_string_value(t), "SIGN");
+            }
+            json_t *mv = json_object_get(json_object_get(json_object_get(m, "raiiaf_metadata"), "file_info"), "manifest_version");
+            say(report, ctx, RAIIAF_OK, "using manifest version %lld, whose %zu chunks all survive",
+                json_is_integer(mv) ? (long long)json_integer_value(mv) : 1LL, n);
+            if (nf > n) say(report, ctx, RAIIAF_OK, "warning: %zu intact chunks not listed by that manifest are dropped", nf - n);
+            rc = rf_rewrite(d, m, fsrc, fkeep, out, &e);
+            free(fsrc);
+            free(fkeep);
+            json_decref(m);
+            m = NULL;
+            if (!rc) goto done;
+            say(report, ctx, rc, "rewriting with that manifest failed: %s; rebuilding instead", e.msg);
+            continue;
+        }
+        json_decref(mj);
+    }
+    if (nm) say(report, ctx, RAIIAF_OK, "%zu of %zu manifest chunks readable", readable, nm);
     /* 3. Rebuild a manifest from the chunks. */
     m = json_pack("{s:{s:{s:s,s:i,s:i,s:s,s:s,s:i},s:o,s:[],s:[]}}", "raiiaf_metadata", "file_info", "magic", "raiiaf", "version_major", 2,
                   "version_minor", 0, "created", "1970-01-01T00:00:00Z", "writer", "libraiiaf " RAIIAF_VERSION_STRING " (recovered)",
                   "chunk_count", 0, "model_info", json_object(), "tensors", "chunks");
-    src = malloc((nf + 1) * sizeof *src);
-    keep = malloc(nf + 1);
-    if (!m || !src || !keep) {
+    if (!m) {
         rc = RAIIAF_E_NOMEM;
         goto out;
     }
@@ -214,17 +268,12 @@ int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn repor
         json_t *meta = json_object_get(m, "raiiaf_metadata");
         json_object_set_new(json_object_get(meta, "file_info"), "created", json_string(now));
         /* model_info and extensions from the newest surviving manifest text */
-        for (size_t j = nm; j-- > 0;) {
-            json_t *om = json_object_get(mans[j], "raiiaf_metadata");
-            json_t *mi = json_object_get(om, "model_info");
-            if (json_is_object(mi)) {
-                json_object_set(meta, "model_info", mi);
-                if (json_is_object(json_object_get(om, "extensions"))) json_object_set(meta, "extensions", json_object_get(om, "extensions"));
-                say(report, ctx, RAIIAF_OK, "model_info taken from a surviving manifest");
-                break;
-            }
+        if (mi) {
+            json_object_set(meta, "model_info", mi);
+            if (ext) json_object_set(meta, "extensions", ext);
+            say(report, ctx, RAIIAF_OK, "model_info taken from a surviving manifest");
         }
-        if (!nm) say(report, ctx, RAIIAF_OK, "warning: no manifest survives: the generation record (model_info) is lost");
+        if (!readable) say(report, ctx, RAIIAF_OK, "warning: no manifest survives: the generation record (model_info) is lost");
         json_t *chunks = json_object_get(meta, "chunks"), *tensors = json_object_get(meta, "tensors");
         size_t kept = 0;
         int have_image = 0;
@@ -256,8 +305,8 @@ int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn repor
                 }
             }
             if (!strcmp(type, RF_TYPE_TENSOR)) {
-                json_t *rec = find_tensor_record(mans, nm, c);
-                json_t *s = chunk_sha_from(mans, nm, c);
+                json_t *rec = rec_of[i];
+                json_t *s = sha_of[i];
                 json_t *refname = rec ? json_object_get(rec, "reference") : NULL;
                 int ref_ok = !refname;
                 for (size_t k = 0; refname && k < json_array_size(tensors); k++)
@@ -311,7 +360,7 @@ int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn repor
             keep[i] = 1;
             kept++;
         }
-        if (!json_array_size(chunks) && !nm) {
+        if (!json_array_size(chunks) && !readable) {
             rc = rf_fail(&e, RAIIAF_E_CORRUPT, "nothing salvageable");
             say(report, ctx, rc, "%s", e.msg);
             goto out;
@@ -326,8 +375,13 @@ done:
 out:
     if (rc == RAIIAF_E_NOMEM) say(report, ctx, rc, "out of memory");
     json_decref(m);
-    for (size_t j = 0; j < nm; j++) json_decref(mans[j]);
-    free(mans);
+    json_decref(mi);
+    json_decref(ext);
+    for (size_t i = 0; rec_of && i < nf; i++) json_decref(rec_of[i]);
+    for (size_t i = 0; sha_of && i < nf; i++) json_decref(sha_of[i]);
+    free(rec_of);
+    free(sha_of);
+    free(fm);
     free(fc);
     free(src);
     free(keep);

@@ -111,11 +111,11 @@ static int collect_history(problems *p, region **regs, size_t *n, size_t *cap)
         }
         check_previous(p, newer, version, moff, text, len);
         json_decref(newer);
-        json_error_t je;
-        newer = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-        if (!newer)
-            note(p, rf_fail(&r->err, RAIIAF_E_JSON, "manifest version %u at offset %llu: invalid JSON: %s", v, (unsigned long long)moff, je.text));
-        else if (!pprev)
+        char what[96];
+        snprintf(what, sizeof what, "manifest version %u at offset %llu", v, (unsigned long long)moff);
+        newer = NULL;
+        note(p, rf_json_parse(text, len, what, &newer, &r->err)); /* bounded like the newest manifest */
+        if (newer && !pprev)
             check_previous(p, newer, v, 0, NULL, 0);
         free(text);
         if (*n + 2 > *cap) {
