@@ -86,6 +86,14 @@ static const unsigned char RF_FORMAT1_MAGIC[6] = {'r', 'a', 'i', 'i', 'a', 'f'};
 #define RF_MAX_NAME_BYTES 255u
 #define RF_MAX_TENSOR_BYTES (UINT64_C(1) << 40) /* 1 TiB decoded */
 #define RF_MAX_PLANES 8u
+/* When the newest footer is unusable, the search back for an earlier
+ * complete version (SPEC 13.2) tries at most this many footers whose CRC
+ * holds and reads (CRC-checks and decodes) at most this many manifest
+ * bytes in all: decoy MANI+footer pairs, each inflating 2 KB to 64 MiB,
+ * would otherwise cost seconds each, thousands of times.  The budget
+ * covers one manifest of the largest size (16 MiB stored + 64 MiB raw). */
+#define RF_FALLBACK_MAX_FOOTERS 16u
+#define RF_FALLBACK_MAX_BYTES (96u << 20)
 /* A recipe payload is 32 bytes yet decodes to raw_size: the regenerated
  * tensor is bounded separately so a tiny file cannot demand terabytes. */
 #define RF_RECIPE_PAYLOAD 32u

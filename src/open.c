@@ -75,6 +75,15 @@ int rf_load_manifest(raiiaf_reader *r, uint64_t off, uint64_t end, char **text, 
     if (stored > RF_MAX_MANIFEST_STORED || raw > RF_MAX_MANIFEST_RAW)
         return rf_fail(&r->err, RAIIAF_E_LIMIT, "manifest at offset %llu declares %llu bytes stored / %llu decoded (limits %u / %u)",
                        (unsigned long long)off, (unsigned long long)stored, (unsigned long long)raw, RF_MAX_MANIFEST_STORED, RF_MAX_MANIFEST_RAW);
+    if (r->in_fallback) {
+        /* Charged before the CRC and the decoding it pays for. */
+        if (r->fallback_bytes + stored + raw > RF_FALLBACK_MAX_BYTES) {
+            r->fallback_spent = 1;
+            return rf_fail(&r->err, RAIIAF_E_LIMIT, "manifest at offset %llu: not read, the search for a complete version has read %llu MiB (limit %u MiB)",
+                           (unsigned long long)off, (unsigned long long)(r->fallback_bytes >> 20), RF_FALLBACK_MAX_BYTES >> 20);
+        }
+        r->fallback_bytes += stored + raw;
+    }
     uint64_t payload_end = off + RF_CHUNK_HEADER_SIZE + stored;
     if (rf_align_up(payload_end) != end)
         return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest at offset %llu: %llu stored bytes do not end at the footer (offset %llu)",
@@ -391,7 +400,24 @@ int rf_open_parsed(raiiaf_reader *r)
     } else {
         rc = rf_open_footer(r, r->size - RF_FOOTER_SIZE);
     }
-    if (rc || r->want_version) return rf_open_fallback(r, rc); /* edit.c */
+    if (rc || r->want_version) {
+        r->in_fallback = 1;
+        r->fallback_spent = 0;
+        r->fallback_footers = 0;
+        r->fallback_bytes = 0;
+        rc = rf_open_fallback(r, rc); /* edit.c */
+        r->in_fallback = 0;
+        if (rc && r->fallback_spent) {
+            /* The first failure stays in the message: it is what is wrong
+             * with the file; the budget is why no earlier version was found. */
+            char first[RF_ERRMSG_SIZE];
+            snprintf(first, sizeof first, "%s", r->err.msg);
+            rc = rf_fail(&r->err, RAIIAF_E_LIMIT, "%s; the search back for an earlier complete version gave up after %u footers and %llu MiB of manifests (limits %u footers, %u MiB)",
+                         first, r->fallback_footers, (unsigned long long)(r->fallback_bytes >> 20), RF_FALLBACK_MAX_FOOTERS,
+                         RF_FALLBACK_MAX_BYTES >> 20);
+        }
+        return rc;
+    }
     r->latest_version = r->manifest_version;
     r->latest_footer = r->size - RF_FOOTER_SIZE;
     return RAIIAF_OK;
@@ -420,6 +446,12 @@ int rf_open_footer(raiiaf_reader *r, uint64_t footer)
     int rc;
     rf_reader_reset(r);
     if ((rc = rf_parse_footer(r, footer, &r->manifest_off, &r->prev_footer, &r->manifest_version))) return rc;
+    if (r->in_fallback && r->fallback_footers >= RF_FALLBACK_MAX_FOOTERS) {
+        r->fallback_spent = 1;
+        return rf_fail(&r->err, RAIIAF_E_LIMIT, "footer at offset %llu: not tried, the search for a complete version has tried %u (limit)",
+                       (unsigned long long)footer, RF_FALLBACK_MAX_FOOTERS);
+    }
+    r->fallback_footers += r->in_fallback;
     if ((rc = rf_load_manifest(r, r->manifest_off, footer, &r->manifest_text, &r->manifest_len))) return rc;
     json_t *m;
     if ((rc = rf_json_parse(r->manifest_text, r->manifest_len, "manifest", &m, &r->err))) return rc;

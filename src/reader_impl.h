@@ -63,6 +63,11 @@ struct raiiaf_reader {
     size_t map_size;
     uint64_t trailing;
     uint32_t want_version;
+    /* The budget of the backward search for a complete version, charged
+     * by rf_open_footer / rf_load_manifest while it runs (open.c). */
+    int in_fallback, fallback_spent;
+    unsigned fallback_footers;
+    uint64_t fallback_bytes;
     uint32_t latest_version; /* the newest complete version */
     uint64_t latest_footer;  /* its footer's offset */
     /* The values of the last tensor decoded that another tensor refers

@@ -84,6 +84,38 @@ class Bounds(unittest.TestCase):
         self.assertIn(b"3 of 3 manifest chunks readable", r.stdout)
         self.check_rss()
 
+    # ---- item 2: the search back for a complete version is bounded --------
+
+    def test_fallback_footer_budget(self):
+        # 40 decoy versions, each 64 KiB of text that is not JSON: the good
+        # version 1 lies behind all of them, beyond the 16 footers tried.
+        f = self.write("decoys.raiiaf", hostile.decoy_file(40, [("rle", ord("}"), 64 << 10)]))
+        for cmd, code in (("info", 3), ("verify", 1)):
+            r = run(cmd, f)
+            self.assertEqual(r.returncode, code, (cmd, r.stdout, r.stderr))
+            self.assertIn(b"no footer at offset", r.stderr)
+            self.assertIn(b"the search back for an earlier complete version gave up after 16 footers", r.stderr)
+        # a few decoys: version 1 is found, as before
+        f = self.write("few.raiiaf", hostile.decoy_file(3, [("rle", ord("}"), 64 << 10)]))
+        r = run("info", f)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.check_rss()
+
+    def test_fallback_byte_budget(self):
+        # Each decoy inflates 2 KB to 60 MiB: the second would pass 96 MiB,
+        # and no version is complete.
+        f = self.write("bombs.raiiaf", hostile.decoy_file(3, [("rle", ord("}"), 60 << 20)], good=False))
+        self.assertLess(os.path.getsize(f), 16 * 1024)
+        r = run("info", f)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn(b"gave up after 3 footers and 60 MiB of manifests (limits 16 footers, 96 MiB)", r.stderr)
+        # with a good version 1 behind them: smaller manifests are still
+        # tried once the bytes are spent, and it opens
+        f = self.write("bombs1.raiiaf", hostile.decoy_file(3, [("rle", ord("}"), 60 << 20)]))
+        r = run("info", f)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"trailing bytes after the last complete version (interrupted edit?); showing version 1", r.stderr)
+        self.check_rss()
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -90,3 +90,20 @@ def empty_objects(n):
 def open_brackets(n):
     """[[[[... : one value a byte, as RLE (n bytes from about 4 n / 131072)."""
     return [("rle", ord("["), n)]
+
+
+def decoy_file(ndecoys, parts, good=True):
+    """A good version 1 (an empty manifest), then ndecoys MANI+footer pairs
+    claiming version 2 whose CRCs hold but whose manifests decode to
+    `parts` (not a manifest), then 64 zero bytes where the last footer
+    should be: readers search back from the end for a complete version.
+    good=False zeroes version 1's footer: there is nothing to find."""
+    m0 = manifest_chunk([("raw", b'{"raiiaf_metadata":{"chunks":[],"tensors":[]}}')])
+    data = header() + m0
+    f0 = len(data)
+    data += footer(64, 0, 1) if good else bytes(64)
+    mani = manifest_chunk(parts)
+    for _ in range(ndecoys):
+        moff = len(data)
+        data += mani + footer(moff, f0, 2)
+    return data + bytes(64)
