@@ -94,6 +94,12 @@ static const unsigned char RF_FORMAT1_MAGIC[6] = {'r', 'a', 'i', 'i', 'a', 'f'};
  * covers one manifest of the largest size (16 MiB stored + 64 MiB raw). */
 #define RF_FALLBACK_MAX_FOOTERS 16u
 #define RF_FALLBACK_MAX_BYTES (96u << 20)
+/* The default budget of decoded bytes per reader (raiiaf.h,
+ * raiiaf_reader_set_decode_limit): the largest recipe, 1 GiB, plus 64
+ * times the file's size, room for any stored tensors at up to 64x
+ * compression on average. */
+#define RF_DECODE_BUDGET_BASE (UINT64_C(1) << 30)
+#define RF_DECODE_BUDGET_PER_BYTE 64u
 /* A recipe payload is 32 bytes yet decodes to raw_size: the regenerated
  * tensor is bounded separately so a tiny file cannot demand terabytes. */
 #define RF_RECIPE_PAYLOAD 32u

@@ -85,6 +85,12 @@ int rf_load_manifest(raiiaf_reader *r, uint64_t off, uint64_t end, char **text, 
         r->fallback_bytes += stored + raw;
     }
     uint64_t payload_end = off + RF_CHUNK_HEADER_SIZE + stored;
+    char where[64];
+    snprintf(where, sizeof where, "manifest at offset %llu", (unsigned long long)off);
+    /* Older versions (history, verify) count against the decode budget:
+     * 30 versions of 60 MiB manifests would otherwise cost 2 GB of work. */
+    int rc = rf_charge_decode(r, raw, where);
+    if (rc) return rc;
     if (rf_align_up(payload_end) != end)
         return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest at offset %llu: %llu stored bytes do not end at the footer (offset %llu)",
                        (unsigned long long)off, (unsigned long long)stored, (unsigned long long)end);
@@ -94,9 +100,7 @@ int rf_load_manifest(raiiaf_reader *r, uint64_t off, uint64_t end, char **text, 
         return rf_fail(&r->err, RAIIAF_E_CHECKSUM, "manifest at offset %llu: payload CRC-32C mismatch", (unsigned long long)off);
     char *t = malloc((size_t)raw + 1);
     if (!t) return rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory for a %llu-byte manifest", (unsigned long long)raw);
-    char where[64];
-    snprintf(where, sizeof where, "manifest at offset %llu", (unsigned long long)off);
-    int rc = rf_planes_decode(p, (size_t)stored, t, (size_t)raw, 1, where, &r->err);
+    rc = rf_planes_decode(p, (size_t)stored, t, (size_t)raw, 1, where, &r->err);
     if (rc) {
         free(t);
         return rc;
@@ -390,6 +394,12 @@ static int parse_image(raiiaf_reader *r, json_t *meta)
 int rf_open_parsed(raiiaf_reader *r)
 {
     r->cache_valid = 0; /* indexes of another version's tensors */
+    if (!r->decode_limit_set) {
+        uint64_t per_file, limit;
+        if (rf_mul_u64(r->size, RF_DECODE_BUDGET_PER_BYTE, &per_file) || rf_add_u64(per_file, RF_DECODE_BUDGET_BASE, &limit))
+            limit = UINT64_MAX;
+        r->decode_limit = limit;
+    }
     if (rf_f1_detect(r->data, r->size)) return rf_f1_open(r); /* format 1: format1_read.c */
     int rc = check_header(r);
     if (rc) return rc;

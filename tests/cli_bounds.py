@@ -116,6 +116,20 @@ class Bounds(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(b"trailing bytes after the last complete version (interrupted edit?); showing version 1", r.stderr)
         self.check_rss()
+    # ---- issue item 4: the reader's budget of decoded bytes ---------------
+
+    def test_decode_budget(self):
+        data, budget = hostile.over_budget_file()
+        f = self.write("big.raiiaf", data)
+        want = b"decoding %d more bytes would pass this reader's budget of %d decoded bytes" % (budget + 1, budget)
+        r = run("verify", f)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(want, r.stderr)
+        r = run("extract", f, "--latent", "big=" + self.p("big.npy"))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(want, r.stderr)
+        self.check_rss()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

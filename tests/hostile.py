@@ -107,3 +107,26 @@ def decoy_file(ndecoys, parts, good=True):
         moff = len(data)
         data += mani + footer(moff, f0, 2)
     return data + bytes(64)
+
+
+def over_budget_file():
+    """One u8 tensor whose zstd chunk (40 000 stored bytes, within the
+    allowed expansion) declares one byte more than a reader's default
+    budget of decoded bytes, 1 GiB + 64 x the file size.  Returns the file
+    and that budget."""
+    stored = bytes([1, 0]) + bytes(6) + bytes([1]) + bytes(7) + struct.pack("<Q", 40000 - 24) + bytes(40000 - 24)
+    raw = 10 ** 9  # placeholder of the same number of digits
+
+    def build(raw):
+        m = ('{"raiiaf_metadata":{"chunks":[{"index":0,"type":"TENS","offset":64,"codec":"zstd","stored_size":%d,'
+             '"raw_size":%d,"crc32c":%d,"sha256":"%s"}],"tensors":[{"name":"big","dtype":"uint8","codec":"zstd",'
+             '"chunk":0,"shape":[%d]}]}}' % (len(stored), raw, crc32c(stored), "0" * 64, raw)).encode()
+        data = header() + chunk(b"TENS", 1, 0, stored, raw)
+        moff = len(data)
+        return data + manifest_chunk([("raw", m)], 1) + footer(moff, 0, 1)
+
+    size = len(build(raw))
+    budget = (1 << 30) + 64 * size
+    data = build(budget + 1)
+    assert len(data) == size
+    return data, budget

@@ -66,10 +66,129 @@ static void test_prescan_counts(void **state)
     assert_int_equal(rf_json_prescan("[\"\\", 3, "t", &e), RAIIAF_OK);
 }
 
+/* ---- issue item 4: the reader's budget of decoded bytes ------------------ */
+
+typedef struct {
+    unsigned limit, ok, warn;
+    char first[512], warning[512];
+} seen;
+
+static void collect(void *ctx, int status, const char *msg)
+{
+    seen *s = ctx;
+    if (status == RAIIAF_E_LIMIT && !s->limit++) snprintf(s->first, sizeof s->first, "%s", msg);
+    if (status == RAIIAF_OK && !s->warn++) snprintf(s->warning, sizeof s->warning, "%s", msg);
+}
+
+/* 20 recipes of 64 KiB each: 32 bytes stored apiece, 1.25 MiB declared. */
+static void test_recipes_budget(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir(), *path = tu_path(dir, "recipes.raiiaf");
+    static const uint64_t shape[4] = {1, 4, 64, 64};
+    size_t size = 4 * 64 * 64 * sizeof(float);
+    float *v = malloc(size);
+    assert_non_null(v);
+    raiiaf_writer *w = NULL;
+    assert_int_equal(raiiaf_writer_new(path, &w), RAIIAF_OK);
+    for (unsigned i = 0; i < 20; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "noise%02u", i);
+        assert_int_equal(raiiaf_torch_randn(100 + i, RAIIAF_F32, 4, shape, NULL, v, size), RAIIAF_OK);
+        int as_recipe = 0;
+        assert_int_equal(raiiaf_writer_add_noise_tensor(w, name, RAIIAF_F32, 4, shape, v, size, 100 + i, RAIIAF_CODEC_AUTO, &as_recipe),
+                         RAIIAF_OK);
+        assert_true(as_recipe);
+    }
+    assert_int_equal(raiiaf_writer_finish(w), RAIIAF_OK);
+    raiiaf_writer_free(w);
+    /* The default budget (1 GiB + 64 x the file) lets it verify. */
+    raiiaf_reader *r = NULL;
+    assert_int_equal(raiiaf_reader_open_file(path, 0, &r), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_verify(r, NULL, NULL), RAIIAF_OK);
+    raiiaf_reader_free(r);
+    /* A budget of 4.5 recipes: the fifth is refused before it is made,
+     * and verify decodes nothing after that. */
+    assert_int_equal(raiiaf_reader_open_file(path, 0, &r), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_set_decode_limit(r, r->decoded + size * 9 / 2), RAIIAF_OK);
+    seen s = {0};
+    assert_int_equal(raiiaf_reader_verify(r, collect, &s), RAIIAF_E_LIMIT);
+    assert_int_equal(s.limit, 1);
+    EXPECT_MSG(s.first, "(TENS \"noise04\")");
+    EXPECT_MSG(s.first, "decoding 65536 more bytes would pass this reader's budget of");
+    EXPECT_MSG(s.warning, "warning: 15 more tensors not checked: this reader's budget of decoded bytes is spent");
+    /* Reading is bounded by the same budget, over the reader's life. */
+    assert_int_equal(raiiaf_reader_read_tensor(r, 0, v, size), RAIIAF_E_LIMIT);
+    assert_int_equal(raiiaf_reader_set_decode_limit(r, 0), RAIIAF_OK); /* 0: no limit */
+    assert_int_equal(raiiaf_reader_read_tensor(r, 19, v, size), RAIIAF_OK);
+    raiiaf_reader_free(r);
+    /* Without a report callback verify stops at the first problem. */
+    assert_int_equal(raiiaf_reader_open_file(path, 0, &r), RAIIAF_OK);
+    uint64_t before = r->decoded;
+    assert_int_equal(raiiaf_reader_set_decode_limit(r, before + size / 2), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_verify(r, NULL, NULL), RAIIAF_E_LIMIT);
+    EXPECT_MSG(raiiaf_reader_errmsg(r), "(TENS \"noise00\")");
+    assert_int_equal(r->decoded, before);
+    raiiaf_reader_free(r);
+    free(v);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
+}
+
+/* A chain of 32 relative tensors: reading the last one decodes every link,
+ * and each link counts. */
+static void test_chain_budget(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir(), *path = tu_path(dir, "chain.raiiaf");
+    static const uint64_t shape[1] = {16384};
+    size_t size = 16384 * sizeof(float);
+    float *a = malloc(size), *b = malloc(size);
+    assert_non_null(a);
+    assert_non_null(b);
+    uint64_t rng = 7;
+    for (size_t i = 0; i < 16384; i++) a[i] = tu_randn(&rng);
+    raiiaf_writer *w = NULL;
+    assert_int_equal(raiiaf_writer_new(path, &w), RAIIAF_OK);
+    assert_int_equal(raiiaf_writer_add_tensor(w, "step00", RAIIAF_F32, 1, shape, a, size, RAIIAF_CODEC_ZSTD, 0), RAIIAF_OK);
+    for (unsigned i = 1; i < 32; i++) {
+        char name[16], prev[16];
+        snprintf(name, sizeof name, "step%02u", i);
+        snprintf(prev, sizeof prev, "step%02u", i - 1);
+        memcpy(b, a, size);
+        b[i] += 1.0f; /* neighbouring steps differ a little */
+        int rel = 0;
+        assert_int_equal(raiiaf_writer_add_tensor_relative(w, name, RAIIAF_F32, 1, shape, b, size, prev, a, RAIIAF_CODEC_ZSTD, &rel), RAIIAF_OK);
+        assert_true(rel);
+        memcpy(a, b, size);
+    }
+    assert_int_equal(raiiaf_writer_finish(w), RAIIAF_OK);
+    raiiaf_writer_free(w);
+    raiiaf_reader *r = NULL;
+    assert_int_equal(raiiaf_reader_open_file(path, 0, &r), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_set_decode_limit(r, r->decoded + 16 * size), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_read_tensor(r, 31, b, size), RAIIAF_E_LIMIT);
+    EXPECT_MSG(raiiaf_reader_errmsg(r), "would pass this reader's budget of");
+    assert_int_equal(raiiaf_reader_set_decode_limit(r, 0), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_read_tensor(r, 31, b, size), RAIIAF_OK);
+    assert_memory_equal(a, b, size);
+    raiiaf_reader_free(r);
+    free(a);
+    free(b);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prescan_counts),
+        cmocka_unit_test(test_recipes_budget),
+        cmocka_unit_test(test_chain_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,3 +32,13 @@ def test_open_refuses_manifest_of_many_values(tmp_path):
     with pytest.raises(raiiaf.LimitError) as ei:
         raiiaf.open(str(p))
     assert "JSON text holds more than 2097152 values (limit" in str(ei.value)
+
+
+def test_read_refuses_past_the_decode_budget(tmp_path):
+    data, budget = hostile.over_budget_file()
+    p = tmp_path / "big.raiiaf"
+    p.write_bytes(data)
+    f = raiiaf.open(str(p))
+    with pytest.raises(raiiaf.LimitError) as ei:
+        f.latent("big")
+    assert "would pass this reader's budget of %d decoded bytes" % budget in str(ei.value)
