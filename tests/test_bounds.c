@@ -183,12 +183,149 @@ static void test_chain_budget(void **state)
     free(dir);
 }
 
+/* ---- issue item 5: what recover writes always verifies ------------------- */
+
+typedef struct {
+    char log[8192];
+} rlog;
+
+static void recover_log(void *ctx, int status, const char *msg)
+{
+    rlog *l = ctx;
+    size_t n = strlen(l->log);
+    snprintf(l->log + n, sizeof l->log - n, "%d %s\n", status, msg);
+}
+
+static unsigned char *g_base;
+static size_t g_base_size;
+
+/* image, "a" (zstd), "b" relative to "a", "c" (raw) */
+static void make_base(const char *dir)
+{
+    char *path = tu_path(dir, "base.raiiaf");
+    static const uint64_t shape[4] = {1, 4, 8, 8};
+    float a[256], b[256], c[256];
+    uint64_t rng = 5;
+    for (int i = 0; i < 256; i++) {
+        a[i] = tu_randn(&rng);
+        b[i] = a[i];
+        c[i] = tu_randn(&rng);
+    }
+    b[3] += 1.0f;
+    size_t isize;
+    unsigned char *img = tu_read_data("sd-webui.webp", &isize);
+    raiiaf_writer *w = NULL;
+    int rel = 0;
+    assert_int_equal(raiiaf_writer_new(path, &w), RAIIAF_OK);
+    assert_int_equal(raiiaf_writer_add_image(w, img, isize), RAIIAF_OK);
+    assert_int_equal(raiiaf_writer_add_tensor(w, "a", RAIIAF_F32, 4, shape, a, sizeof a, RAIIAF_CODEC_ZSTD, 0), RAIIAF_OK);
+    assert_int_equal(raiiaf_writer_add_tensor_relative(w, "b", RAIIAF_F32, 4, shape, b, sizeof b, "a", a, RAIIAF_CODEC_ZSTD, &rel), RAIIAF_OK);
+    assert_true(rel);
+    assert_int_equal(raiiaf_writer_add_tensor(w, "c", RAIIAF_F32, 4, shape, c, sizeof c, RAIIAF_CODEC_RAW, 0), RAIIAF_OK);
+    assert_int_equal(raiiaf_writer_set_string(w, "/raiiaf_metadata/model_info/prompt", "a lighthouse"), RAIIAF_OK);
+    assert_int_equal(raiiaf_writer_finish(w), RAIIAF_OK);
+    raiiaf_writer_free(w);
+    free(img);
+    g_base = tu_read_file(path, &g_base_size);
+    unlink(path);
+    free(path);
+}
+
+static json_t *tensor_rec(json_t *m, size_t i)
+{
+    return json_array_get(json_object_get(json_object_get(m, "raiiaf_metadata"), "tensors"), i);
+}
+
+static void lie_negative_shape(json_t *m, void *ctx)
+{
+    (void)ctx;
+    json_array_set_new(json_object_get(tensor_rec(m, 2), "shape"), 0, json_integer(-1));
+}
+
+static void lie_shape_overflow(json_t *m, void *ctx)
+{
+    (void)ctx;
+    json_t *sh = json_object_get(tensor_rec(m, 2), "shape");
+    for (size_t k = 0; k < 4; k++) json_array_set_new(sh, k, json_integer((json_int_t)1 << 62));
+}
+
+static void lie_reference_loop(json_t *m, void *ctx)
+{
+    (void)ctx;
+    json_object_set_new(tensor_rec(m, 0), "reference", json_string("b")); /* a -> b -> a */
+}
+
+static void lie_duplicate_chunk(json_t *m, void *ctx)
+{
+    (void)ctx;
+    json_t *chunks = json_object_get(json_object_get(m, "raiiaf_metadata"), "chunks");
+    json_t *dup = json_deep_copy(json_array_get(chunks, 3));
+    json_object_set_new(dup, "index", json_integer((json_int_t)json_array_size(chunks)));
+    json_array_append_new(chunks, dup);
+}
+
+static void lie_bad_model_info(json_t *m, void *ctx)
+{
+    (void)ctx;
+    json_object_set_new(json_object_get(json_object_get(m, "raiiaf_metadata"), "model_info"), "prompt", json_integer(7));
+}
+
+static void test_recover_output_verifies(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir();
+    make_base(dir);
+    struct {
+        void (*edit)(json_t *, void *);
+        const char *want; /* in the report */
+    } cases[] = {
+        {lie_negative_shape, "its shape has a negative or overflowing size: kept as an unknown chunk RTNS"},
+        {lie_shape_overflow, "its shape has a negative or overflowing size: kept as an unknown chunk RTNS"},
+        {lie_reference_loop, "tensor \"a\" is stored relative to \"b\", which was lost (or comes after it): kept as an unknown chunk RTNS"},
+        {lie_duplicate_chunk, "warning: rewriting with that manifest failed: the file it makes does not verify"},
+        {lie_bad_model_info, "rebuilding without model_info and extensions"},
+    };
+    char *in = tu_path(dir, "lying.raiiaf"), *out = tu_path(dir, "out.raiiaf");
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        size_t n;
+        unsigned char *f = tu_replace_manifest(g_base, g_base_size, cases[k].edit, NULL, &n);
+        tu_write_file(in, f, n);
+        free(f);
+        unlink(out);
+        rlog l = {""};
+        int rc = raiiaf_recover(in, out, recover_log, &l);
+        if (rc) fail_msg("case %zu: recover failed: %s", k, l.log);
+        EXPECT_MSG(l.log, cases[k].want);
+        EXPECT_MSG(l.log, "wrote ");
+        raiiaf_reader *r = NULL;
+        rc = raiiaf_reader_open_file(out, 0, &r);
+        if (!rc) rc = raiiaf_reader_verify(r, NULL, NULL);
+        if (rc) fail_msg("case %zu: the recovered file does not verify: %s\n%s", k, raiiaf_reader_errmsg(r), l.log);
+        /* the image and the tensors that can be described survive */
+        if (raiiaf_reader_image(r, NULL, NULL, NULL, NULL, NULL) || raiiaf_reader_tensor_count(r) < 1)
+            fail_msg("case %zu: the image or every tensor was lost:\n%s", k, l.log);
+        raiiaf_reader_free(r);
+        /* no candidate left beside it */
+        char cand[4200];
+        snprintf(cand, sizeof cand, "%s.recover-%ld", out, (long)getpid());
+        assert_int_equal(access(cand, F_OK), -1);
+    }
+    unlink(in);
+    unlink(out);
+    rmdir(dir);
+    free(in);
+    free(out);
+    free(dir);
+    free(g_base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prescan_counts),
         cmocka_unit_test(test_recipes_budget),
         cmocka_unit_test(test_chain_budget),
+        cmocka_unit_test(test_recover_output_verifies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
