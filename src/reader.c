@@ -282,6 +282,7 @@ int raiiaf_reader_set_decode_limit(raiiaf_reader *r, uint64_t bytes)
     if (!r) return RAIIAF_E_ARG;
     r->decode_limit = bytes;
     r->decode_limit_set = 1;
+    r->decode_spent = 0;
     return RAIIAF_OK;
 }
 

@@ -333,6 +333,7 @@ int raiiaf_reader_verify(raiiaf_reader *r, raiiaf_problem_fn report, void *ctx)
     problems p = {r, report, ctx, 0, 0, calloc(r->nchunks + 1, 1), "", 0};
     if (!p.bad) return rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory");
     rf_err_clear(&r->err);
+    r->decode_spent = 0; /* a refusal before this call (a read) is not this verify's */
     if (r->trailing)
         note(&p, rf_fail(&r->err, RAIIAF_E_TRUNCATED, "%llu trailing bytes after the last complete version (interrupted edit?)",
                          (unsigned long long)r->trailing));
