@@ -466,6 +466,20 @@ typedef void (*raiiaf_problem_fn)(void *ctx, int status, const char *message);
  * reader's message). */
 RAIIAF_API int raiiaf_reader_verify(raiiaf_reader *r, raiiaf_problem_fn report, void *ctx);
 
+/* Every reader has a budget of decoded bytes: all the payload bytes it
+ * decodes (reads, verify, each link of a reference chain, each regenerated
+ * recipe) count against it, over the reader's life.  A file of 32-byte
+ * recipes or of zstd chunks within the allowed expansion declares far more
+ * than it holds; past the budget, reading and verify fail with
+ * RAIIAF_E_LIMIT ("... would pass this reader's budget of N decoded
+ * bytes ...") without decoding.  The default is 1 GiB (the largest recipe
+ * the format allows) + 64 x the file size.  `bytes` sets the budget from
+ * now on (0: no limit); bytes already decoded still count.  verify without
+ * a `report` callback stops at the first problem; with one it reports
+ * every problem but decodes nothing more once the budget is spent.  Since
+ * 0.2.0. */
+RAIIAF_API int raiiaf_reader_set_decode_limit(raiiaf_reader *r, uint64_t bytes);
+
 /* ---- Reader: the environment record ---- */
 
 /* The file's stored environment record as JSON text, exactly as stored

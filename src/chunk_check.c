@@ -1,6 +1,7 @@
 /* chunk_check.c -- the checks every payload passes before it is used: its
  * chunk header against the manifest's record, the payload's CRC-32C and the
- * SHA-256 of what it decodes to (on two threads for large raw payloads).
+ * SHA-256 of what it decodes to (on two threads for large raw payloads);
+ * and the reader's budget of decoded bytes every decode is charged to.
  * Shared by the format 2 reader (reader.c) and the format 1 backend
  * (format1_read.c), which both call down into it. */
 #include "reader_impl.h"
@@ -125,4 +126,22 @@ int rf_check_raw(raiiaf_reader *r, size_t ci, const unsigned char **payload, int
         sha_worker(&job); /* no thread to be had: one after the other */
     rc = accept_crc(r, c, crc, where);
     return rc ? rc : accept_sha(r, ci, job.hex);
+}
+
+int rf_charge_decode(raiiaf_reader *r, uint64_t bytes, const char *where)
+{
+    int rc = rf_decode_fits(r, bytes, where);
+    if (!rc) r->decoded += bytes;
+    return rc;
+}
+
+int rf_decode_fits(raiiaf_reader *r, uint64_t bytes, const char *where)
+{
+    if (r->decode_limit && (r->decoded > r->decode_limit || bytes > r->decode_limit - r->decoded)) {
+        r->decode_spent = 1;
+        return rf_fail(&r->err, RAIIAF_E_LIMIT,
+                       "%s: decoding %llu more bytes would pass this reader's budget of %llu decoded bytes (%llu decoded so far; the default is 1 GiB + 64 x the file size)",
+                       where, (unsigned long long)bytes, (unsigned long long)r->decode_limit, (unsigned long long)r->decoded);
+    }
+    return RAIIAF_OK;
 }

@@ -75,9 +75,31 @@ static const unsigned char RF_FORMAT1_MAGIC[6] = {'r', 'a', 'i', 'i', 'a', 'f'};
 #define RF_MAX_MANIFEST_STORED (16u << 20)    /* compressed manifest */
 #define RF_MAX_MANIFEST_RAW (64u << 20)       /* decompressed manifest JSON */
 #define RF_MAX_JSON_DEPTH 64u
+/* A JSON text of at most 64 MiB can still parse into billions of bytes
+ * ([{},{},...] costs ~250 bytes of jansson objects per 3 bytes of text),
+ * so every JSON read from a file is pre-scanned and refused before parsing
+ * when it holds more values, or would take more memory once parsed, than
+ * these.  The largest manifest a writer can produce (65536 chunk records
+ * and 65536 tensor entries) needs about 1.7 million values and 180 MiB. */
+#define RF_MAX_JSON_VALUES (1u << 21)      /* 2 097 152 values (objects, arrays, scalars) */
+#define RF_MAX_JSON_MEMORY (256u << 20)    /* estimated parsed size, bytes */
 #define RF_MAX_NAME_BYTES 255u
 #define RF_MAX_TENSOR_BYTES (UINT64_C(1) << 40) /* 1 TiB decoded */
 #define RF_MAX_PLANES 8u
+/* When the newest footer is unusable, the search back for an earlier
+ * complete version (SPEC 13.2) tries at most this many footers whose CRC
+ * holds and reads (CRC-checks and decodes) at most this many manifest
+ * bytes in all: decoy MANI+footer pairs, each inflating 2 KB to 64 MiB,
+ * would otherwise cost seconds each, thousands of times.  The budget
+ * covers one manifest of the largest size (16 MiB stored + 64 MiB raw). */
+#define RF_FALLBACK_MAX_FOOTERS 16u
+#define RF_FALLBACK_MAX_BYTES (96u << 20)
+/* The default budget of decoded bytes per reader (raiiaf.h,
+ * raiiaf_reader_set_decode_limit): the largest recipe, 1 GiB, plus 64
+ * times the file's size, room for any stored tensors at up to 64x
+ * compression on average. */
+#define RF_DECODE_BUDGET_BASE (UINT64_C(1) << 30)
+#define RF_DECODE_BUDGET_PER_BYTE 64u
 /* A recipe payload is 32 bytes yet decodes to raw_size: the regenerated
  * tensor is bounded separately so a tiny file cannot demand terabytes. */
 #define RF_RECIPE_PAYLOAD 32u

@@ -382,7 +382,8 @@ int rf_f1_decode_tensor(raiiaf_reader *r, size_t index, void *dst, size_t dst_si
     rf_chunk_where(r, t->chunk, where, sizeof where);
     const unsigned char *p = r->data + c->offset; /* offset + stored proven inside the file at open */
     const char *flags = t->dtype == RAIIAF_F32 ? "F32" : "F16"; /* with its NUL: "F32\0" */
-    int rc;
+    int rc = rf_charge_decode(r, c->raw, where); /* the reader's budget of decoded bytes */
+    if (rc) return rc;
     if (f->compressed) {
         unsigned char *h;
         size_t hl;

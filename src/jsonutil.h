@@ -20,8 +20,16 @@ unsigned rf_json_depth(const json_t *v, unsigned limit);
 /* Current time as ISO 8601 UTC "YYYY-MM-DDTHH:MM:SSZ". */
 void rf_utc_now(char buf[32]);
 
-/* Parses JSON text (duplicate keys refused) and checks the depth limit.
- * `what` names the document in messages ("manifest"). */
+/* Scans JSON text without building anything and refuses it with
+ * RAIIAF_E_LIMIT when it holds more than RF_MAX_JSON_VALUES values or would
+ * need more than RF_MAX_JSON_MEMORY bytes once parsed (an estimate from
+ * jansson's sizes per object, array, member, string and number).  Call it
+ * before json_loadb() on any text that comes from a file. */
+int rf_json_prescan(const char *text, size_t size, const char *what, rf_err *e);
+
+/* Parses JSON text (duplicate keys refused) after rf_json_prescan() and
+ * checks the depth limit.  `what` names the document in messages
+ * ("manifest"). */
 int rf_json_parse(const char *text, size_t size, const char *what, json_t **out, rf_err *e);
 
 /* json_deep_copy() that notices a copy cut short by an allocation failure

@@ -75,7 +75,22 @@ int rf_load_manifest(raiiaf_reader *r, uint64_t off, uint64_t end, char **text, 
     if (stored > RF_MAX_MANIFEST_STORED || raw > RF_MAX_MANIFEST_RAW)
         return rf_fail(&r->err, RAIIAF_E_LIMIT, "manifest at offset %llu declares %llu bytes stored / %llu decoded (limits %u / %u)",
                        (unsigned long long)off, (unsigned long long)stored, (unsigned long long)raw, RF_MAX_MANIFEST_STORED, RF_MAX_MANIFEST_RAW);
+    if (r->in_fallback) {
+        /* Charged before the CRC and the decoding it pays for. */
+        if (r->fallback_bytes + stored + raw > RF_FALLBACK_MAX_BYTES) {
+            r->fallback_spent = 1;
+            return rf_fail(&r->err, RAIIAF_E_LIMIT, "manifest at offset %llu: not read, the search for a complete version has read %llu MiB (limit %u MiB)",
+                           (unsigned long long)off, (unsigned long long)(r->fallback_bytes >> 20), RF_FALLBACK_MAX_BYTES >> 20);
+        }
+        r->fallback_bytes += stored + raw;
+    }
     uint64_t payload_end = off + RF_CHUNK_HEADER_SIZE + stored;
+    char where[64];
+    snprintf(where, sizeof where, "manifest at offset %llu", (unsigned long long)off);
+    /* Older versions (history, verify) count against the decode budget:
+     * 30 versions of 60 MiB manifests would otherwise cost 2 GB of work. */
+    int rc = rf_charge_decode(r, raw, where);
+    if (rc) return rc;
     if (rf_align_up(payload_end) != end)
         return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest at offset %llu: %llu stored bytes do not end at the footer (offset %llu)",
                        (unsigned long long)off, (unsigned long long)stored, (unsigned long long)end);
@@ -85,9 +100,7 @@ int rf_load_manifest(raiiaf_reader *r, uint64_t off, uint64_t end, char **text, 
         return rf_fail(&r->err, RAIIAF_E_CHECKSUM, "manifest at offset %llu: payload CRC-32C mismatch", (unsigned long long)off);
     char *t = malloc((size_t)raw + 1);
     if (!t) return rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory for a %llu-byte manifest", (unsigned long long)raw);
-    char where[64];
-    snprintf(where, sizeof where, "manifest at offset %llu", (unsigned long long)off);
-    int rc = rf_planes_decode(p, (size_t)stored, t, (size_t)raw, 1, where, &r->err);
+    rc = rf_planes_decode(p, (size_t)stored, t, (size_t)raw, 1, where, &r->err);
     if (rc) {
         free(t);
         return rc;
@@ -96,6 +109,12 @@ int rf_load_manifest(raiiaf_reader *r, uint64_t off, uint64_t end, char **text, 
     if (strlen(t) != raw) {
         free(t);
         return rf_fail(&r->err, RAIIAF_E_JSON, "%s: NUL byte inside the JSON text", where);
+    }
+    /* Every caller parses the text next (open, history, verify, the CLI):
+     * refuse one that would parse into too much memory here, once. */
+    if ((rc = rf_json_prescan(t, (size_t)raw, where, &r->err))) {
+        free(t);
+        return rc;
     }
     *text = t;
     *len = (size_t)raw;
@@ -375,6 +394,12 @@ static int parse_image(raiiaf_reader *r, json_t *meta)
 int rf_open_parsed(raiiaf_reader *r)
 {
     r->cache_valid = 0; /* indexes of another version's tensors */
+    if (!r->decode_limit_set) {
+        uint64_t per_file, limit;
+        if (rf_mul_u64(r->size, RF_DECODE_BUDGET_PER_BYTE, &per_file) || rf_add_u64(per_file, RF_DECODE_BUDGET_BASE, &limit))
+            limit = UINT64_MAX;
+        r->decode_limit = limit;
+    }
     if (rf_f1_detect(r->data, r->size)) return rf_f1_open(r); /* format 1: format1_read.c */
     int rc = check_header(r);
     if (rc) return rc;
@@ -385,7 +410,24 @@ int rf_open_parsed(raiiaf_reader *r)
     } else {
         rc = rf_open_footer(r, r->size - RF_FOOTER_SIZE);
     }
-    if (rc || r->want_version) return rf_open_fallback(r, rc); /* below */
+    if (rc || r->want_version) {
+        r->in_fallback = 1;
+        r->fallback_spent = 0;
+        r->fallback_footers = 0;
+        r->fallback_bytes = 0;
+        rc = rf_open_fallback(r, rc); /* below */
+        r->in_fallback = 0;
+        if (rc && r->fallback_spent) {
+            /* The first failure stays in the message: it is what is wrong
+             * with the file; the budget is why no earlier version was found. */
+            char first[RF_ERRMSG_SIZE];
+            snprintf(first, sizeof first, "%s", r->err.msg);
+            rc = rf_fail(&r->err, RAIIAF_E_LIMIT, "%s; the search back for an earlier complete version gave up after %u footers and %llu MiB of manifests (limits %u footers, %u MiB)",
+                         first, r->fallback_footers, (unsigned long long)(r->fallback_bytes >> 20), RF_FALLBACK_MAX_FOOTERS,
+                         RF_FALLBACK_MAX_BYTES >> 20);
+        }
+        return rc;
+    }
     r->latest_version = r->manifest_version;
     r->latest_footer = r->size - RF_FOOTER_SIZE;
     return RAIIAF_OK;
@@ -414,6 +456,12 @@ int rf_open_footer(raiiaf_reader *r, uint64_t footer)
     int rc;
     rf_reader_reset(r);
     if ((rc = rf_parse_footer(r, footer, &r->manifest_off, &r->prev_footer, &r->manifest_version))) return rc;
+    if (r->in_fallback && r->fallback_footers >= RF_FALLBACK_MAX_FOOTERS) {
+        r->fallback_spent = 1;
+        return rf_fail(&r->err, RAIIAF_E_LIMIT, "footer at offset %llu: not tried, the search for a complete version has tried %u (limit)",
+                       (unsigned long long)footer, RF_FALLBACK_MAX_FOOTERS);
+    }
+    r->fallback_footers += r->in_fallback;
     if ((rc = rf_load_manifest(r, r->manifest_off, footer, &r->manifest_text, &r->manifest_len))) return rc;
     json_t *m;
     if ((rc = rf_json_parse(r->manifest_text, r->manifest_len, "manifest", &m, &r->err))) return rc;

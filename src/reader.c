@@ -159,6 +159,15 @@ int raiiaf_reader_chunk_data(raiiaf_reader *r, size_t index, const void **data, 
     return RAIIAF_OK;
 }
 
+int raiiaf_reader_set_decode_limit(raiiaf_reader *r, uint64_t bytes)
+{
+    if (!r) return RAIIAF_E_ARG;
+    r->decode_limit = bytes;
+    r->decode_limit_set = 1;
+    r->decode_spent = 0;
+    return RAIIAF_OK;
+}
+
 /* Decodes tensor `index`'s own payload: its values, or for a relative
  * tensor the XOR residual. */
 static int decode_payload(raiiaf_reader *r, size_t index, void *dst, size_t dst_size, int force_digest)
@@ -168,11 +177,14 @@ static int decode_payload(raiiaf_reader *r, size_t index, void *dst, size_t dst_
     if (dst_size != c->raw)
         return rf_fail(&r->err, RAIIAF_E_BUFFER, "tensor \"%s\" needs a buffer of %llu bytes, got %zu", t->name,
                        (unsigned long long)c->raw, dst_size);
-    const unsigned char *p;
-    int rc = rf_check_chunk(r, t->chunk, &p);
-    if (rc) return rc;
     char where[400];
     rf_chunk_where(r, t->chunk, where, sizeof where);
+    /* Charged before any work: a payload's cost is its declared size, and
+     * each link of a reference chain is charged each time it is decoded. */
+    int rc = rf_charge_decode(r, c->raw, where);
+    if (rc) return rc;
+    const unsigned char *p;
+    if ((rc = rf_check_chunk(r, t->chunk, &p))) return rc;
     switch (c->codec) {
     case RF_CODEC_RAW:
         if (dst_size) memcpy(dst, p, dst_size);

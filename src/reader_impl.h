@@ -63,6 +63,15 @@ struct raiiaf_reader {
     size_t map_size;
     uint64_t trailing;
     uint32_t want_version;
+    /* The budget of the backward search for a complete version, charged
+     * by rf_open_footer / rf_load_manifest while it runs (open.c). */
+    int in_fallback, fallback_spent;
+    unsigned fallback_footers;
+    uint64_t fallback_bytes;
+    /* Decoded bytes so far and the budget (0: none), reader.c. */
+    uint64_t decoded, decode_limit;
+    int decode_limit_set; /* by the caller: open leaves it alone */
+    int decode_spent;     /* a decode was refused for the budget */
     uint32_t latest_version; /* the newest complete version */
     uint64_t latest_footer;  /* its footer's offset */
     /* The values of the last tensor decoded that another tensor refers
@@ -105,6 +114,12 @@ int rf_check_chunk(raiiaf_reader *r, size_t ci, const unsigned char **payload);
 /* Compares the SHA-256 of decoded content with the record (skipped with
  * RAIIAF_READ_NO_DIGEST unless force). */
 int rf_check_digest(raiiaf_reader *r, size_t ci, const void *decoded, uint64_t size, int force);
+
+/* Charges `bytes` about to be decoded (`where`: for the message) against
+ * the reader's budget; RAIIAF_E_LIMIT, and nothing charged, past it. */
+int rf_charge_decode(raiiaf_reader *r, uint64_t bytes, const char *where);
+/* The same check without charging (before allocating a buffer for it). */
+int rf_decode_fits(raiiaf_reader *r, uint64_t bytes, const char *where);
 
 /* Decodes tensor `index` into dst with all checks. */
 int rf_decode_tensor(raiiaf_reader *r, size_t index, void *dst, size_t dst_size, int force_digest);

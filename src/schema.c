@@ -25,6 +25,7 @@
  */
 #include "internal.h"
 #include "format.h"
+#include "jsonutil.h"
 
 #include <jansson.h>
 #include <regex.h>
@@ -1088,6 +1089,8 @@ RAIIAF_API int raiiaf_validate_manifest(const char *json, size_t size, char *msg
     } else if (size > RF_MAX_MANIFEST_RAW) {
         rc = rf_fail(&e, RAIIAF_E_LIMIT, "manifest of %zu bytes exceeds the limit of %u", size,
                      (unsigned)RF_MAX_MANIFEST_RAW);
+    } else if ((rc = rf_json_prescan(json ? json : "", size, "manifest", &e)) != RAIIAF_OK) {
+        /* refused before parsing: too many values for the memory limit */
     } else {
         json_t *instance = json_loadb(json ? json : "", size, JSON_REJECT_DUPLICATES, &jerr);
         if (!instance) {

@@ -20,6 +20,10 @@ typedef struct {
     unsigned count;
     unsigned char *bad; /* per chunk: already reported, so later checks skip it */
     char first_msg[RF_ERRMSG_SIZE];
+    /* No more decoding: a caller without a report callback wants only the
+     * verdict, so the first problem ends the work; and once the reader's
+     * budget of decoded bytes is spent nothing more can be decoded. */
+    int stop;
 } problems;
 
 /* Records the reader's current error as a problem. */
@@ -32,6 +36,14 @@ static void note(problems *p, int code)
     }
     p->count++;
     if (p->report) p->report(p->ctx, code, p->r->err.msg);
+    else p->stop = 1;
+}
+
+/* Notes a payload check's status; a budget refusal ends the decoding. */
+static void note_decode(problems *p, int code)
+{
+    note(p, code);
+    if (p->r->decode_spent) p->stop = 1;
 }
 
 enum region_kind { REGION_CHUNK, REGION_OLD_MANIFEST, REGION_OLD_FOOTER };
@@ -111,11 +123,11 @@ static int collect_history(problems *p, region **regs, size_t *n, size_t *cap)
         }
         check_previous(p, newer, version, moff, text, len);
         json_decref(newer);
-        json_error_t je;
-        newer = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-        if (!newer)
-            note(p, rf_fail(&r->err, RAIIAF_E_JSON, "manifest version %u at offset %llu: invalid JSON: %s", v, (unsigned long long)moff, je.text));
-        else if (!pprev)
+        char what[96];
+        snprintf(what, sizeof what, "manifest version %u at offset %llu", v, (unsigned long long)moff);
+        newer = NULL;
+        note(p, rf_json_parse(text, len, what, &newer, &r->err)); /* bounded like the newest manifest */
+        if (newer && !pprev)
             check_previous(p, newer, v, 0, NULL, 0);
         free(text);
         if (*n + 2 > *cap) {
@@ -203,18 +215,39 @@ static void check_payloads(problems *p)
         note(p, rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory"));
         return;
     }
+    size_t skipped = 0;
     for (size_t i = 0; i < r->ntensors; i++) {
         const rf_rchunk *c = &r->chunks[r->tensors[i].chunk];
         claimed[r->tensors[i].chunk] = 1;
         if (c->raw > SIZE_MAX || p->bad[r->tensors[i].chunk]) continue;
+        if (p->stop) {
+            skipped++;
+            continue;
+        }
+        char where[400];
+        rf_chunk_where(r, r->tensors[i].chunk, where, sizeof where);
+        int rc = rf_decode_fits(r, c->raw, where); /* before allocating for it */
+        if (rc) {
+            note_decode(p, rc);
+            continue;
+        }
         void *buf = malloc(c->raw ? (size_t)c->raw : 1);
         if (!buf) {
             note(p, rf_fail(&r->err, RAIIAF_E_NOMEM, "tensor \"%s\": out of memory for %llu bytes", r->tensors[i].name,
                             (unsigned long long)c->raw));
             continue;
         }
-        note(p, rf_decode_tensor(r, i, buf, (size_t)c->raw, 1));
+        note_decode(p, rf_decode_tensor(r, i, buf, (size_t)c->raw, 1));
         free(buf);
+    }
+    if (skipped && p->report && r->decode_spent) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "warning: %zu more tensors not checked: this reader's budget of decoded bytes is spent", skipped);
+        p->report(p->ctx, RAIIAF_OK, msg);
+    }
+    if (p->stop) {
+        free(claimed);
+        return;
     }
     if (r->image_chunk >= 0 && !p->bad[r->image_chunk]) {
         size_t ci = (size_t)r->image_chunk;
@@ -230,6 +263,7 @@ static void check_payloads(problems *p)
     for (size_t ci = 0; ci < r->nchunks; ci++) {
         const rf_rchunk *c = &r->chunks[ci];
         if (claimed[ci] || (size_t)r->image_chunk == ci || p->bad[ci]) continue;
+        if (p->stop) break;
         if (r->env_chunk == ci + 1) { /* the environment record: env_record.c */
             note(p, rf_env_verify_chunk(r, ci));
             continue;
@@ -248,11 +282,12 @@ static void check_payloads(problems *p)
             char where[400];
             rf_chunk_where(r, ci, where, sizeof where);
             if (!buf) rc = rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory");
+            if (!rc) rc = rf_charge_decode(r, c->raw, where);
             if (!rc) rc = rf_planes_decode(data, (size_t)c->stored, buf, (size_t)c->raw, 0, where, &r->err);
             if (!rc) rc = rf_check_digest(r, ci, buf, c->raw, 1);
             free(buf);
         }
-        note(p, rc);
+        note_decode(p, rc);
     }
     free(claimed);
 }
@@ -295,15 +330,16 @@ int raiiaf_reader_verify(raiiaf_reader *r, raiiaf_problem_fn report, void *ctx)
         return code;
     }
     if (r->f1) return rf_f1_verify(r, report, ctx); /* format1_read.c */
-    problems p = {r, report, ctx, 0, 0, calloc(r->nchunks + 1, 1), ""};
+    problems p = {r, report, ctx, 0, 0, calloc(r->nchunks + 1, 1), "", 0};
     if (!p.bad) return rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory");
     rf_err_clear(&r->err);
+    r->decode_spent = 0; /* a refusal before this call (a read) is not this verify's */
     if (r->trailing)
         note(&p, rf_fail(&r->err, RAIIAF_E_TRUNCATED, "%llu trailing bytes after the last complete version (interrupted edit?)",
                          (unsigned long long)r->trailing));
     check_layout(&p);
-    check_payloads(&p);
-    check_manifest(&p);
+    if (!p.stop) check_payloads(&p);
+    if (!p.stop) check_manifest(&p);
     free(p.bad);
     if (p.first) rf_fail(&r->err, p.first, "%s", p.first_msg);
     else rf_err_clear(&r->err);

@@ -111,6 +111,7 @@ _PROTOS = {
     "raiiaf_reader_chunk_info": (c_int, [c_void_p, c_size_t, P(ChunkInfo)]),
     "raiiaf_reader_chunk_data": (c_int, [c_void_p, c_size_t, P(c_void_p), P(c_size_t)]),
     "raiiaf_reader_verify": (c_int, [c_void_p, PROBLEM_FN, c_void_p]),
+    "raiiaf_reader_set_decode_limit": (c_int, [c_void_p, c_uint64]),
     "raiiaf_schema_text": (c_char_p, []),
     "raiiaf_validate_manifest": (c_int, [c_char_p, c_size_t, c_char_p, c_size_t]),
     # -- format 1 ------------------------------------------------------------
