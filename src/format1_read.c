@@ -662,3 +662,18 @@ int rf_f1_verify(raiiaf_reader *r, raiiaf_problem_fn report, void *ctx)
     else rf_err_clear(&r->err);
     return p.first;
 }
+
+static void release1(raiiaf_reader *r)
+{
+    rf_f1_free(r->f1);
+    r->f1 = NULL;
+}
+
+const rf_backend rf_format1_backend = {
+    .decode_tensor = rf_f1_decode_tensor,
+    .tensor_data = rf_f1_tensor_data,
+    .image = rf_f1_image,
+    .env_json = rf_f1_env_json,
+    .verify = rf_f1_verify,
+    .release = release1,
+};

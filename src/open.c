@@ -400,7 +400,11 @@ int rf_open_parsed(raiiaf_reader *r)
             limit = UINT64_MAX;
         r->decode_limit = limit;
     }
-    if (rf_f1_detect(r->data, r->size)) return rf_f1_open(r); /* format 1: format1_read.c */
+    if (rf_f1_detect(r->data, r->size)) {
+        r->be = &rf_format1_backend; /* format1_read.c; its release frees what a failed open left */
+        return rf_f1_open(r);
+    }
+    r->be = &rf_format2_backend;
     int rc = check_header(r);
     if (rc) return rc;
     if (r->size < RF_HEADER_SIZE + RF_CHUNK_HEADER_SIZE + RF_FOOTER_SIZE)

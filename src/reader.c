@@ -5,7 +5,6 @@
  * always, SHA-256 unless disabled) only when they are read. */
 #include "reader_impl.h"
 #include "recipe.h"
-#include "format1.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +36,7 @@ void raiiaf_reader_free(raiiaf_reader *r)
     free(r->chunks);
     free(r->tensors);
     free(r->cache);
-    rf_f1_free(r->f1);
+    if (r->be && r->be->release) r->be->release(r);
     free(r->env_text);
     free(r);
 }
@@ -274,16 +273,19 @@ int raiiaf_reader_read_tensor(raiiaf_reader *r, size_t index, void *dst, size_t 
     int rc = opened_tensor(r, index);
     if (rc) return rc;
     rf_err_clear(&r->err);
-    if (r->f1) return rf_f1_decode_tensor(r, index, dst, dst_size, 0);
-    return rf_decode_tensor(r, index, dst, dst_size, 0);
+    return r->be->decode_tensor(r, index, dst, dst_size, 0);
 }
 
 int raiiaf_reader_tensor_data(raiiaf_reader *r, size_t index, const void **data)
 {
     if (!r || !data) return RAIIAF_E_ARG;
     int rc = opened_tensor(r, index);
-    if (rc) return rc;
-    if (r->f1) return rf_f1_tensor_data(r, index, data);
+    return rc ? rc : r->be->tensor_data(r, index, data);
+}
+
+int rf_f2_tensor_data(raiiaf_reader *r, size_t index, const void **data)
+{
+    int rc;
     const rf_rtensor *t = &r->tensors[index];
     const rf_rchunk *c = &r->chunks[t->chunk];
     if (c->codec != RF_CODEC_RAW)
@@ -303,8 +305,12 @@ int raiiaf_reader_image(raiiaf_reader *r, const void **data, size_t *size, const
 {
     if (!r) return RAIIAF_E_ARG;
     int rc = opened(r);
-    if (rc) return rc;
-    if (r->f1) return rf_f1_image(r, data, size, format, width, height);
+    return rc ? rc : r->be->image(r, data, size, format, width, height);
+}
+
+int rf_f2_image(raiiaf_reader *r, const void **data, size_t *size, const char **format, uint32_t *width, uint32_t *height)
+{
+    int rc;
     if (r->image_chunk < 0) return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "the file holds no image");
     const rf_rchunk *c = &r->chunks[r->image_chunk];
     const unsigned char *p;
@@ -321,10 +327,13 @@ int raiiaf_reader_env_json(raiiaf_reader *r, const char **json, size_t *size)
 {
     if (!r) return RAIIAF_E_ARG;
     int rc = opened(r);
-    if (rc) return rc;
-    if (r->f1) return rf_f1_env_json(r, json, size); /* format 1: the ENVC chunk */
-    /* Format 2: the environment record is read by env_record.c
-     * (raiiaf_reader_env_record); nothing here yet. */
+    return rc ? rc : r->be->env_json(r, json, size);
+}
+
+int rf_f2_env_json(raiiaf_reader *r, const char **json, size_t *size)
+{
+    (void)json, (void)size;
+    /* Format 2 keeps its record in the ENVR chunk: raiiaf_reader_env_record (env_read.c). */
     return rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "the file holds no format 1 environment record (ENVC)");
 }
 

@@ -53,6 +53,7 @@ struct raiiaf_reader {
     const char *image_format;
     uint32_t image_width, image_height;
     struct rf_f1 *f1; /* format 1 state (format1_read.c); NULL for format 2 */
+    const struct rf_backend *be; /* the format's reading calls; set by a successful open */
     size_t env_chunk; /* ENVR chunk index + 1 (0: none); env_record.c */
     char *env_text;   /* the decoded ENVR record, once read */
     size_t env_len;
@@ -157,4 +158,26 @@ int rf_rewrite(const unsigned char *data, json_t *manifest, const uint64_t *src_
 int rf_manifest_encode(json_t *manifest, unsigned char **payload, size_t *stored, size_t *raw, char sha[65], rf_err *e);
 /* 64 zero bytes, for padding. */
 extern const unsigned char rf_zeros64[64];
+/* The reading calls whose work differs between container formats: the
+ * public reader functions check their arguments and the handle, then go
+ * through here, so reader.c and verify.c hold no format 1 code and the
+ * format 1 backend (format1_read.c) no format 2 code.  Format 2's table is
+ * format2.c's, format 1's format1_read.c's. */
+typedef struct rf_backend {
+    int (*decode_tensor)(raiiaf_reader *r, size_t index, void *dst, size_t dst_size, int force_digest);
+    int (*tensor_data)(raiiaf_reader *r, size_t index, const void **data);
+    int (*image)(raiiaf_reader *r, const void **data, size_t *size, const char **format, uint32_t *width,
+                 uint32_t *height);
+    int (*env_json)(raiiaf_reader *r, const char **json, size_t *size);
+    int (*verify)(raiiaf_reader *r, raiiaf_problem_fn report, void *ctx);
+    void (*release)(raiiaf_reader *r);
+} rf_backend;
+extern const rf_backend rf_format1_backend, rf_format2_backend;
+
+/* Format 2's own calls behind rf_format2_backend (reader.c, verify.c). */
+int rf_f2_tensor_data(raiiaf_reader *r, size_t index, const void **data);
+int rf_f2_image(raiiaf_reader *r, const void **data, size_t *size, const char **format, uint32_t *width, uint32_t *height);
+int rf_f2_env_json(raiiaf_reader *r, const char **json, size_t *size);
+int rf_f2_verify(raiiaf_reader *r, raiiaf_problem_fn report, void *ctx);
+
 #endif

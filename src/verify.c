@@ -6,7 +6,6 @@
  * reachable from the newest footer, and the footer last.  A single flipped
  * bit anywhere therefore fails some check. */
 #include "reader_impl.h"
-#include "format1.h"
 #include "env.h"
 
 #include <stdlib.h>
@@ -329,7 +328,11 @@ int raiiaf_reader_verify(raiiaf_reader *r, raiiaf_problem_fn report, void *ctx)
         if (report) report(ctx, code, r->err.msg);
         return code;
     }
-    if (r->f1) return rf_f1_verify(r, report, ctx); /* format1_read.c */
+    return r->be->verify(r, report, ctx);
+}
+
+int rf_f2_verify(raiiaf_reader *r, raiiaf_problem_fn report, void *ctx)
+{
     problems p = {r, report, ctx, 0, 0, calloc(r->nchunks + 1, 1), "", 0};
     if (!p.bad) return rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory");
     rf_err_clear(&r->err);
