@@ -356,6 +356,16 @@ RAIIAF_API int raiiaf_reader_open_file(const char *path, unsigned flags, raiiaf_
 RAIIAF_API int raiiaf_reader_open_memory(const void *data, size_t size, unsigned flags,
                                          raiiaf_reader **out);
 
+/* The same in steps, to set limits before anything is read (as
+ * spng_set_chunk_limits() before decoding): a reader that holds no file,
+ * then raiiaf_reader_set_decode_limit() or other settings, then one of the
+ * two opens, which behave as raiiaf_reader_open_file() and
+ * raiiaf_reader_open_memory().  A reader is opened once (RAIIAF_E_STATE
+ * after that).  Since 0.2.0. */
+RAIIAF_API int raiiaf_reader_new(unsigned flags, raiiaf_reader **out);
+RAIIAF_API int raiiaf_reader_open(raiiaf_reader *r, const char *path);
+RAIIAF_API int raiiaf_reader_open_buffer(raiiaf_reader *r, const void *data, size_t size);
+
 /* Frees the reader and unmaps the file.  Accepts NULL. */
 RAIIAF_API void raiiaf_reader_free(raiiaf_reader *r);
 

@@ -51,28 +51,52 @@ static raiiaf_reader *reader_new(unsigned flags)
     return r;
 }
 
-int raiiaf_reader_open_file(const char *path, unsigned flags, raiiaf_reader **out)
+int raiiaf_reader_new(unsigned flags, raiiaf_reader **out)
 {
     if (!out) return RAIIAF_E_ARG;
-    raiiaf_reader *r = *out = reader_new(flags);
-    if (!r) return RAIIAF_E_NOMEM;
-    if (!path) return rf_fail(&r->err, RAIIAF_E_ARG, "no path given");
-    int rc = rf_map(path, &r->data, &r->size, &r->err);
+    return (*out = reader_new(flags)) ? RAIIAF_OK : RAIIAF_E_NOMEM;
+}
+
+/* A reader made by raiiaf_reader_new() can be opened once. */
+static int fresh(raiiaf_reader *r)
+{
+    if (r->data || r->manifest) return rf_fail(&r->err, RAIIAF_E_STATE, "this reader was already opened: make a new one");
+    return RAIIAF_OK;
+}
+
+int raiiaf_reader_open(raiiaf_reader *r, const char *path)
+{
+    if (!r) return RAIIAF_E_ARG;
+    int rc = fresh(r);
     if (rc) return rc;
+    if (!path) return rf_fail(&r->err, RAIIAF_E_ARG, "no path given");
+    if ((rc = rf_map(path, &r->data, &r->size, &r->err))) return rc;
     r->mapped = 1;
     r->map_size = r->size;
     return rf_open_parsed(r);
 }
 
-int raiiaf_reader_open_memory(const void *data, size_t size, unsigned flags, raiiaf_reader **out)
+int raiiaf_reader_open_buffer(raiiaf_reader *r, const void *data, size_t size)
 {
-    if (!out) return RAIIAF_E_ARG;
-    raiiaf_reader *r = *out = reader_new(flags);
-    if (!r) return RAIIAF_E_NOMEM;
+    if (!r) return RAIIAF_E_ARG;
+    int rc = fresh(r);
+    if (rc) return rc;
     if (!data && size) return rf_fail(&r->err, RAIIAF_E_ARG, "data is NULL");
     r->data = data;
     r->size = size;
     return rf_open_parsed(r);
+}
+
+int raiiaf_reader_open_file(const char *path, unsigned flags, raiiaf_reader **out)
+{
+    int rc = raiiaf_reader_new(flags, out);
+    return rc ? rc : raiiaf_reader_open(*out, path);
+}
+
+int raiiaf_reader_open_memory(const void *data, size_t size, unsigned flags, raiiaf_reader **out)
+{
+    int rc = raiiaf_reader_new(flags, out);
+    return rc ? rc : raiiaf_reader_open_buffer(*out, data, size);
 }
 
 static int opened(raiiaf_reader *r)

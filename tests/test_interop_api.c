@@ -436,6 +436,20 @@ static void test_memory_writer(void **state)
     /* header and payload identical; the manifests differ only in the time of writing */
     assert_memory_equal(data, file, (size_t)(ci.offset + 64 + ci.stored_size));
     raiiaf_reader_free(r);
+
+    /* in steps: a limit set before the open covers the manifest's decode */
+    r = NULL;
+    assert_int_equal(raiiaf_reader_new(0, &r), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_set_decode_limit(r, 16), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_open_buffer(r, data, n), RAIIAF_E_LIMIT);
+    assert_non_null(strstr(raiiaf_reader_errmsg(r), "budget of 16 decoded bytes"));
+    raiiaf_reader_free(r);
+    r = NULL;
+    assert_int_equal(raiiaf_reader_new(0, &r), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_open(r, path), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_open_buffer(r, data, n), RAIIAF_E_STATE); /* opened once */
+    assert_int_equal(raiiaf_reader_verify(r, NULL, NULL), RAIIAF_OK);
+    raiiaf_reader_free(r);
     free(file);
     raiiaf_writer_free(ws[0]);
     raiiaf_writer_free(ws[1]);

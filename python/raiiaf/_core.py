@@ -569,22 +569,29 @@ class _Reader:
     """Owns the C reader handle (and the borrowed buffer of a memory open).
     Zero-copy arrays hold a reference to it, so the mapping outlives them."""
 
-    def __init__(self, source, flags, version=None):
+    def __init__(self, source, flags, version=None, decode_limit=None):
         self.h = ctypes.c_void_p()
         self.keep = None
-        if version is not None and not isinstance(source, (str, os.PathLike)):
-            raise TypeError("raiiaf: open(version=) needs a path")
+        if version is not None and (not isinstance(source, (str, os.PathLike)) or decode_limit is not None):
+            raise TypeError("raiiaf: open(version=) needs a path, and takes no decode_limit")
         if isinstance(source, (str, os.PathLike)):
             self.path = os.fsdecode(source)
             if version is not None:
                 rc = lib.raiiaf_reader_open_version(os.fsencode(source), flags, int(version), ctypes.byref(self.h))
             else:
-                rc = lib.raiiaf_reader_open_file(os.fsencode(source), flags, ctypes.byref(self.h))
+                rc = lib.raiiaf_reader_new(flags, ctypes.byref(self.h))
+                if not rc and decode_limit is not None:
+                    rc = lib.raiiaf_reader_set_decode_limit(self.h, int(decode_limit))
+                if not rc:
+                    rc = lib.raiiaf_reader_open(self.h, os.fsencode(source))
         else:
             self.path = None
             self.keep = np.frombuffer(source, dtype=np.uint8)
-            rc = lib.raiiaf_reader_open_memory(ctypes.c_void_p(self.keep.ctypes.data), self.keep.nbytes,
-                                               flags, ctypes.byref(self.h))
+            rc = lib.raiiaf_reader_new(flags, ctypes.byref(self.h))
+            if not rc and decode_limit is not None:
+                rc = lib.raiiaf_reader_set_decode_limit(self.h, int(decode_limit))
+            if not rc:
+                rc = lib.raiiaf_reader_open_buffer(self.h, ctypes.c_void_p(self.keep.ctypes.data), self.keep.nbytes)
         if rc:
             msg = s(lib.raiiaf_reader_errmsg(self.h)) if self.h else ""
             self.free()
@@ -643,8 +650,8 @@ class File:
     even after ``close()``.  Every payload's CRC-32C and SHA-256 are checked
     when it is first read (``digests=False``: CRC-32C only)."""
 
-    def __init__(self, source, digests=True, version=None):
-        self._r = _Reader(source, 0 if digests else READ_NO_DIGEST, version)
+    def __init__(self, source, digests=True, version=None, decode_limit=None):
+        self._r = _Reader(source, 0 if digests else READ_NO_DIGEST, version, decode_limit)
         self.path = self._r.path
         self._meta = None
         self._names = None
@@ -1025,10 +1032,12 @@ class File:
         return [m for _, m in warns]
 
 
-def open(source, digests=True, version=None):  # noqa: A001 - raiiaf.open, like gzip.open
+def open(source, digests=True, version=None, decode_limit=None):  # noqa: A001 - raiiaf.open, like gzip.open
     """Opens a RAIIAF file (format 1 or 2) by path, or from bytes in memory;
-    `version` (a path only) opens an older manifest version (1 = the first)."""
-    return File(source, digests, version)
+    `version` (a path only) opens an older manifest version (1 = the first);
+    `decode_limit` sets the reader's budget of decoded bytes before anything
+    is read (0: none; default 1 GiB + 64 x the file size)."""
+    return File(source, digests, version, decode_limit)
 
 
 # ---- raw structures, for the drop-in's header dict --------------------------------

@@ -305,3 +305,16 @@ def test_write_to_memory(tmp_path, png):
     with raiiaf.open(one) as f:
         assert f.format == (1, 0)
     assert not list(tmp_path.iterdir())  # nothing on disk
+
+
+def test_decode_limit_set_before_open(tmp_path, png):
+    """A limit set before the open applies to everything, the manifest too."""
+    data = raiiaf.write(None, image=png, latents={"x": np.zeros((64, 64), np.float32)}, codec="zstd", env=False)
+    with pytest.raises(raiiaf.LimitError, match="budget of 10 decoded bytes"):
+        raiiaf.open(data, decode_limit=10)
+    with raiiaf.open(data, decode_limit=0) as f:  # no limit
+        assert f.latents["x"].shape == (64, 64)
+    p = str(tmp_path / "l.raiiaf")
+    open(p, "wb").write(data)
+    with raiiaf.open(p, decode_limit=10 ** 9) as f:
+        f.verify()
