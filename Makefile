@@ -22,19 +22,16 @@ build: bootstrap
 # Every test, then the whole suite again under AddressSanitizer + UBSan,
 # then each fuzz harness for a short bounded run over its seed corpus.
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --output-junit ctest-results.xml
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
-	@n=$$(cd $(BUILD) && ctest -N | sed -n 's/^Total Tests: //p'); \
-	 f=$$(ls $(FUZZ_BUILD)/fuzz_* 2>/dev/null | wc -l); \
-	 echo "make test: $$n tests, again under ASan+UBSan, and $$f fuzz harnesses"; \
-	 echo "$$((2 * n + f)) passed, 0 failed"
+	@sh scripts/test-summary.sh $(BUILD)/ctest-results.xml $(ASAN_BUILD)/ctest-results.xml $(FUZZ_BUILD)/fuzz-results.txt
 
 test-asan: bootstrap
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DRAIIAF_SANITIZE=ON
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		ctest --output-on-failure -j $(JOBS)
+		ctest --output-on-failure -j $(JOBS) --output-junit ctest-results.xml
 
 fuzz: bootstrap
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAIIAF_SANITIZE=ON -DRAIIAF_FUZZ=ON -DRAIIAF_TESTS=OFF

@@ -10,14 +10,6 @@
 
 #ifndef RAIIAF_TEST_DATA
 #define RAIIAF_TEST_DATA "tests/data"
-/* Rewrites the newest manifest of a single-version format 2 file: decodes
- * it, lets `edit` change the JSON (may be NULL), re-encodes it in place of
- * the old one with a new footer (CRCs resealed).  Returns the new file;
- * caller frees.  For building hostile files whose CRCs all hold. */
-typedef struct json_t json_t;
-unsigned char *tu_replace_manifest(const unsigned char *file, size_t size, void (*edit)(json_t *m, void *ctx), void *ctx,
-                                   size_t *out_size);
-
 #endif
 
 /* Reads a whole file; fails the test if it cannot.  Caller frees. */
