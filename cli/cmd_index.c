@@ -287,6 +287,39 @@ static int begin_write(sqlite3 *db, const char *dbpath)
 
 static int cmp_found(const void *a, const void *b) { return strcmp(((const found *)a)->path, ((const found *)b)->path); }
 
+/* Removes the rows of files under the indexed folders that the walk did
+ * not find (deleted since); returns how many. */
+static unsigned long long remove_gone(sqlite3 *db, stmts *S, const char *const *roots, int ndirs, const walk *w)
+{
+    unsigned long long removed = 0;
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT id, path FROM files WHERE substr(path, 1, length(?1) + 1) = ?1 || '/'", -1, &q,
+                           NULL) == SQLITE_OK) {
+        for (int k = 0; k < ndirs; k++) {
+            long long *ids = NULL;
+            size_t nid = 0, cap = 0;
+            sqlite3_bind_text(q, 1, roots[k], -1, SQLITE_STATIC);
+            while (sqlite3_step(q) == SQLITE_ROW) {
+                found key = {(char *)sqlite3_column_text(q, 1), 0, 0};
+                if (bsearch(&key, w->f, w->n, sizeof *w->f, cmp_found)) continue;
+                if (nid == cap) {
+                    cap = cap ? cap * 2 : 64;
+                    long long *n2 = realloc(ids, cap * sizeof *n2);
+                    if (!n2) break;
+                    ids = n2;
+                }
+                ids[nid++] = sqlite3_column_int64(q, 0);
+            }
+            sqlite3_reset(q);
+            for (size_t j = 0; j < nid; j++) delete_rows(S, ids[j]);
+            removed += nid;
+            free(ids);
+        }
+        sqlite3_finalize(q);
+    }
+    return removed;
+}
+
 int index_run(const char *const *dirs, int ndirs, const char *dbpath, int show_progress, int quiet, index_stats *st)
 {
     memset(st, 0, sizeof *st);
@@ -399,34 +432,7 @@ int index_run(const char *const *dirs, int ndirs, const char *dbpath, int show_p
         }
     }
     if (show_progress) progress(w.n, w.n, t0, 1);
-    /* Files gone from the indexed folders. */
-    if (status == EXIT_OK) {
-        sqlite3_stmt *q = NULL;
-        if (sqlite3_prepare_v2(db, "SELECT id, path FROM files WHERE substr(path, 1, length(?1) + 1) = ?1 || '/'", -1, &q,
-                               NULL) == SQLITE_OK) {
-            for (int k = 0; k < ndirs; k++) {
-                long long *ids = NULL;
-                size_t nid = 0, cap = 0;
-                sqlite3_bind_text(q, 1, roots[k], -1, SQLITE_STATIC);
-                while (sqlite3_step(q) == SQLITE_ROW) {
-                    found key = {(char *)sqlite3_column_text(q, 1), 0, 0};
-                    if (bsearch(&key, w.f, w.n, sizeof *w.f, cmp_found)) continue;
-                    if (nid == cap) {
-                        cap = cap ? cap * 2 : 64;
-                        long long *n2 = realloc(ids, cap * sizeof *n2);
-                        if (!n2) break;
-                        ids = n2;
-                    }
-                    ids[nid++] = sqlite3_column_int64(q, 0);
-                }
-                sqlite3_reset(q);
-                for (size_t j = 0; j < nid; j++) delete_rows(&S, ids[j]);
-                st->removed += nid;
-                free(ids);
-            }
-            sqlite3_finalize(q);
-        }
-    }
+    if (status == EXIT_OK) st->removed += remove_gone(db, &S, (const char *const *)roots, ndirs, &w);
     if (sqlite3_exec(db, "COMMIT", NULL, NULL, &emsg) != SQLITE_OK) {
         cli_err("%s: %s", dbpath, emsg ? emsg : sqlite3_errmsg(db));
         sqlite3_free(emsg);

@@ -62,6 +62,62 @@ static json_t *col_json(sqlite3_stmt *s, int i)
     }
 }
 
+/* One match as a JSON line: its row, its tags (qt) and tensors (qx). */
+static void print_json_row(sqlite3_stmt *s, sqlite3_stmt *qt, sqlite3_stmt *qx, long long id)
+{
+    static const char *const names[] = {NULL, "path", "model", "model_hash", "prompt", "negative_prompt", "seed",
+                                        "steps", "sampler", "scheduler", "cfg_scale", "width", "height",
+                                        "format", "tool", "digest", "signature"};
+    json_t *o = json_object();
+    for (int c = 1; c < 17; c++) json_object_set_new(o, names[c], col_json(s, c));
+    json_t *ta = json_array(), *xa = json_array();
+    sqlite3_bind_int64(qt, 1, id);
+    while (sqlite3_step(qt) == SQLITE_ROW) json_array_append_new(ta, col_json(qt, 0));
+    sqlite3_reset(qt);
+    sqlite3_bind_int64(qx, 1, id);
+    while (sqlite3_step(qx) == SQLITE_ROW) {
+        json_t *x = json_object();
+        json_object_set_new(x, "name", col_json(qx, 0));
+        json_object_set_new(x, "dtype", col_json(qx, 1));
+        json_t *shape = json_loads((const char *)sqlite3_column_text(qx, 2), JSON_DECODE_ANY, NULL);
+        json_object_set_new(x, "shape", shape ? shape : json_null());
+        json_array_append_new(xa, x);
+    }
+    sqlite3_reset(qx);
+    json_object_set_new(o, "tags", ta);
+    json_object_set_new(o, "tensors", xa);
+    char *t = json_dumps(o, JSON_COMPACT);
+    if (t) puts(t);
+    free(t);
+    json_decref(o);
+}
+
+/* One match as a line of text: path, model, settings and the prompt's start. */
+static void print_text_row(sqlite3_stmt *s)
+{
+    /* what the index holds comes from the files: made safe for the terminal */
+    printf("%s:", cli_safe((const char *)sqlite3_column_text(s, 1)));
+    const char *mdl = (const char *)sqlite3_column_text(s, 2);
+    printf(" %s", mdl ? cli_safe(mdl) : "(no model)");
+    if (sqlite3_column_type(s, 6) != SQLITE_NULL) printf(", seed %lld", sqlite3_column_int64(s, 6));
+    if (sqlite3_column_type(s, 7) != SQLITE_NULL) printf(", %lld steps", sqlite3_column_int64(s, 7));
+    if (sqlite3_column_type(s, 8) != SQLITE_NULL) printf(", %s", cli_safe((const char *)sqlite3_column_text(s, 8)));
+    if (sqlite3_column_type(s, 10) != SQLITE_NULL) printf(", cfg %g", sqlite3_column_double(s, 10));
+    if (sqlite3_column_type(s, 11) != SQLITE_NULL)
+        printf(", %lldx%lld", sqlite3_column_int64(s, 11), sqlite3_column_int64(s, 12));
+    const char *pr = (const char *)sqlite3_column_text(s, 4);
+    if (pr) {
+        /* first 60 bytes of the prompt on one line, cut at a character boundary */
+        char one[64];
+        size_t n = 0;
+        for (const char *c = pr; *c && n < 60; c++) one[n++] = (*c == '\n' || *c == '\r' || *c == '\t') ? ' ' : *c;
+        while (n && pr[n] && ((unsigned char)pr[n] & 0xC0) == 0x80) n--;
+        one[n] = '\0';
+        printf(" -- %s%s", cli_safe(one), strlen(pr) > n ? "..." : "");
+    }
+    putchar('\n');
+}
+
 int cmd_search(int argc, char **argv)
 {
     const char *db = NULL, *model = NULL, *seed = NULL;
@@ -165,55 +221,8 @@ int cmd_search(int argc, char **argv)
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         matched++;
         long long id = sqlite3_column_int64(s, 0);
-        if (json) {
-            static const char *const names[] = {NULL, "path", "model", "model_hash", "prompt", "negative_prompt", "seed",
-                                                "steps", "sampler", "scheduler", "cfg_scale", "width", "height",
-                                                "format", "tool", "digest", "signature"};
-            json_t *o = json_object();
-            for (int c = 1; c < 17; c++) json_object_set_new(o, names[c], col_json(s, c));
-            json_t *ta = json_array(), *xa = json_array();
-            sqlite3_bind_int64(qt, 1, id);
-            while (sqlite3_step(qt) == SQLITE_ROW) json_array_append_new(ta, col_json(qt, 0));
-            sqlite3_reset(qt);
-            sqlite3_bind_int64(qx, 1, id);
-            while (sqlite3_step(qx) == SQLITE_ROW) {
-                json_t *x = json_object();
-                json_object_set_new(x, "name", col_json(qx, 0));
-                json_object_set_new(x, "dtype", col_json(qx, 1));
-                json_t *shape = json_loads((const char *)sqlite3_column_text(qx, 2), JSON_DECODE_ANY, NULL);
-                json_object_set_new(x, "shape", shape ? shape : json_null());
-                json_array_append_new(xa, x);
-            }
-            sqlite3_reset(qx);
-            json_object_set_new(o, "tags", ta);
-            json_object_set_new(o, "tensors", xa);
-            char *t = json_dumps(o, JSON_COMPACT);
-            if (t) puts(t);
-            free(t);
-            json_decref(o);
-        } else {
-            /* what the index holds comes from the files: made safe for the terminal */
-            printf("%s:", cli_safe((const char *)sqlite3_column_text(s, 1)));
-            const char *mdl = (const char *)sqlite3_column_text(s, 2);
-            printf(" %s", mdl ? cli_safe(mdl) : "(no model)");
-            if (sqlite3_column_type(s, 6) != SQLITE_NULL) printf(", seed %lld", sqlite3_column_int64(s, 6));
-            if (sqlite3_column_type(s, 7) != SQLITE_NULL) printf(", %lld steps", sqlite3_column_int64(s, 7));
-            if (sqlite3_column_type(s, 8) != SQLITE_NULL) printf(", %s", cli_safe((const char *)sqlite3_column_text(s, 8)));
-            if (sqlite3_column_type(s, 10) != SQLITE_NULL) printf(", cfg %g", sqlite3_column_double(s, 10));
-            if (sqlite3_column_type(s, 11) != SQLITE_NULL)
-                printf(", %lldx%lld", sqlite3_column_int64(s, 11), sqlite3_column_int64(s, 12));
-            const char *pr = (const char *)sqlite3_column_text(s, 4);
-            if (pr) {
-                /* first 60 bytes of the prompt on one line, cut at a character boundary */
-                char one[64];
-                size_t n = 0;
-                for (const char *c = pr; *c && n < 60; c++) one[n++] = (*c == '\n' || *c == '\r' || *c == '\t') ? ' ' : *c;
-                while (n && pr[n] && ((unsigned char)pr[n] & 0xC0) == 0x80) n--;
-                one[n] = '\0';
-                printf(" -- %s%s", cli_safe(one), strlen(pr) > n ? "..." : "");
-            }
-            putchar('\n');
-        }
+        if (json) print_json_row(s, qt, qx, id);
+        else print_text_row(s);
     }
     if (rc != SQLITE_DONE) {
         cli_err("%s: %s", db, sqlite3_errmsg(h));
