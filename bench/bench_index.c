@@ -13,6 +13,7 @@
  * not the disk.  See docs/PERFORMANCE.md, "Index".
  */
 #include "raiiaf.h"
+#include "bench_util.h"
 #include "cli.h"
 
 #include <stdio.h>
@@ -22,18 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + t.tv_nsec / 1e9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static void make_file(const char *path, int i)
 {
@@ -108,9 +97,9 @@ int main(int argc, char **argv)
         if (index_run(dirs, 1, db, 0, 1, &st) || st.updated + st.unchanged != (unsigned long long)n) return 1;
         touch[r] = st.seconds;
     }
-    qsort(cold, (size_t)runs, sizeof *cold, cmp_d);
-    qsort(incr, (size_t)runs, sizeof *incr, cmp_d);
-    qsort(touch, (size_t)runs, sizeof *touch, cmp_d);
+    qsort(cold, (size_t)runs, sizeof *cold, cmp_double);
+    qsort(incr, (size_t)runs, sizeof *incr, cmp_double);
+    qsort(touch, (size_t)runs, sizeof *touch, cmp_double);
     double c = cold[runs / 2], i = incr[runs / 2], t = touch[runs / 2];
     printf("index, %d files, median of %d runs:\n", n, runs);
     printf("  cold (empty database)        %8.3f s  %8.0f files/s\n", c, n / c);

@@ -11,6 +11,7 @@
  * /tmp; it must have G GiB free).  The raiiaf and bench_trivial binaries are
  * taken from the folder this program is in. */
 #include "raiiaf.h"
+#include "bench_util.h"
 
 #include <libgen.h>
 #include <limits.h>
@@ -22,18 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* Runs argv with stdout to /dev/null; seconds, or -1 if it failed. */
 static double run_once(char *const argv[])

@@ -353,9 +353,21 @@ int index_run(const char *const *dirs, int ndirs, const char *dbpath, int show_p
     }
     sqlite3_busy_timeout(db, DB_BUSY_MS);
     char *emsg = NULL;
-    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(db, schema_sql, NULL, NULL, &emsg) != SQLITE_OK) {
-        int busy = sqlite3_errcode(db) == SQLITE_BUSY || sqlite3_errcode(db) == SQLITE_LOCKED;
+    /* Switching a new database to WAL and creating the schema can meet
+     * another run doing the same; SQLite's busy handler does not cover
+     * every such case, so the setup is retried within the same wait. */
+    int setup_rc, busy = 0;
+    for (double start = now_s();;) {
+        sqlite3_free(emsg);
+        emsg = NULL;
+        setup_rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, NULL);
+        if (setup_rc == SQLITE_OK) setup_rc = sqlite3_exec(db, schema_sql, NULL, NULL, &emsg);
+        busy = sqlite3_errcode(db) == SQLITE_BUSY || sqlite3_errcode(db) == SQLITE_LOCKED;
+        if (setup_rc == SQLITE_OK || !busy || now_s() - start > DB_BUSY_MS / 1000.0) break;
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    if (setup_rc != SQLITE_OK) {
         cli_err("%s: %s%s", dbpath, emsg ? emsg : sqlite3_errmsg(db), busy ? " (another raiiaf index?); try again later" : "");
         sqlite3_free(emsg);
         status = busy ? EXIT_BUSY : EXIT_SYSTEM;

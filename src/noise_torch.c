@@ -30,6 +30,7 @@
  *    values r cos t then r sin t), rounded to the type.
  */
 #include "noise_torch.h"
+#include "half.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -82,49 +83,11 @@ static float bitsf(uint32_t u)
     return f;
 }
 
-/* float -> binary16, round to nearest even (subnormals, overflow, NaN). */
-static uint16_t to_f16(float f)
-{
-    uint32_t x = fbits(f);
-    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
-    uint32_t exp = (x >> 23) & 0xffu, man = x & 0x7fffffu;
-    if (exp == 0xff) return (uint16_t)(sign | 0x7c00u | (man ? 0x200u | (man >> 13) : 0));
-    int e = (int)exp - 127 + 15;
-    if (e >= 0x1f) return (uint16_t)(sign | 0x7c00u);
-    if (e <= 0) {
-        if (e < -10) return sign;
-        man |= 0x800000u;
-        unsigned shift = (unsigned)(14 - e);
-        uint32_t h = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (h & 1))) h++;
-        return (uint16_t)(sign | h);
-    }
-    uint32_t h = ((uint32_t)e << 10) | (man >> 13), rem = man & 0x1fffu;
-    if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++;
-    return (uint16_t)(sign | h);
-}
-
-static float from_f16(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
-    if (exp == 0x1f) return bitsf(sign | 0x7f800000u | (man << 13));
-    if (exp == 0) {
-        if (!man) return bitsf(sign);
-        float v = (float)man * 0x1p-24f;
-        return sign ? -v : v;
-    }
-    return bitsf(sign | ((exp + 112u) << 23) | (man << 13));
-}
-
-static uint16_t to_bf16(float f)
-{
-    uint32_t x = fbits(f);
-    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u);
-    x += 0x7fffu + ((x >> 16) & 1u);
-    return (uint16_t)(x >> 16);
-}
-
-static float from_bf16(uint16_t b) { return bitsf((uint32_t)b << 16); }
+/* Half-precision rounding: half.c, shared with the rest of the tree. */
+#define to_f16 rf_f32_to_f16
+#define from_f16 rf_f16_to_f32
+#define to_bf16 rf_f32_to_bf16
+#define from_bf16 rf_bf16_to_f32
 
 /* Rounds a float to the working type (kind 0 float, 1 half, 2 bfloat16). */
 static float rnd(float f, int kind)

@@ -9,6 +9,7 @@
  * 1 flips every byte), plus 500 random bits elsewhere in each fixture.
  * RAIIAF_F1_FLIP_SHARD=k/n runs every n-th flip starting at k. */
 #include "testutil.h"
+#include "half.h"
 #include "format1.h"
 #include "raiiaf.h"
 
@@ -43,27 +44,8 @@ static unsigned char *fixture_file(const char *name, const char *suffix, size_t 
     return tu_read_file(path, size);
 }
 
-/* numpy's float32 -> float16 (round to nearest even), for finite values. */
-static uint16_t f32_to_f16(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000u;
-    int32_t exp = (int32_t)((x >> 23) & 0xff) - 127 + 15;
-    uint32_t man = x & 0x7fffffu;
-    if (exp >= 31) return (uint16_t)(sign | 0x7c00u);
-    if (exp <= 0) {
-        if (exp < -10) return (uint16_t)sign;
-        man |= 0x800000u;
-        unsigned shift = (unsigned)(14 - exp);
-        uint32_t half = man >> shift, rem = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
-        if (rem > mid || (rem == mid && (half & 1))) half++;
-        return (uint16_t)(sign | half);
-    }
-    uint32_t half = (uint32_t)exp << 10 | man >> 13, rem = man & 0x1fffu;
-    if (rem > 0x1000u || (rem == 0x1000u && (half & 1))) half++;
-    return (uint16_t)(sign | half);
-}
+/* numpy's float32 -> float16 (round to nearest even): the library's (src/half.c). */
+#define f32_to_f16 rf_f32_to_f16
 
 /* The latent exactly as format 1 stores it: the .npy's bytes, or for the
  * float16 fixture their float16 rounding (the package converted them). */
