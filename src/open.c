@@ -64,14 +64,16 @@ int rf_parse_footer(raiiaf_reader *r, uint64_t at, uint64_t *manifest_off, uint6
 int rf_load_manifest(raiiaf_reader *r, uint64_t off, uint64_t end, char **text, size_t *len)
 {
     const unsigned char *h = r->data + off;
-    if (!rf_sum_ok(rf_le32(h + 60), rf_crc32c(0, h, 60)))
+    rf_chunk_fields f;
+    unsigned bad = 0;
+    int hc = rf_chunk_header_read(h, &f, &bad);
+    if (hc == RAIIAF_E_CHECKSUM)
         return rf_fail(&r->err, RAIIAF_E_CHECKSUM, "manifest chunk header at offset %llu: CRC-32C mismatch", (unsigned long long)off);
-    if (memcmp(h, RF_TYPE_MANIFEST, 4) || h[4] != RF_CODEC_ZSTD)
+    if (memcmp(f.type, RF_TYPE_MANIFEST, 4) || f.codec != RF_CODEC_ZSTD)
         return rf_fail(&r->err, RAIIAF_E_CORRUPT, "the footer points to offset %llu, which is not a zstd manifest chunk", (unsigned long long)off);
-    for (unsigned i = 0; i < RF_CHUNK_HEADER_SIZE - 4; i++)
-        if (((i >= 5 && i < 8) || (i >= 12 && i < 16) || i >= 36) && h[i])
-            return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest chunk header at offset %llu: reserved byte %u is not zero", (unsigned long long)off, i);
-    uint64_t stored = rf_le64(h + 16), raw = rf_le64(h + 24);
+    if (hc)
+        return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest chunk header at offset %llu: reserved byte %u is not zero", (unsigned long long)off, bad);
+    uint64_t stored = f.stored, raw = f.raw;
     if (stored > RF_MAX_MANIFEST_STORED || raw > RF_MAX_MANIFEST_RAW)
         return rf_fail(&r->err, RAIIAF_E_LIMIT, "manifest at offset %llu declares %llu bytes stored / %llu decoded (limits %u / %u)",
                        (unsigned long long)off, (unsigned long long)stored, (unsigned long long)raw, RF_MAX_MANIFEST_STORED, RF_MAX_MANIFEST_RAW);
@@ -96,7 +98,7 @@ int rf_load_manifest(raiiaf_reader *r, uint64_t off, uint64_t end, char **text, 
                        (unsigned long long)off, (unsigned long long)stored, (unsigned long long)end);
     const unsigned char *p = h + RF_CHUNK_HEADER_SIZE;
     uint32_t crc = rf_crc32c(0, p, (size_t)stored);
-    if (!rf_sum_ok(rf_le32(h + 32), crc))
+    if (!rf_sum_ok(f.crc, crc))
         return rf_fail(&r->err, RAIIAF_E_CHECKSUM, "manifest at offset %llu: payload CRC-32C mismatch", (unsigned long long)off);
     char *t = malloc((size_t)raw + 1);
     if (!t) return rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory for a %llu-byte manifest", (unsigned long long)raw);

@@ -243,15 +243,19 @@ int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn repor
         const unsigned char *h = d + off;
         int printable = 1;
         for (int k = 0; k < 4; k++) printable &= h[k] >= 0x21 && h[k] <= 0x7e;
-        uint64_t stored = rf_le64(h + 16), raw = rf_le64(h + 24);
-        if (!printable || rf_le32(h + 60) != rf_crc32c(0, h, 60) || h[4] > RF_CODEC_RECIPE || stored > size - off - RF_CHUNK_HEADER_SIZE ||
-            rf_le32(h + 32) != rf_crc32c(0, h + RF_CHUNK_HEADER_SIZE, (size_t)stored)) {
+        rf_chunk_fields f;
+        /* Reserved bytes are not held against a chunk here: what its CRCs
+         * vouch for is salvaged. */
+        int hc = rf_chunk_header_read(h, &f, NULL);
+        uint64_t stored = f.stored, raw = f.raw;
+        if (!printable || hc == RAIIAF_E_CHECKSUM || f.codec > RF_CODEC_RECIPE || stored > size - off - RF_CHUNK_HEADER_SIZE ||
+            !rf_sum_ok(f.crc, rf_crc32c(0, h + RF_CHUNK_HEADER_SIZE, (size_t)stored))) {
             off += RF_ALIGN;
             continue;
         }
         if (!memcmp(h, RF_TYPE_MANIFEST, 4)) {
             /* A manifest: remembered, decoded later (bounded) for its records. */
-            if (h[4] == RF_CODEC_ZSTD && raw <= RF_MAX_MANIFEST_RAW && stored <= RF_MAX_MANIFEST_STORED) {
+            if (f.codec == RF_CODEC_ZSTD && raw <= RF_MAX_MANIFEST_RAW && stored <= RF_MAX_MANIFEST_STORED) {
                 if (nm == mcap) {
                     mcap = mcap * 2 + 16;
                     found_mani *g = realloc(fm, mcap * sizeof *g);
@@ -277,10 +281,9 @@ int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn repor
             c->off = off;
             c->stored = stored;
             c->raw = raw;
-            c->crc = rf_le32(h + 32);
-            c->codec = h[4];
-            memcpy(c->type, h, 4);
-            c->type[4] = '\0';
+            c->crc = f.crc;
+            c->codec = f.codec;
+            memcpy(c->type, f.type, 5);
         }
         off = rf_align_up(off + RF_CHUNK_HEADER_SIZE + stored);
     }

@@ -181,8 +181,9 @@ static void check_layout(problems *p)
             /* Sizes from the manifest record (bounds proven at open) or from a
              * historical manifest header (proven by rf_load_manifest); never
              * from an unchecked chunk header. */
-            const unsigned char *h = r->data + g.offset;
-            end = g.offset + RF_CHUNK_HEADER_SIZE + (g.kind == REGION_CHUNK ? r->chunks[g.chunk].stored : rf_le64(h + 16));
+            rf_chunk_fields f;
+            rf_chunk_header_read(r->data + g.offset, &f, NULL); /* its checks were rf_load_manifest's */
+            end = g.offset + RF_CHUNK_HEADER_SIZE + (g.kind == REGION_CHUNK ? r->chunks[g.chunk].stored : f.stored);
             if (g.kind == REGION_CHUNK) {
                 const unsigned char *payload;
                 int rc = rf_check_chunk(r, g.chunk, &payload);
@@ -197,9 +198,10 @@ static void check_layout(problems *p)
     if (pos != r->manifest_off)
         note(p, rf_fail(&r->err, RAIIAF_E_CORRUPT, "bytes %llu to %llu belong to no chunk listed in the manifest",
                         (unsigned long long)pos, (unsigned long long)r->manifest_off));
-    const unsigned char *h = r->data + r->manifest_off;
-    uint64_t mend = r->manifest_off + RF_CHUNK_HEADER_SIZE + rf_le64(h + 16);
-    if (!padding_is_zero(r, mend, r->size - RF_FOOTER_SIZE) || rf_le32(h + 8) != r->nchunks)
+    rf_chunk_fields mf;
+    rf_chunk_header_read(r->data + r->manifest_off, &mf, NULL); /* checked at open */
+    uint64_t mend = r->manifest_off + RF_CHUNK_HEADER_SIZE + mf.stored;
+    if (!padding_is_zero(r, mend, r->size - RF_FOOTER_SIZE) || mf.index != r->nchunks)
         note(p, rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest chunk at offset %llu: non-zero padding or wrong chunk index",
                         (unsigned long long)r->manifest_off));
     free(regs);
