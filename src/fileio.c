@@ -186,6 +186,27 @@ int rf_commit(int fd, const char *tmp_path, const char *path, rf_err *e)
     return RAIIAF_OK;
 }
 
+int rf_replace(const char *from, const char *to, rf_err *e)
+{
+    int fd = open(from, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        keep_owner_and_mode(fd, to);
+        close(fd);
+    }
+    if (rename(from, to) != 0) return rf_fail(e, RAIIAF_E_IO, "%s: cannot rename to %s: %s", from, to, strerror(errno));
+    /* Unlike rf_commit's best-effort sync, a caller that names the file
+     * itself hears when the rename could not be made durable. */
+    char *dir = parent_dir(to);
+    if (!dir) return RAIIAF_OK; /* renamed; only the folder sync is skipped */
+    int rc = RAIIAF_OK, dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        if (fsync(dfd) != 0 && errno != EINVAL) rc = rf_fail(e, RAIIAF_E_IO, "%s: fsync of the folder failed: %s", to, strerror(errno));
+        close(dfd);
+    }
+    free(dir);
+    return rc;
+}
+
 int rf_map(const char *path, const unsigned char **data, size_t *size, rf_err *e)
 {
     *data = NULL;

@@ -25,6 +25,12 @@ int rf_pwrite_all(int fd, const void *data, size_t size, uint64_t offset, const 
  * caller unlinks tmp_path (which may not exist). */
 int rf_commit(int fd, const char *tmp_path, const char *path, rf_err *e);
 
+/* Renames the finished, synced file `from` over `to`, giving it the mode,
+ * owner and group of the file it replaces, then syncs the folder (its
+ * failure is an error here).  For writers that must name the new file
+ * before it replaces the old one (recover verifies it first). */
+int rf_replace(const char *from, const char *to, rf_err *e);
+
 /* Maps a whole file read-only.  An empty file maps to a NULL pointer with
  * size 0.  Release with rf_unmap. */
 int rf_map(const char *path, const unsigned char **data, size_t *size, rf_err *e);

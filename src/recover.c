@@ -10,12 +10,10 @@
 #include "env.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct {
@@ -132,31 +130,10 @@ static int write_checked(const unsigned char *d, json_t *m, const uint64_t *src,
         return rc;
     }
     raiiaf_reader_free(r);
-    /* A replaced file keeps its mode, owner and group, as every other
-     * replacing writer's does (fileio.c). */
-    struct stat st;
-    if (stat(out, &st) == 0 && S_ISREG(st.st_mode)) {
-        (void)!chown(cand, st.st_uid, st.st_gid); /* not permitted: the caller's own ids stay */
-        (void)chmod(cand, st.st_mode & 07777);
-    }
     /* rf_rewrite synced the file; the rename and its folder are synced here. */
-    if (rename(cand, out) != 0) {
-        rc = rf_fail(e, RAIIAF_E_IO, "%s: cannot rename to %s: %s", cand, out, strerror(errno));
-        unlink(cand);
-        free(cand);
-        return rc;
-    }
+    rc = rf_replace(cand, out, e);
+    if (rc) unlink(cand);
     free(cand);
-    char *dir = strdup(out);
-    if (!dir) return RAIIAF_OK; /* written and renamed; only the folder sync is skipped */
-    char *slash = strrchr(dir, '/');
-    if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
-    int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        if (fsync(fd) != 0 && errno != EINVAL) rc = rf_fail(e, RAIIAF_E_IO, "%s: fsync of the folder failed: %s", out, strerror(errno));
-        close(fd);
-    }
-    free(dir);
     return rc;
 }
 
