@@ -1,25 +1,17 @@
 /* versions.c -- the manifest versions of a file (SPEC.md §13): opening an
  * older one by walking the footer chain, and reading any one back. */
 #include "reader_impl.h"
-#include "fileio.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 int raiiaf_reader_open_version(const char *path, unsigned flags, uint32_t version, raiiaf_reader **out)
 {
-    if (!out) return RAIIAF_E_ARG;
-    raiiaf_reader *r = *out = calloc(1, sizeof *r);
-    if (!r) return RAIIAF_E_NOMEM;
-    r->flags = flags;
-    r->image_chunk = -1;
-    r->want_version = version;
-    if (!path) return rf_fail(&r->err, RAIIAF_E_ARG, "no path given");
-    int rc = rf_map(path, &r->data, &r->size, &r->err);
+    int rc = raiiaf_reader_new(flags, out);
     if (rc) return rc;
-    r->mapped = 1;
-    r->map_size = r->size;
-    rc = rf_open_parsed(r);
+    raiiaf_reader *r = *out;
+    r->want_version = version; /* the open walks the footer chain to it */
+    rc = raiiaf_reader_open(r, path);
     if (!rc && r->f1 && version > 1) {
         rc = rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "a format 1 file has a single manifest version");
         r->manifest = NULL; /* f1 keeps its own state; mark not open */
