@@ -3,25 +3,9 @@
  * make half-precision data use it too. */
 #include "half.h"
 
-#include <string.h>
-
-static uint32_t fbits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
-static float bitsf(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 uint16_t rf_f32_to_f16(float f)
 {
-    uint32_t x = fbits(f);
+    uint32_t x = rf_f32_bits(f);
     uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
     uint32_t exp = (x >> 23) & 0xffu, man = x & 0x7fffffu;
     if (exp == 0xff) return (uint16_t)(sign | 0x7c00u | (man ? 0x200u | (man >> 13) : 0));
@@ -43,21 +27,21 @@ uint16_t rf_f32_to_f16(float f)
 float rf_f16_to_f32(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
-    if (exp == 0x1f) return bitsf(sign | 0x7f800000u | (man << 13));
+    if (exp == 0x1f) return rf_bits_f32(sign | 0x7f800000u | (man << 13));
     if (exp == 0) {
-        if (!man) return bitsf(sign);
+        if (!man) return rf_bits_f32(sign);
         float v = (float)man * 0x1p-24f; /* exact: a subnormal half is man * 2^-24 */
         return sign ? -v : v;
     }
-    return bitsf(sign | ((exp + 112u) << 23) | (man << 13));
+    return rf_bits_f32(sign | ((exp + 112u) << 23) | (man << 13));
 }
 
 uint16_t rf_f32_to_bf16(float f)
 {
-    uint32_t x = fbits(f);
+    uint32_t x = rf_f32_bits(f);
     if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u); /* quiet NaN */
     x += 0x7fffu + ((x >> 16) & 1u);
     return (uint16_t)(x >> 16);
 }
 
-float rf_bf16_to_f32(uint16_t b) { return bitsf((uint32_t)b << 16); }
+float rf_bf16_to_f32(uint16_t b) { return rf_bits_f32((uint32_t)b << 16); }

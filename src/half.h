@@ -3,6 +3,21 @@
 #define RAIIAF_HALF_H
 
 #include <stdint.h>
+#include <string.h>
+
+/* A float's bits and back (no conversion), for code that works on them. */
+static inline uint32_t rf_f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static inline float rf_bits_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
 
 /* IEEE binary32 -> binary16, round to nearest even, with subnormals,
  * overflow to infinity and NaN kept quiet (as numpy and torch convert). */

@@ -69,31 +69,14 @@ static uint32_t mt_next(mt19937 *m)
 
 /* ---- reduced types ------------------------------------------------------ */
 
-static uint32_t fbits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
-static float bitsf(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-/* Half-precision rounding: half.c, shared with the rest of the tree. */
-#define to_f16 rf_f32_to_f16
-#define from_f16 rf_f16_to_f32
-#define to_bf16 rf_f32_to_bf16
-#define from_bf16 rf_bf16_to_f32
+/* Bits of floats and half-precision rounding: half.h / half.c, shared
+ * with the rest of the tree. */
 
 /* Rounds a float to the working type (kind 0 float, 1 half, 2 bfloat16). */
 static float rnd(float f, int kind)
 {
-    if (kind == 1) return from_f16(to_f16(f));
-    if (kind == 2) return from_bf16(to_bf16(f));
+    if (kind == 1) return rf_f16_to_f32(rf_f32_to_f16(f));
+    if (kind == 2) return rf_bf16_to_f32(rf_f32_to_bf16(f));
     return f;
 }
 
@@ -118,9 +101,9 @@ static float cephes_logf(float x, int fused)
     /* x in (0, 1] here: no invalid or denormal handling needed, but kept
      * equivalent for x >= smallest normal. */
     if (x < 0x1p-126f) x = 0x1p-126f;
-    uint32_t u = fbits(x);
+    uint32_t u = rf_f32_bits(x);
     float e = (float)((int32_t)(u >> 23) - 0x7f);
-    x = bitsf((u & ~0x7f800000u) | fbits(0.5f));
+    x = rf_bits_f32((u & ~0x7f800000u) | rf_f32_bits(0.5f));
     e = e + 1.0f;
     int lt = x < 0.707106781186547524f;
     float tmp = lt ? x : 0.0f;
@@ -153,8 +136,8 @@ static float cephes_logf(float x, int fused)
 
 static void cephes_sincosf(float xin, float *s, float *c, int fused)
 {
-    uint32_t sign_sin = fbits(xin) & 0x80000000u;
-    float x = bitsf(fbits(xin) & 0x7fffffffu);
+    uint32_t sign_sin = rf_f32_bits(xin) & 0x80000000u;
+    float x = rf_bits_f32(rf_f32_bits(xin) & 0x7fffffffu);
     float y = x * 1.27323954473516f;
     int32_t j = (int32_t)y; /* truncation (cvttps) */
     j = (j + 1) & ~1;
@@ -186,8 +169,8 @@ static void cephes_sincosf(float xin, float *s, float *c, int fused)
     float ysin2 = poly ? ys : 0.0f, ysin1 = poly ? 0.0f : yc;
     float y2 = ys - ysin2, y1 = yc - ysin1;
     float sn = ysin1 + ysin2, cs = y1 + y2;
-    *s = bitsf(fbits(sn) ^ sign_sin);
-    *c = bitsf(fbits(cs) ^ sign_cos);
+    *s = rf_bits_f32(rf_f32_bits(sn) ^ sign_sin);
+    *c = rf_bits_f32(rf_f32_bits(cs) ^ sign_cos);
 }
 
 /* ---- the generator ------------------------------------------------------ */
@@ -279,7 +262,7 @@ int rf_torch_randn(uint64_t seed, int kind, int path, size_t n, void *out)
         }
         if (kind) {
             uint16_t *o = out;
-            for (size_t i = 0; i < n; i++) o[i] = kind == 1 ? to_f16(f[i]) : to_bf16(f[i]);
+            for (size_t i = 0; i < n; i++) o[i] = kind == 1 ? rf_f32_to_f16(f[i]) : rf_f32_to_bf16(f[i]);
             free(f);
         }
     } else {
@@ -302,9 +285,9 @@ int rf_torch_randn(uint64_t seed, int kind, int path, size_t n, void *out)
             if (kind == 0)
                 ((float *)out)[i] = (float)v;
             else if (kind == 1)
-                ((uint16_t *)out)[i] = to_f16((float)v);
+                ((uint16_t *)out)[i] = rf_f32_to_f16((float)v);
             else
-                ((uint16_t *)out)[i] = to_bf16((float)v);
+                ((uint16_t *)out)[i] = rf_f32_to_bf16((float)v);
         }
     }
     free(m);

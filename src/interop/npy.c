@@ -49,8 +49,6 @@ static const struct {
     {"|b1", RAIIAF_BOOL}, {"<b1", RAIIAF_BOOL}, {">b1", RAIIAF_BOOL}, {"b1", RAIIAF_BOOL},
 };
 
-static size_t dtype_size(raiiaf_dtype d) { return raiiaf_dtype_size(d); }
-
 static const char *dtype_name(raiiaf_dtype d)
 {
     const char *n = raiiaf_dtype_name(d);
@@ -457,7 +455,7 @@ int raiiaf_npy_parse(const void *buf, size_t len, raiiaf_array *out, char *err, 
 
     char shape_text[256];
     format_shape(shape_text, sizeof shape_text, h.rank, h.shape);
-    size_t itemsize = dtype_size(dtype);
+    size_t itemsize = raiiaf_dtype_size(dtype);
     uint64_t need;
     if (!array_bytes(h.rank, h.shape, itemsize, &need))
         return fail(err, errsize, RAIIAF_E_LIMIT,
@@ -527,7 +525,7 @@ static int build_header(raiiaf_dtype dtype, unsigned rank, const uint64_t *shape
                         size_t size, unsigned char *hdr, size_t *hdr_len)
 {
     const char *descr = descr_of(dtype);
-    size_t itemsize = dtype_size(dtype);
+    size_t itemsize = raiiaf_dtype_size(dtype);
     uint64_t need;
     if (!descr || !itemsize || rank > RAIIAF_MAX_RANK || (rank && !shape) || (size && !data) ||
         !array_bytes(rank, shape, itemsize, &need) || need != size)
