@@ -119,9 +119,7 @@ class Import:
                 w.check(lib.raiiaf_writer_set_env(w.h, 1))  # RAIIAF_ENV_NONE
             w.check(lib.raiiaf_import_to_writer(self._h, w.h))
             for name, value in (latents or {}).items():
-                arr, code = as_tensor_bytes(value)
-                arr = _c_order(arr)
-                shape = (_lib.c_uint64 * max(arr.ndim, 1))(*arr.shape)
+                arr, code, shape = _tensor_args(value)
                 w.check(lib.raiiaf_writer_add_tensor(w.h, b(name), code, arr.ndim, shape,
                                                      ctypes.c_void_p(arr.ctypes.data), arr.nbytes,
                                                      CODECS[codec], 0.0), "latent")
