@@ -20,31 +20,16 @@ RAIIAF_IO_SHIM and RAIIAF_SANITIZED (see cli_trust.py)."""
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-CLI = os.environ.get("RAIIAF_CLI") or os.path.join(HERE, "..", "build", "raiiaf")
-DATA = os.environ.get("RAIIAF_TEST_DATA") or os.path.join(HERE, "data")
-SHIM = os.environ.get("RAIIAF_KILL_SHIM", "")
-IO_SHIM = os.environ.get("RAIIAF_IO_SHIM", "")
-SANITIZED = os.environ.get("RAIIAF_SANITIZED", "0") in ("1", "ON", "TRUE", "true")
+from clitest import CLI, IMAGE, IO_SHIM, LATENT, SANITIZED, SHIM, CliCase, run
+
 ROUNDS = int(os.environ.get("RAIIAF_STRESS_ROUNDS", "5"))
-IMAGE = os.path.join(DATA, "sd-webui.webp")
-LATENT = os.path.join(DATA, "npy", "f32_1x4x8x8_v1.npy")
 EXIT_BUSY = 5
-
-
-def run(*args, env=None, timeout=120):
-    e = dict(os.environ)
-    if env:
-        e.update(env)
-    return subprocess.run([CLI, *map(str, args)], capture_output=True, timeout=timeout, env=e)
 
 
 def spawn(*args, env=None):
@@ -77,20 +62,8 @@ def wait_stopped(p, timeout=30):
     return False
 
 
-class Concurrency(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="raiiaf-lock-")
-
-    def tearDown(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def p(self, name):
-        return os.path.join(self.dir, name)
-
-    def ok(self, *args, env=None):
-        r = run(*args, env=env)
-        self.assertEqual(r.returncode, 0, (args, r.stdout, r.stderr))
-        return r.stdout.decode()
+class Concurrency(CliCase):
+    PREFIX = "raiiaf-lock-"
 
     def create(self, name="a.raiiaf"):
         out = self.p(name)

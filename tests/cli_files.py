@@ -15,24 +15,9 @@ import os
 import shutil
 import stat
 import subprocess
-import tempfile
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-CLI = os.environ.get("RAIIAF_CLI") or os.path.join(HERE, "..", "build", "raiiaf")
-DATA = os.environ.get("RAIIAF_TEST_DATA") or os.path.join(HERE, "data")
-SHIM = os.environ.get("RAIIAF_KILL_SHIM", "")
-IO_SHIM = os.environ.get("RAIIAF_IO_SHIM", "")
-SANITIZED = os.environ.get("RAIIAF_SANITIZED", "0") in ("1", "ON", "TRUE", "true")
-IMAGE = os.path.join(DATA, "sd-webui.webp")
-LATENT = os.path.join(DATA, "npy", "f32_1x4x8x8_v1.npy")
-
-
-def run(*args, env=None, timeout=120):
-    e = dict(os.environ)
-    if env:
-        e.update(env)
-    return subprocess.run([CLI, *map(str, args)], capture_output=True, timeout=timeout, env=e)
+from clitest import CLI, IMAGE, IO_SHIM, LATENT, SANITIZED, SHIM, CliCase, run
 
 
 def has_o_tmpfile(folder):
@@ -47,20 +32,8 @@ def mode(path):
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-class Files(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="raiiaf-files-")
-
-    def tearDown(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def p(self, name):
-        return os.path.join(self.dir, name)
-
-    def ok(self, *args, env=None):
-        r = run(*args, env=env)
-        self.assertEqual(r.returncode, 0, (args, r.stdout, r.stderr))
-        return r.stdout.decode()
+class Files(CliCase):
+    PREFIX = "raiiaf-files-"
 
     def create(self, name="a.raiiaf", *extra):
         out = self.p(name)

@@ -18,25 +18,11 @@ import os
 import shutil
 import struct
 import subprocess
-import tempfile
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-CLI = os.environ.get("RAIIAF_CLI") or os.path.join(HERE, "..", "build", "raiiaf")
-DATA = os.environ.get("RAIIAF_TEST_DATA") or os.path.join(HERE, "data")
-SHIM = os.environ.get("RAIIAF_KILL_SHIM", "")
-IO_SHIM = os.environ.get("RAIIAF_IO_SHIM", "")  # no malloc interposition: usable with ASan
-SANITIZED = os.environ.get("RAIIAF_SANITIZED", "0") in ("1", "ON", "TRUE", "true")
-IMAGE = os.path.join(DATA, "sd-webui.webp")
-LATENT = os.path.join(DATA, "npy", "f32_1x4x8x8_v1.npy")
+from clitest import CLI, IMAGE, IO_SHIM, LATENT, SANITIZED, SHIM, CliCase, run
+
 P = "/raiiaf_metadata/model_info/prompt"
-
-
-def run(*args, env=None, timeout=120):
-    e = dict(os.environ)
-    if env:
-        e.update(env)
-    return subprocess.run([CLI, *map(str, args)], capture_output=True, timeout=timeout, env=e)
 
 
 def readb(path):
@@ -58,20 +44,8 @@ def crc32c(data):
     return crc ^ 0xFFFFFFFF
 
 
-class Trust(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="raiiaf-trust-")
-
-    def tearDown(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def p(self, name):
-        return os.path.join(self.dir, name)
-
-    def ok(self, *args, env=None):
-        r = run(*args, env=env)
-        self.assertEqual(r.returncode, 0, (args, r.stdout, r.stderr))
-        return r.stdout.decode()
+class Trust(CliCase):
+    PREFIX = "raiiaf-trust-"
 
     def create(self, name="a.raiiaf", prompt="old prompt"):
         out = self.p(name)
