@@ -26,7 +26,7 @@ import sys
 import time
 import unittest
 
-from clitest import CLI, IMAGE, IO_SHIM, LATENT, SANITIZED, SHIM, CliCase, run
+from clitest import CLI, IMAGE, LATENT, CliCase, run
 
 ROUNDS = int(os.environ.get("RAIIAF_STRESS_ROUNDS", "5"))
 EXIT_BUSY = 5
@@ -75,19 +75,6 @@ class Concurrency(CliCase):
         r = run("info", "--json", "-q", path)
         self.assertEqual(r.returncode, 0, r.stderr)
         return set(json.loads(r.stdout)["raiiaf_metadata"]["model_info"].get("tags", []))
-
-    def shim_env(self, **kv):
-        if SANITIZED:
-            opts = os.environ.get("ASAN_OPTIONS", "")
-            env = {"LD_PRELOAD": IO_SHIM, "ASAN_OPTIONS": (opts + ":" if opts else "") + "verify_asan_link_order=0"}
-        else:
-            env = {"LD_PRELOAD": SHIM}
-        env.update({k: str(v) for k, v in kv.items()})
-        return env
-
-    def need_shim(self):
-        if not os.path.exists(IO_SHIM if SANITIZED else SHIM):
-            self.skipTest("the LD_PRELOAD shim was not built")
 
     def check(self, path, done, label, rounds, failed=0):
         """Every tag in `done` (edits that exited 0) is in the file, which verifies."""

@@ -17,7 +17,7 @@ import stat
 import subprocess
 import unittest
 
-from clitest import CLI, IMAGE, IO_SHIM, LATENT, SANITIZED, SHIM, CliCase, run
+from clitest import CLI, IMAGE, LATENT, CliCase, run
 
 
 def has_o_tmpfile(folder):
@@ -72,18 +72,8 @@ class Files(CliCase):
 
     # ---- item 7: nothing left behind by a killed writer ---------------------
 
-    def shim_env(self, **kv):
-        if SANITIZED:
-            opts = os.environ.get("ASAN_OPTIONS", "")
-            env = {"LD_PRELOAD": IO_SHIM, "ASAN_OPTIONS": (opts + ":" if opts else "") + "verify_asan_link_order=0"}
-        else:
-            env = {"LD_PRELOAD": SHIM}
-        env.update({k: str(v) for k, v in kv.items()})
-        return env
-
     def test_killed_writer_leaves_nothing(self):
-        if not os.path.exists(IO_SHIM if SANITIZED else SHIM):
-            self.skipTest("the LD_PRELOAD shim was not built")
+        self.need_shim()
         if not has_o_tmpfile(self.dir):
             self.skipTest("no O_TMPFILE here: a killed writer leaves its named temporary file")
         src = self.create("src.raiiaf")

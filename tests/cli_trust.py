@@ -20,7 +20,7 @@ import struct
 import subprocess
 import unittest
 
-from clitest import CLI, IMAGE, IO_SHIM, LATENT, SANITIZED, SHIM, CliCase, run
+from clitest import CLI, IMAGE, LATENT, SANITIZED, CliCase, run
 
 P = "/raiiaf_metadata/model_info/prompt"
 
@@ -194,15 +194,6 @@ class Trust(CliCase):
 
     # ---- crash safety -------------------------------------------------------
 
-    def shim_env(self, **kv):
-        if SANITIZED:  # ASan keeps the allocator; the io shim only counts and fails I/O
-            opts = os.environ.get("ASAN_OPTIONS", "")
-            env = {"LD_PRELOAD": IO_SHIM, "ASAN_OPTIONS": (opts + ":" if opts else "") + "verify_asan_link_order=0"}
-        else:
-            env = {"LD_PRELOAD": SHIM}
-        env.update({k: str(v) for k, v in kv.items()})
-        return env
-
     def count_writes(self, args):
         cnt = self.p("count")
         r = run(*args, env=self.shim_env(SHIM_COUNT=cnt))
@@ -212,8 +203,7 @@ class Trust(CliCase):
     def need_shim(self, malloc=False):
         if malloc and SANITIZED:
             self.skipTest("allocation failure injection needs the allocator, which ASan owns")
-        if not os.path.exists(IO_SHIM if SANITIZED else SHIM):
-            self.skipTest("the LD_PRELOAD shim was not built")
+        super().need_shim()
 
     def test_crash_create_compact(self):
         self.need_shim()

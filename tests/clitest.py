@@ -48,3 +48,19 @@ class CliCase(unittest.TestCase):
         r = run(*args, env=env)
         self.assertEqual(r.returncode, 0, (args, r.stdout, r.stderr))
         return r.stdout.decode()
+
+    def shim_env(self, **kv):
+        """The environment that preloads the crash-injection shim with its
+        settings kv.  Under ASan the shim without malloc interposition (ASan
+        keeps the allocator; the io shim only counts and fails I/O)."""
+        if SANITIZED:
+            opts = os.environ.get("ASAN_OPTIONS", "")
+            env = {"LD_PRELOAD": IO_SHIM, "ASAN_OPTIONS": (opts + ":" if opts else "") + "verify_asan_link_order=0"}
+        else:
+            env = {"LD_PRELOAD": SHIM}
+        env.update({k: str(v) for k, v in kv.items()})
+        return env
+
+    def need_shim(self):
+        if not os.path.exists(IO_SHIM if SANITIZED else SHIM):
+            self.skipTest("the LD_PRELOAD shim was not built")
