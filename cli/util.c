@@ -176,56 +176,7 @@ int cli_read_file(const char *path, unsigned char **data, size_t *size, char *er
 
 int cli_write_file(const char *path, const void *data, size_t size, char *err, size_t errsize)
 {
-    size_t n = strlen(path) + 32;
-    char *tmp = malloc(n);
-    if (!tmp) {
-        snprintf(err, errsize, "out of memory");
-        return RAIIAF_E_NOMEM;
-    }
-    snprintf(tmp, n, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        snprintf(err, errsize, "%s: cannot create: %s", path, strerror(errno));
-        free(tmp);
-        return RAIIAF_E_IO;
-    }
-    /* mkstemp creates 0600; give the file the usual permissions, or keep
-     * those of the file replaced (a private file stays private). */
-    struct stat old;
-    if (stat(path, &old) == 0 && S_ISREG(old.st_mode)) {
-        if (fchown(fd, old.st_uid, old.st_gid) != 0 && fchown(fd, (uid_t)-1, old.st_gid) != 0) {
-            /* not permitted: the new file is ours */
-        }
-        fchmod(fd, old.st_mode & 07777);
-    } else {
-        mode_t mask = umask(0);
-        umask(mask);
-        fchmod(fd, 0666 & ~mask);
-    }
-    const unsigned char *p = data;
-    size_t left = size;
-    int ok = 1;
-    while (left && ok) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) ok = 0;
-        else {
-            p += w;
-            left -= (size_t)w;
-        }
-    }
-    int saved = errno;
-    if (ok && fsync(fd) != 0) ok = 0, saved = errno;
-    if (close(fd) != 0 && ok) ok = 0, saved = errno;
-    if (ok && rename(tmp, path) != 0) ok = 0, saved = errno;
-    if (!ok) {
-        snprintf(err, errsize, "%s: cannot write: %s", path, strerror(saved));
-        unlink(tmp);
-        free(tmp);
-        return RAIIAF_E_IO;
-    }
-    free(tmp);
-    return RAIIAF_OK;
+    return raiiaf_write_file(path, data, size, err, errsize);
 }
 
 int cli_opt(int argc, char **argv, int *i, const char *name, const char **value)

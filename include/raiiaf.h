@@ -102,6 +102,14 @@ RAIIAF_API const char *raiiaf_version_string(void);
  * time compare it with the version a function is marked with.  Since 0.2.0. */
 RAIIAF_API unsigned raiiaf_version_number(void);
 
+/* Writes `size` bytes to `path` the way every writer of this library does:
+ * a temporary file beside it (unnamed where the system allows), synced,
+ * named over `path` with the replaced file's mode, owner and group, the
+ * folder synced; `path` is replaced whole or not at all.  For programs
+ * (the CLI, the Python package) that write other files next to RAIIAF
+ * ones.  Since 0.2.0. */
+RAIIAF_API int raiiaf_write_file(const char *path, const void *data, size_t size, char *err, size_t errsize);
+
 /* Frees memory that a function of this library handed to the caller (the
  * functions that say "release with raiiaf_free()").  Accepts NULL.  Since 0.2.0. */
 RAIIAF_API void raiiaf_free(void *p);

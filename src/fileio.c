@@ -303,6 +303,15 @@ int rf_write_file(const char *path, const void *head, size_t head_size, const vo
     return rc;
 }
 
+int raiiaf_write_file(const char *path, const void *data, size_t size, char *err, size_t errsize)
+{
+    rf_err e = {0};
+    int rc = path && (data || !size) ? rf_write_file(path, data, size, NULL, 0, &e)
+                                     : rf_fail(&e, RAIIAF_E_ARG, "raiiaf_write_file: no path or no data");
+    rf_msg(err, errsize, "%s", rc ? e.msg : "");
+    return rc;
+}
+
 int rf_anon_file(int *fd, rf_err *e)
 {
 #ifdef MFD_CLOEXEC

@@ -457,6 +457,34 @@ static void test_memory_writer(void **state)
     free(dir);
 }
 
+/* raiiaf_write_file: atomic, keeps the replaced file's mode, names the
+ * path when it fails. */
+static void test_write_file(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir();
+    char *path = tu_path(dir, "f.bin");
+    char err[256];
+    tu_write_file(path, "old", 3);
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(raiiaf_write_file(path, "new bytes", 9, err, sizeof err), RAIIAF_OK);
+    size_t n;
+    unsigned char *b = tu_read_file(path, &n);
+    assert_int_equal(n, 9);
+    assert_memory_equal(b, "new bytes", 9);
+    free(b);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    char *bad = tu_path(dir, "missing/f.bin");
+    assert_int_equal(raiiaf_write_file(bad, "x", 1, err, sizeof err), RAIIAF_E_IO);
+    assert_non_null(strstr(err, bad));
+    assert_int_equal(raiiaf_write_file(NULL, "x", 1, err, sizeof err), RAIIAF_E_ARG);
+    free(bad);
+    free(path);
+    free(dir);
+}
+
 static void test_version(void **state)
 {
     (void)state;
@@ -475,7 +503,8 @@ int main(void)
         cmocka_unit_test(test_export_roundtrip), cmocka_unit_test(test_tensor_files),
         cmocka_unit_test(test_safetensors_build), cmocka_unit_test(test_convert),
         cmocka_unit_test(test_convert_format1),  cmocka_unit_test(test_unknown_chunks),
-        cmocka_unit_test(test_memory_writer),   cmocka_unit_test(test_version),
+        cmocka_unit_test(test_memory_writer),   cmocka_unit_test(test_write_file),
+        cmocka_unit_test(test_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -323,17 +323,10 @@ def safetensors_bytes(name, array, metadata=None):
 def save_safetensors(path, name, array, metadata=None):
     """Writes `array` as tensor `name` of a .safetensors file at `path`."""
     data = safetensors_bytes(name, array, metadata)
-    tmp = "%s.tmp-%d-%d" % (os.fsdecode(path), os.getpid(), id(data))
-    try:
-        with open(tmp, "wb") as fh:  # replaced whole or not at all, as the library's writes
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    err = ctypes.create_string_buffer(_ERR)
+    rc = lib.raiiaf_write_file(os.fsencode(path), data, len(data), err, _ERR)  # atomic, as every library write
+    if rc:
+        _raise(rc, err, os.fsdecode(path))
     return path
 
 

@@ -69,6 +69,7 @@ REQUIRED_VERSION = 200  # libraiiaf 0.2.0: MAJOR * 10000 + MINOR * 100 + PATCH
 _PROTOS = {
     "raiiaf_version_number": (c_uint, []),
     "raiiaf_free": (None, [c_void_p]),
+    "raiiaf_write_file": (c_int, [c_char_p, c_void_p, c_size_t, c_char_p, c_size_t]),
     "raiiaf_strerror": (c_char_p, [c_int]),
     "raiiaf_version_string": (c_char_p, []),
     "raiiaf_dtype_name": (c_char_p, [c_int]),
