@@ -51,9 +51,9 @@ extern "C" {
 #endif
 
 #define RAIIAF_VERSION_MAJOR 0
-#define RAIIAF_VERSION_MINOR 2
+#define RAIIAF_VERSION_MINOR 3
 #define RAIIAF_VERSION_PATCH 0
-#define RAIIAF_VERSION_STRING "0.2.0"
+#define RAIIAF_VERSION_STRING "0.3.0"
 /* MAJOR * 10000 + MINOR * 100 + PATCH, for comparisons: a function marked
  * "since 0.2.0" exists when raiiaf_version_number() >= 200.  Functions with
  * no mark are in 0.1.0. */

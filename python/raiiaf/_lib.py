@@ -63,7 +63,7 @@ class Array(ctypes.Structure):
 PROBLEM_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_char_p)
 NOTE_FN = ctypes.CFUNCTYPE(None, c_void_p, c_char_p)
 
-REQUIRED_VERSION = 200  # libraiiaf 0.2.0: MAJOR * 10000 + MINOR * 100 + PATCH
+REQUIRED_VERSION = 300  # libraiiaf 0.3.0: MAJOR * 10000 + MINOR * 100 + PATCH
 
 # name: (restype, argtypes), grouped as the header is.
 _PROTOS = {

@@ -111,4 +111,4 @@ def test_older_library_is_refused(tmp_path):
     env.pop("LD_PRELOAD", None)
     p = subprocess.run([sys.executable, "-c", "import raiiaf"], env=env, capture_output=True, text=True)
     assert p.returncode != 0
-    assert "needs 0.2.0 or newer" in p.stderr
+    assert "needs 0.3.0 or newer" in p.stderr
