@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <jansson.h>
+#include "raiiaf_json.h"
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,11 +129,10 @@ static int generation_seed(const char *seed_opt, const char *meta_src, uint64_t 
         return 1;
     }
     if (!meta_src) return 0;
-    json_t *j = json_loads(meta_src, 0, NULL);
+    json_t *j = raiiaf_json_loadb(meta_src, strlen(meta_src), 0, NULL);
     json_t *s = json_object_get(json_object_get(json_object_get(json_object_get(j, "raiiaf_metadata"), "model_info"),
                                                 "generation_settings"), "seed");
-    int ok = json_is_integer(s) && json_integer_value(s) >= 0;
-    if (ok) *seed = (uint64_t)json_integer_value(s);
+    int ok = raiiaf_json_uint64(s, seed);
     json_decref(j);
     return ok;
 }
@@ -189,7 +189,7 @@ static int set_field(raiiaf_writer *w, const field_opt *f, const char *value)
     if (f->kind == 0) return raiiaf_writer_set_string(w, f->pointer, value);
     if (f->kind == 1) {
         unsigned long long v;
-        if (cli_parse_u64(value, &v) || v > INT64_MAX) {
+        if (cli_parse_u64(value, &v)) { /* up to 2^64-1: SPEC 5.1 */
             cli_err("%s: expected a non-negative integer, got '%s'", f->option, value);
             return -1;
         }

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <jansson.h>
+#include "raiiaf_json.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,7 +119,7 @@ int cmd_history(int argc, char **argv)
         size_t len;
         uint64_t off;
         rc = raiiaf_reader_manifest_at(r, v, &text, &len, &off);
-        json_t *m = rc ? NULL : json_loadb(text, len, 0, NULL);
+        json_t *m = rc ? NULL : raiiaf_json_loadb(text, len, 0, NULL);
         raiiaf_free(text);
         if (!m) {
             cli_err("%s: version %u: %s", file, v, rc ? raiiaf_reader_errmsg(r) : "invalid JSON");
@@ -138,7 +139,7 @@ int cmd_history(int argc, char **argv)
     }
     json_decref(prev);
     if (as_json) {
-        char *s = json_dumps(out, JSON_INDENT(2));
+        char *s = raiiaf_json_dumps(out, JSON_INDENT(2));
         if (s) puts(s);
         free(s);
         json_decref(out);

@@ -7,6 +7,7 @@
 #include "cli.h"
 
 #include <jansson.h>
+#include "raiiaf_json.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -182,7 +183,7 @@ static int index_file(sqlite3 *db, stmts *S, const found *f, long long old_id, c
     }
     size_t mlen;
     const char *text = raiiaf_reader_manifest(r, &mlen);
-    json_t *m = json_loadb(text, mlen, 0, NULL);
+    json_t *m = raiiaf_json_loadb(text, mlen, RAIIAF_JSON_PYTHON, NULL); /* format 1 too; format 2 is plain JSON */
     json_t *meta = json_object_get(m, "raiiaf_metadata");
     if (!meta) meta = m; /* format 1 manifests keep model_info at the top */
     json_t *mi = json_object_get(meta, "model_info");
@@ -206,13 +207,17 @@ static int index_file(sqlite3 *db, stmts *S, const found *f, long long old_id, c
     bind_text_or_null(s, 7, prompt);
     bind_text_or_null(s, 8, neg);
     json_t *v;
-    if (json_is_integer(v = json_object_get(g, "seed"))) sqlite3_bind_int64(s, 9, json_integer_value(v));
-    if (json_is_integer(v = json_object_get(g, "steps"))) sqlite3_bind_int64(s, 10, json_integer_value(v));
+    /* Seeds, steps and sizes are unsigned 64-bit (SPEC 5.1): their 64 bits go in
+     * SQLite's signed integer, so 2^63..2^64-1 read back as n - 2^64 (search
+     * converts back). */
+    uint64_t u;
+    if (raiiaf_json_uint64(json_object_get(g, "seed"), &u)) sqlite3_bind_int64(s, 9, (sqlite3_int64)u);
+    if (raiiaf_json_uint64(json_object_get(g, "steps"), &u)) sqlite3_bind_int64(s, 10, (sqlite3_int64)u);
     bind_text_or_null(s, 11, json_string_value(json_object_get(g, "sampler")));
     bind_text_or_null(s, 12, json_string_value(json_object_get(g, "scheduler")));
     if (json_is_number(v = json_object_get(g, "cfg_scale"))) sqlite3_bind_double(s, 13, json_number_value(v));
-    if (json_is_integer(v = json_object_get(img, "width"))) sqlite3_bind_int64(s, 14, json_integer_value(v));
-    if (json_is_integer(v = json_object_get(img, "height"))) sqlite3_bind_int64(s, 15, json_integer_value(v));
+    if (raiiaf_json_uint64(json_object_get(img, "width"), &u)) sqlite3_bind_int64(s, 14, (sqlite3_int64)u);
+    if (raiiaf_json_uint64(json_object_get(img, "height"), &u)) sqlite3_bind_int64(s, 15, (sqlite3_int64)u);
     bind_text_or_null(s, 16, json_string_value(json_object_get(img, "format")));
     bind_text_or_null(s, 17, json_string_value(json_object_get(
                                  json_object_get(json_object_get(meta, "extensions"), "org.raiiaf.import"), "tool")));

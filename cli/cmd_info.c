@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <jansson.h>
+#include "raiiaf_json.h"
 #include <string.h>
 
 static const char usage[] =
@@ -26,9 +27,9 @@ static const char *str_at(json_t *o, const char *key)
 
 static void print_value(json_t *v)
 {
-    if (json_is_string(v)) fputs(cli_safe(json_string_value(v)), stdout);
+    if (json_is_string(v) && !raiiaf_json_wide_text(v)) fputs(cli_safe(json_string_value(v)), stdout);
     else {
-        char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        char *t = raiiaf_json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
         fputs(t ? t : "?", stdout);
         free(t);
     }
@@ -79,7 +80,10 @@ static int info_one(const char *path, int json, int many)
         raiiaf_reader_free(r);
         return EXIT_OK;
     }
-    json_t *m = json_loadb(text, len, 0, NULL); /* already parsed and checked once by the library */
+    unsigned fmajor, fminor;
+    raiiaf_reader_format(r, &fmajor, &fminor);
+    /* already parsed and checked once by the library; format 1's is Python's JSON */
+    json_t *m = raiiaf_json_loadb(text, len, fmajor == 1 ? RAIIAF_JSON_PYTHON : 0, NULL);
     json_t *meta = json_object_get(m, "raiiaf_metadata");
     json_t *mi = json_object_get(meta, "model_info");
     unsigned major, minor;

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <jansson.h>
+#include "raiiaf_json.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -70,6 +71,12 @@ static void print_json_row(sqlite3_stmt *s, sqlite3_stmt *qt, sqlite3_stmt *qx, 
                                         "format", "tool", "digest", "signature"};
     json_t *o = json_object();
     for (int c = 1; c < 17; c++) json_object_set_new(o, names[c], col_json(s, c));
+    static const int unsigned_cols[] = {6, 7, 11, 12}; /* seed, steps, width, height: their 64 bits (cmd_index.c) */
+    for (size_t k = 0; k < sizeof unsigned_cols / sizeof unsigned_cols[0]; k++) {
+        int c = unsigned_cols[k];
+        if (sqlite3_column_type(s, c) == SQLITE_INTEGER)
+            json_object_set_new(o, names[c], raiiaf_json_from_uint64((uint64_t)sqlite3_column_int64(s, c)));
+    }
     json_t *ta = json_array(), *xa = json_array();
     sqlite3_bind_int64(qt, 1, id);
     while (sqlite3_step(qt) == SQLITE_ROW) json_array_append_new(ta, col_json(qt, 0));
@@ -86,7 +93,7 @@ static void print_json_row(sqlite3_stmt *s, sqlite3_stmt *qt, sqlite3_stmt *qx, 
     sqlite3_reset(qx);
     json_object_set_new(o, "tags", ta);
     json_object_set_new(o, "tensors", xa);
-    char *t = json_dumps(o, JSON_COMPACT);
+    char *t = raiiaf_json_dumps(o, JSON_COMPACT);
     if (t) puts(t);
     free(t);
     json_decref(o);
@@ -99,12 +106,12 @@ static void print_text_row(sqlite3_stmt *s)
     printf("%s:", cli_safe((const char *)sqlite3_column_text(s, 1)));
     const char *mdl = (const char *)sqlite3_column_text(s, 2);
     printf(" %s", mdl ? cli_safe(mdl) : "(no model)");
-    if (sqlite3_column_type(s, 6) != SQLITE_NULL) printf(", seed %lld", sqlite3_column_int64(s, 6));
-    if (sqlite3_column_type(s, 7) != SQLITE_NULL) printf(", %lld steps", sqlite3_column_int64(s, 7));
+    if (sqlite3_column_type(s, 6) != SQLITE_NULL) printf(", seed %llu", (unsigned long long)sqlite3_column_int64(s, 6));
+    if (sqlite3_column_type(s, 7) != SQLITE_NULL) printf(", %llu steps", (unsigned long long)sqlite3_column_int64(s, 7));
     if (sqlite3_column_type(s, 8) != SQLITE_NULL) printf(", %s", cli_safe((const char *)sqlite3_column_text(s, 8)));
     if (sqlite3_column_type(s, 10) != SQLITE_NULL) printf(", cfg %g", sqlite3_column_double(s, 10));
     if (sqlite3_column_type(s, 11) != SQLITE_NULL)
-        printf(", %lldx%lld", sqlite3_column_int64(s, 11), sqlite3_column_int64(s, 12));
+        printf(", %llux%llu", (unsigned long long)sqlite3_column_int64(s, 11), (unsigned long long)sqlite3_column_int64(s, 12));
     const char *pr = (const char *)sqlite3_column_text(s, 4);
     if (pr) {
         /* first 60 bytes of the prompt on one line, cut at a character boundary */
@@ -150,8 +157,8 @@ int cmd_search(int argc, char **argv)
         } else if ((k = cli_opt(argc, argv, &i, "--seed", &v))) {
             unsigned long long x;
             if (k < 0) goto done;
-            if (cli_parse_u64(v, &x) || x > INT64_MAX) {
-                cli_err("--seed: expected a non-negative integer, got '%s'", v);
+            if (cli_parse_u64(v, &x)) {
+                cli_err("--seed: expected an integer from 0 to 2^64-1, got '%s'", v);
                 goto done;
             }
             seed = v;
@@ -214,7 +221,11 @@ int cmd_search(int argc, char **argv)
         sqlite3_bind_text(s, sqlite3_bind_parameter_index(s, ":fts"), fts, -1, SQLITE_STATIC);
     }
     if (model) sqlite3_bind_text(s, sqlite3_bind_parameter_index(s, ":model"), model, -1, SQLITE_STATIC);
-    if (seed) sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":seed"), strtoll(seed, NULL, 10));
+    if (seed) { /* stored as its 64 bits (cmd_index.c) */
+        unsigned long long sv = 0;
+        cli_parse_u64(seed, &sv);
+        sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":seed"), (sqlite3_int64)(uint64_t)sv);
+    }
     for (int k = 0; k < nt; k++) sqlite3_bind_text(s, 100 + k, tags[k], -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":limit"), limit);
     int rc, matched = 0;

@@ -3,6 +3,7 @@
  * under the writers' lock.  Opening versions is versions.c's (and the torn
  * tail fallback open.c's); whole-file rewrites are rewrite.c's. */
 #include "reader_impl.h"
+#include "jsonnum.h"
 #include "format1.h"
 #include "env.h"
 #include "jsondump.h"
@@ -72,7 +73,7 @@ int raiiaf_edit_set_json(raiiaf_edit *ed, const char *pointer, const char *json)
     if (!pointer || !json) return rf_fail(&ed->err, RAIIAF_E_ARG, "pointer and value must not be NULL");
     if (rf_owned_pointer(pointer)) return rf_fail(&ed->err, RAIIAF_E_ARG, "%s is written by the library and cannot be set", pointer);
     json_error_t je;
-    json_t *v = json_loads(json, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    json_t *v = rf_json_loadb(json, strlen(json), JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, RF_JSON_STRICT, &je);
     if (!v) return rf_fail(&ed->err, RAIIAF_E_JSON, "%s: invalid JSON value at column %d: %s", pointer, je.column, je.text);
     if (rf_json_depth(v, RF_MAX_JSON_DEPTH) > RF_MAX_JSON_DEPTH) {
         json_decref(v);

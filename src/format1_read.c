@@ -8,6 +8,8 @@
  * decodes from a padded copy, and every payload handed out has had its
  * digest checked (unless the reader was opened with RAIIAF_READ_NO_DIGEST). */
 #include "format1.h"
+#include "jsonnum.h"
+#include "jsonutil.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -351,7 +353,7 @@ int rf_f1_open(raiiaf_reader *r)
     r->manifest_text = (char *)m;
     if (strlen(r->manifest_text) != r->manifest_len) return rf_fail(&r->err, RAIIAF_E_JSON, "%s: NUL byte inside the JSON text", where);
     json_t *js;
-    if ((rc = rf_json_parse(r->manifest_text, r->manifest_len, "manifest", &js, &r->err))) return rc;
+    if ((rc = rf_json_parse_as(r->manifest_text, r->manifest_len, "manifest", RF_JSON_PYTHON, &js, &r->err))) return rc;
     json_t *meta = json_object_get(js, "raiiaf_metadata");
     if (!json_is_object(meta)) {
         json_decref(js);
@@ -539,7 +541,7 @@ static void check_env_record(problems *p, const char *text, size_t len)
     json_t *env;
     char where[400];
     rf_chunk_where(r, (size_t)r->f1->env_chunk, where, sizeof where);
-    int rc = rf_json_parse(text, len, "environment record (ENVC)", &env, &r->err);
+    int rc = rf_json_parse_as(text, len, "environment record (ENVC)", RF_JSON_PYTHON, &env, &r->err);
     if (rc) {
         note(p, rc);
         return;

@@ -14,6 +14,7 @@
  * the manifest holds its own size, it is found as a fixed point. */
 #include "format1.h"
 #include "fileio.h"
+#include "jsonnum.h"
 
 #include <errno.h>
 #include <math.h>
@@ -248,7 +249,10 @@ static void py_dump(sbuf *b, const json_t *v, int level)
         sb_str(b, "]");
         break;
     }
-    case JSON_STRING: py_string(b, json_string_value(v), json_string_length(v)); break;
+    case JSON_STRING:
+        if (rf_json_wide_text(v)) sb_str(b, rf_json_wide_text(v)); /* as Python writes it: 2**64, NaN, Infinity */
+        else py_string(b, json_string_value(v), json_string_length(v));
+        break;
     case JSON_INTEGER:
         snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         sb_str(b, num);

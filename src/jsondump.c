@@ -8,6 +8,7 @@
  * expect.  Everything else (key order, indentation, string escapes, integers)
  * is what jansson writes, so a manifest without reals is unchanged. */
 #include "jsondump.h"
+#include "jsonnum.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,7 +138,10 @@ static void value(buf *b, const json_t *v, unsigned depth)
         put(b, "]", 1);
         break;
     }
-    case JSON_STRING: string(b, json_string_value(v), json_string_length(v)); break;
+    case JSON_STRING:
+        if (rf_json_wide_text(v)) puts_(b, rf_json_wide_text(v)); /* a number jansson cannot hold (jsonnum.h) */
+        else string(b, json_string_value(v), json_string_length(v));
+        break;
     case JSON_INTEGER:
         snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         puts_(b, num);

@@ -1,5 +1,6 @@
 /* jsonutil.c -- JSON Pointer access, deep merge and limits on jansson values. */
 #include "jsonutil.h"
+#include "jsonnum.h"
 #include "format.h"
 
 #include <stdlib.h>
@@ -179,11 +180,16 @@ int rf_json_prescan(const char *text, size_t size, const char *what, rf_err *e)
 
 int rf_json_parse(const char *text, size_t size, const char *what, json_t **out, rf_err *e)
 {
+    return rf_json_parse_as(text, size, what, RF_JSON_STRICT, out, e);
+}
+
+int rf_json_parse_as(const char *text, size_t size, const char *what, int dialect, json_t **out, rf_err *e)
+{
     json_error_t je;
     *out = NULL;
     int rc = rf_json_prescan(text, size, what, e);
     if (rc) return rc;
-    json_t *v = json_loadb(text, size, JSON_REJECT_DUPLICATES, &je);
+    json_t *v = rf_json_loadb(text, size, JSON_REJECT_DUPLICATES, dialect, &je);
     if (!v)
         return rf_fail(e, RAIIAF_E_JSON, "%s: invalid JSON at line %d column %d (byte %d): %s", what, je.line,
                        je.column, je.position, je.text);

@@ -32,6 +32,9 @@ int rf_json_prescan(const char *text, size_t size, const char *what, rf_err *e);
  * ("manifest"). */
 int rf_json_parse(const char *text, size_t size, const char *what, json_t **out, rf_err *e);
 
+/* rf_json_parse() in a dialect of jsonnum.h (RF_JSON_PYTHON: format 1's). */
+int rf_json_parse_as(const char *text, size_t size, const char *what, int dialect, json_t **out, rf_err *e);
+
 /* json_deep_copy() that notices a copy cut short by an allocation failure
  * (jansson drops the members it could not copy and still succeeds): NULL
  * then. */

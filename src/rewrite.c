@@ -6,6 +6,7 @@
 #include "fileio.h"
 #include "jsondump.h"
 #include "jsonutil.h"
+#include "jsonnum.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,7 @@ int rf_manifest_encode(json_t *manifest, unsigned char **payload, size_t *stored
     }
     /* jansson can emit damaged text when an allocation fails inside
      * json_dumps(): read it back before it is written anywhere. */
-    json_t *back = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *back = rf_json_loadb(text, len, JSON_REJECT_DUPLICATES, RF_JSON_STRICT, NULL);
     int same = back && json_equal(back, manifest);
     json_decref(back);
     if (!same) {

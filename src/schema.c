@@ -26,6 +26,7 @@
 #include "internal.h"
 #include "format.h"
 #include "jsonutil.h"
+#include "jsonnum.h"
 
 #include <jansson.h>
 #include <regex.h>
@@ -198,7 +199,7 @@ static bool real_is_integral(double d)
 
 static bool is_integral(const json_t *v)
 {
-    return json_is_integer(v) || (json_is_real(v) && real_is_integral(json_real_value(v)));
+    return rf_json_is_int(v) || (json_is_real(v) && real_is_integral(json_real_value(v)));
 }
 
 /* Compares an integer with a double exactly: converting a large integer to
@@ -774,9 +775,9 @@ static bool has_type(const json_t *v, const char *t)
     if (strcmp(t, "boolean") == 0) return json_is_boolean(v);
     if (strcmp(t, "object") == 0) return json_is_object(v);
     if (strcmp(t, "array") == 0) return json_is_array(v);
-    if (strcmp(t, "number") == 0) return json_is_number(v);
+    if (strcmp(t, "number") == 0) return rf_json_is_num(v);
     if (strcmp(t, "integer") == 0) return is_integral(v);
-    return json_is_string(v);
+    return rf_json_is_text(v);
 }
 
 static const char *type_article(const char *t)
@@ -810,7 +811,11 @@ static int check_bound(ctx *c, const json_t *s, const json_t *v, const char *kw,
     const json_t *b = json_object_get(s, kw);
     if (!b)
         return RAIIAF_OK;
-    int r = num_cmp(v, b);
+    /* A wide number (jsonnum.h) lies beyond every bound a schema can write;
+     * NaN violates none, as in Python's jsonschema (format 1's rules). */
+    int r = rf_json_wide_text(v) ? rf_json_wide_sign(v) : num_cmp(v, b);
+    if (rf_json_wide_text(v) && r == 0)
+        return RAIIAF_OK;
     bool ok = op[0] == '>' ? (op[1] ? r >= 0 : r > 0) : (op[1] ? r <= 0 : r < 0);
     if (ok)
         return RAIIAF_OK;
@@ -1022,7 +1027,7 @@ static int validate(ctx *c, const json_t *s, const json_t *v, unsigned refs)
         if (i == n)
             return fail_values(c, "must be one of: ", kw, false);
     }
-    if (json_is_number(v)) {
+    if (rf_json_is_num(v)) {
         if ((rc = check_bound(c, s, v, "minimum", ">=")) != RAIIAF_OK ||
             (rc = check_bound(c, s, v, "exclusiveMinimum", ">")) != RAIIAF_OK ||
             (rc = check_bound(c, s, v, "maximum", "<=")) != RAIIAF_OK ||
@@ -1092,7 +1097,7 @@ RAIIAF_API int raiiaf_validate_manifest(const char *json, size_t size, char *msg
     } else if ((rc = rf_json_prescan(json ? json : "", size, "manifest", &e)) != RAIIAF_OK) {
         /* refused before parsing: too many values for the memory limit */
     } else {
-        json_t *instance = json_loadb(json ? json : "", size, JSON_REJECT_DUPLICATES, &jerr);
+        json_t *instance = rf_json_loadb(json ? json : "", size, JSON_REJECT_DUPLICATES, RF_JSON_STRICT, &jerr);
         if (!instance) {
             rc = rf_fail(&e, RAIIAF_E_JSON, "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
         } else {

@@ -5,6 +5,7 @@
  * holds the SHA-256 of every payload), its offset and its version.  See
  * the SPEC for the exact message. */
 #include "reader_impl.h"
+#include "jsonnum.h"
 #include "jsonutil.h"
 
 #include <errno.h>
@@ -174,8 +175,8 @@ int raiiaf_sign(const char *path, const char *key_path, char *key_id_out, char *
     json_t *o = json_pack("{s:i,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:s}", "raiiaf_signature", 1, "algorithm", "ed25519", "key_id", id,
                           "public_key", pubhex, "manifest_version", (json_int_t)r->manifest_version, "manifest_offset",
                           (json_int_t)r->manifest_off, "manifest_sha256", sha, "signed_at", now, "signature", sighex);
-    text = o ? json_dumps(o, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
-    json_t *back = text ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL; /* json_dumps can fail silently */
+    text = o ? raiiaf_json_dumps(o, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
+    json_t *back = text ? rf_json_loadb(text, strlen(text), JSON_REJECT_DUPLICATES, RF_JSON_STRICT, NULL) : NULL; /* json_dumps can fail silently */
     int same = back && json_equal(back, o);
     json_decref(back);
     json_decref(o);
@@ -243,7 +244,7 @@ static int unchanged_since(raiiaf_reader *r, uint32_t from, json_t *signed_m, ui
         char *text = NULL;
         size_t len;
         int rc = raiiaf_reader_manifest_at(r, k, &text, &len, NULL);
-        json_t *cur = rc ? NULL : json_loadb(text, len, 0, NULL);
+        json_t *cur = rc ? NULL : rf_json_loadb(text, len, 0, RF_JSON_STRICT, NULL);
         free(text);
         if (!cur) {
             result = rc ? -rc : -RAIIAF_E_JSON;
@@ -288,7 +289,7 @@ int raiiaf_reader_signature(raiiaf_reader *r, const char *pubkey_path, raiiaf_si
     if (rf_check_raw(r, (size_t)ci, &payload, 1))
         return sig_invalid(info, "SIGN chunk damaged: %.180s", r->err.msg);
     json_error_t je;
-    json_t *o = json_loadb((const char *)payload, (size_t)c->stored, JSON_REJECT_DUPLICATES, &je);
+    json_t *o = rf_json_loadb((const char *)payload, (size_t)c->stored, JSON_REJECT_DUPLICATES, RF_JSON_STRICT, &je);
     if (!o) return sig_invalid(info, "SIGN chunk: invalid JSON%s", NULL);
     int rc = RAIIAF_OK;
     EVP_PKEY *pk = NULL, *given = NULL;
@@ -360,7 +361,7 @@ int raiiaf_reader_signature(raiiaf_reader *r, const char *pubkey_path, raiiaf_si
         snprintf(info->message, sizeof info->message, "the Ed25519 signature by key %s does not verify", info->key_id);
         goto out;
     }
-    signed_m = json_loadb(text, len, 0, &je);
+    signed_m = rf_json_loadb(text, len, 0, RF_JSON_STRICT, &je);
     uint32_t changed_in = 0;
     int same = signed_m ? unchanged_since(r, v, signed_m, &changed_in) : 0;
     if (same < 0) {

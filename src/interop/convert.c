@@ -12,6 +12,7 @@
  * path any program would take, and the writer's checks (schema, image
  * validation, format 1's limits) apply to the result. */
 #include "interop.h"
+#include "../jsonnum.h"
 #include "../internal.h"
 #include "../owned.h"
 
@@ -30,7 +31,7 @@ static int probe(json_t *model_info, char *msg, size_t msg_size)
                           "version_major", 2, "version_minor", 0, "created", "2000-01-01T00:00:00Z", "writer", "raiiaf convert",
                           "chunk_count", 0, "model_info", model_info, "tensors", "chunks");
     if (!m) return RAIIAF_E_NOMEM;
-    char *t = json_dumps(m, JSON_COMPACT);
+    char *t = raiiaf_json_dumps(m, JSON_COMPACT);
     json_decref(m);
     if (!t) return RAIIAF_E_NOMEM;
     int rc = raiiaf_validate_manifest(t, strlen(t), msg, msg_size);
@@ -60,7 +61,7 @@ static void say(const notes *n, const char *fmt, ...)
 
 static void note_dropped(const notes *n, const char *path, json_t *v, const char *why)
 {
-    char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    char *t = raiiaf_json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
     say(n, "model_info%s = %.200s is not valid in format 2 (%s); kept only in /raiiaf_metadata/extensions/" F1_EXT "/manifest",
         path, t ? t : "?", why);
     free(t);
@@ -127,7 +128,7 @@ static json_t *map_model_info(json_t *src, const notes *n)
 static int set_model_info(raiiaf_writer *w, json_t *mi)
 {
     json_t *m = json_pack("{s:{s:O}}", "raiiaf_metadata", "model_info", mi);
-    char *t = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    char *t = m ? raiiaf_json_dumps(m, JSON_COMPACT) : NULL;
     json_decref(m);
     if (!t) return RAIIAF_E_NOMEM;
     int rc = raiiaf_writer_merge_json(w, t);
@@ -158,7 +159,7 @@ static int carry_unowned(raiiaf_writer *w, json_t *meta)
     for (size_t k = 0; rest && k < RF_OWNED_COUNT; k++) json_object_del(rest, rf_owned_members[k]);
     if (rest) json_object_del(rest, "model_info"); /* carried on its own, mapped */
     json_t *wrap = rest ? json_pack("{s:o}", "raiiaf_metadata", rest) : NULL;
-    char *t = wrap ? json_dumps(wrap, JSON_COMPACT) : NULL;
+    char *t = wrap ? raiiaf_json_dumps(wrap, JSON_COMPACT) : NULL;
     json_decref(wrap);
     int rc = t ? raiiaf_writer_merge_json(w, t) : RAIIAF_E_NOMEM;
     free(t);
@@ -170,7 +171,7 @@ static int keep_format1(raiiaf_writer *w, const char *f1_text, size_t f1_len, co
 {
     json_t *keep = json_pack("{s:s%}", "manifest", f1_text, f1_len);
     if (keep && env_text) json_object_set_new(keep, "env", json_stringn(env_text, env_len));
-    char *t = keep ? json_dumps(keep, JSON_COMPACT) : NULL;
+    char *t = keep ? raiiaf_json_dumps(keep, JSON_COMPACT) : NULL;
     json_decref(keep);
     int rc = t ? raiiaf_writer_set_json(w, "/raiiaf_metadata/extensions/" F1_EXT, t) : RAIIAF_E_NOMEM;
     free(t);
@@ -281,7 +282,7 @@ int raiiaf_convert(const char *in, const char *out, unsigned format, int codec, 
     raiiaf_reader_format(r, &major, &minor);
     size_t mlen;
     const char *mtext = raiiaf_reader_manifest(r, &mlen);
-    src = json_loadb(mtext, mlen, 0, NULL);
+    src = rf_json_loadb(mtext, mlen, 0, major == 1 ? RF_JSON_PYTHON : RF_JSON_STRICT, NULL);
     json_t *ext = json_object_get(json_object_get(json_object_get(src, "raiiaf_metadata"), "extensions"), F1_EXT);
     if (major == 1) {
         f1_text = mtext;
@@ -297,7 +298,7 @@ int raiiaf_convert(const char *in, const char *out, unsigned format, int codec, 
         if (json_is_string(m)) f1_text = json_string_value(m), f1_len = json_string_length(m);
         if (json_is_string(v)) env_text = json_string_value(v), env_len = json_string_length(v);
     }
-    if (f1_text && !(f1m = json_loadb(f1_text, f1_len, 0, NULL))) {
+    if (f1_text && !(f1m = rf_json_loadb(f1_text, f1_len, 0, RF_JSON_PYTHON, NULL))) {
         rc = rf_fail(&e, RAIIAF_E_JSON, "%s: the format 1 manifest kept in the file is not valid JSON", in);
         goto done;
     }

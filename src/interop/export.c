@@ -4,6 +4,7 @@
  * UserComment in JPEG and WebP) and, in a PNG, the whole manifest in an
  * iTXt chunk `raiiaf` so that an import restores the full record. */
 #include "interop.h"
+#include "../jsonnum.h"
 #include "../internal.h"
 #include "../fileio.h"
 
@@ -252,7 +253,7 @@ static char *parameters_of(raiiaf_reader *r, const char **manifest, char *err, s
 {
     size_t mlen;
     *manifest = raiiaf_reader_manifest(r, &mlen);
-    json_t *m = json_loadb(*manifest, mlen, 0, NULL);
+    json_t *m = rf_json_loadb(*manifest, mlen, 0, RF_JSON_STRICT, NULL);
     int parsed = m != NULL;
     char *params = m ? export_parameters_text(m) : NULL;
     json_decref(m);

@@ -6,6 +6,7 @@
  * extend with tags and put into a writer.
  */
 #include "interop.h"
+#include "../jsonnum.h"
 #include "../fileio.h"
 #include "../internal.h"
 
@@ -34,7 +35,7 @@ static json_t *own_record(const meta_list *l)
 {
     const meta_text *t = meta_find(l, "raiiaf");
     if (!t) return NULL;
-    json_t *m = json_loadb(t->text, t->len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *m = rf_json_loadb(t->text, t->len, JSON_REJECT_DUPLICATES, RF_JSON_STRICT, NULL);
     json_t *meta = json_object_get(m, "raiiaf_metadata");
     if (!json_is_object(meta)) {
         json_decref(m);
@@ -153,7 +154,7 @@ const char *raiiaf_import_metadata(raiiaf_import *imp, size_t *size)
 {
     if (size) *size = 0;
     if (!imp || !imp->doc) return NULL;
-    if (!imp->doc_text) imp->doc_text = json_dumps(imp->doc, JSON_COMPACT);
+    if (!imp->doc_text) imp->doc_text = raiiaf_json_dumps(imp->doc, JSON_COMPACT);
     if (imp->doc_text && size) *size = strlen(imp->doc_text);
     return imp->doc_text;
 }

@@ -18,8 +18,10 @@
  * surrounding whitespace trimmed (inner line breaks kept).
  */
 #include "interop.h"
+#include "../jsonnum.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -152,7 +154,9 @@ static int parse_ll(const char *s, long long *v)
 {
     char *end;
     if (!s || !*s) return -1;
+    errno = 0;
     *v = strtoll(s, &end, 10);
+    if (errno == ERANGE) return -1; /* not clamped to 2^63-1: imp_set_gs_int_text() takes it exactly */
     while (*end == ' ') end++;
     return *end ? -1 : 0;
 }
@@ -272,14 +276,15 @@ int import_a1111(const char *text, import_result *r)
         const char *s = json_string_value(v);
         long long iv;
         double dv;
-        if (key_is(k, "Steps") && !parse_ll(s, &iv)) imp_set_gs_int(r, "steps", iv, 1, "Steps");
+        if (key_is(k, "Steps") && !imp_set_gs_int_text(r, "steps", s, 1, "Steps")) { /* exact to 2^64-1 */
+        }
         else if (key_is(k, "Sampler")) imp_set_gs_str(r, "sampler", s);
         else if (key_is(k, "Schedule type")) imp_set_gs_str(r, "scheduler", s);
         else if (key_is(k, "CFG scale") && !parse_d(s, &dv)) imp_set_gs_num(r, "cfg_scale", dv, 0, INFINITY, "CFG scale");
-        else if (key_is(k, "Seed") && !parse_ll(s, &iv)) {
-            if (iv < 0) imp_note(r, "Seed %lld (random) is not a seed the schema can hold; kept in unmapped only", iv);
-            if (iv < 0) imp_unmapped(r, "Seed", json_incref(v));
-            else imp_set_gs_int(r, "seed", iv, 0, "Seed");
+        else if (key_is(k, "Seed") && !parse_ll(s, &iv) && iv < 0) {
+            imp_note(r, "Seed %lld (random) is not a seed the schema can hold; kept in unmapped only", iv);
+            imp_unmapped(r, "Seed", json_incref(v));
+        } else if (key_is(k, "Seed") && !imp_set_gs_int_text(r, "seed", s, 0, "Seed")) { /* exact to 2^64-1 */
         } else if (key_is(k, "Size") && strchr(s, 'x')) {
             long long w, h;
             char *x;
@@ -360,7 +365,9 @@ static void pair(sbuf *b, int *first, const char *key, json_t *v)
     char num[64];
     const char *s;
     char *quoted = NULL;
-    if (json_is_string(v)) {
+    if (rf_json_wide_text(v)) {
+        s = rf_json_wide_text(v); /* a seed above 2^63-1, exactly (jsonnum.h) */
+    } else if (json_is_string(v)) {
         s = json_string_value(v);
         /* A JSON array or object is written back bare, as A1111 writes it
          * (and as the parser above reads it); other text with a separator

@@ -16,6 +16,7 @@
  * so hostile graphs with cycles terminate.
  */
 #include "interop.h"
+#include "../jsonnum.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -60,27 +61,35 @@ static json_t *sampler_input(json_t *g, json_t *node, const char *key, int depth
     return NULL;
 }
 
-/* A literal number, or a link to a primitive node holding one. */
-static int resolve_num(json_t *g, json_t *v, double *out, int depth)
+/* A literal number (a wide one too: seeds up to 2^64-1, jsonnum.h), or a
+ * link to a primitive node holding one: the value itself, exact. */
+static json_t *resolve_numv(json_t *g, json_t *v, int depth)
 {
-    if (json_is_number(v)) {
-        *out = json_number_value(v);
-        return 0;
-    }
-    if (depth > MAX_DEPTH) return -1;
+    if (rf_json_is_num(v)) return v;
+    if (depth > MAX_DEPTH) return NULL;
     json_t *t = link_target(g, v);
-    if (!t) return -1;
+    if (!t) return NULL;
     static const char *const keys[] = {"value", "seed", "noise_seed", "int", "float", "number", "Value"};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
         json_t *x = json_object_get(inputs(t), keys[k]);
-        if (x && !resolve_num(g, x, out, depth + 1)) return 0;
+        json_t *n = x ? resolve_numv(g, x, depth + 1) : NULL;
+        if (n) return n;
     }
-    return -1;
+    return NULL;
+}
+
+/* The same as a double (not for seeds: doubles hold integers only to 2^53). */
+static int resolve_num(json_t *g, json_t *v, double *out, int depth)
+{
+    json_t *n = resolve_numv(g, v, depth);
+    if (!json_is_number(n)) return -1;
+    *out = json_number_value(n);
+    return 0;
 }
 
 static const char *resolve_str(json_t *g, json_t *v, int depth)
 {
-    if (json_is_string(v)) return json_string_value(v);
+    if (rf_json_is_text(v)) return json_string_value(v);
     if (depth > MAX_DEPTH) return NULL;
     json_t *t = link_target(g, v);
     if (!t) return NULL;
@@ -153,7 +162,7 @@ static void walk_model(json_t *g, json_t *link, import_result *r)
         }
         const char *lora = resolve_str(g, json_object_get(in, "lora_name"), 0);
         if (lora) {
-            double w;
+            double w = 0;
             int has = !resolve_num(g, json_object_get(in, "strength_model"), &w, 0);
             char *base = strdup(lora);
             if (base) {
@@ -201,8 +210,7 @@ int import_comfy(json_t *g, import_result *r)
     double v;
     json_t *x;
     if ((x = sampler_input(g, sampler, "seed", 0)) || (x = sampler_input(g, sampler, "noise_seed", 0))) {
-        if (!resolve_num(g, x, &v, 0) && v == floor(v) && fabs(v) < 9.2e18)
-            imp_set_gs_int(r, "seed", (long long)v, 0, "seed");
+        imp_set_gs_int_json(r, "seed", resolve_numv(g, x, 0), 0, "seed");
     }
     if ((x = sampler_input(g, sampler, "steps", 0)) && !resolve_num(g, x, &v, 0) && v == floor(v) && fabs(v) < 1e9)
         imp_set_gs_int(r, "steps", (long long)v, 1, "steps");

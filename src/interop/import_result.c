@@ -5,8 +5,10 @@
  * of range is kept as unmapped with a note instead of failing the import.
  */
 #include "interop.h"
+#include "../jsonnum.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -86,6 +88,53 @@ void imp_set_gs_int(import_result *r, const char *key, long long v, long long mi
         return;
     }
     json_object_set_new(gs(r), key, json_integer(v));
+}
+
+int imp_set_gs_int_text(import_result *r, const char *key, const char *text, long long min, const char *src)
+{
+    if (!text) return -1;
+    size_t n = strlen(text);
+    while (n && text[n - 1] == ' ') n--;
+    const char *d = text + (text[0] == '-');
+    size_t nd = n - (size_t)(d - text);
+    if (!nd || nd > 64) return -1;
+    for (size_t i = 0; i < nd; i++)
+        if (d[i] < '0' || d[i] > '9') return -1;
+    char lit[72];
+    memcpy(lit, text, n);
+    lit[n] = '\0';
+    /* Beyond long long: the exact digits as a wide integer, when it fits 64 bits unsigned. */
+    errno = 0;
+    long long v = strtoll(lit, NULL, 10);
+    if (errno != ERANGE) {
+        imp_set_gs_int(r, key, v, min, src);
+        return 0;
+    }
+    errno = 0;
+    unsigned long long u = text[0] == '-' ? 0 : strtoull(lit, NULL, 10);
+    if (text[0] == '-' || errno == ERANGE) {
+        imp_note(r, "%s %s is outside the schema's range for generation_settings/%s (%lld to 2^64-1); kept in unmapped only",
+                 src, lit, key, min);
+        imp_unmapped(r, src, json_string(lit));
+        return 0;
+    }
+    json_t *w = raiiaf_json_from_uint64(u);
+    if (w) json_object_set_new(gs(r), key, w);
+    return 0;
+}
+
+int imp_set_gs_int_json(import_result *r, const char *key, json_t *v, long long min, const char *src)
+{
+    if (json_is_integer(v)) {
+        imp_set_gs_int(r, key, json_integer_value(v), min, src);
+        return 0;
+    }
+    const char *w = rf_json_wide_text(v);
+    if (w) return imp_set_gs_int_text(r, key, w, min, src);
+    if (!rf_json_is_text(v)) return -1;
+    const char *s = json_string_value(v);
+    while (*s == ' ') s++;
+    return imp_set_gs_int_text(r, key, s, min, src);
 }
 
 void imp_set_gs_num(import_result *r, const char *key, double v, double min, double max, const char *src)

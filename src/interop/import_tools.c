@@ -12,6 +12,7 @@
  * saver writes).
  */
 #include "interop.h"
+#include "../jsonnum.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -37,6 +38,8 @@ static int jnum(json_t *o, const char *k, double *v)
 
 static void set_int(import_result *r, json_t *o, const char *k, const char *field, long long min)
 {
+    /* exact first: integers and integer strings (Fooocus's seeds) to 2^64-1 */
+    if (!imp_set_gs_int_json(r, field, json_object_get(o, k), min, k)) return;
     double v;
     if (jnum(o, k, &v) || v != floor(v) || fabs(v) > 9.2e18) return;
     imp_set_gs_int(r, field, (long long)v, min, k);
@@ -191,7 +194,7 @@ static json_t *parse_obj(const meta_text *t)
     const char *s = t->text;
     while (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t') s++;
     if (*s != '{') return NULL;
-    json_t *j = json_loadb(t->text, t->len, 0, NULL);
+    json_t *j = rf_json_loadb(t->text, t->len, 0, RF_JSON_STRICT, NULL);
     if (!json_is_object(j)) {
         json_decref(j);
         return NULL;
@@ -249,7 +252,7 @@ int import_detect(const meta_list *l, import_result *r)
         if (!strncasecmp(s, "prompt:", 7)) s += 7;
         while (*s == ' ' || *s == '\n') s++;
         if (*s == '{') {
-            json_t *x = json_loads(s, 0, NULL);
+            json_t *x = rf_json_loadb(s, strlen(s), 0, RF_JSON_STRICT, NULL);
             if (!json_is_object(x)) {
                 json_decref(x);
                 continue;

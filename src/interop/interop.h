@@ -116,6 +116,13 @@ void imp_set_str(import_result *r, const char *key, const char *value);         
 void imp_set_gs_str(import_result *r, const char *key, const char *value);       /* generation_settings/KEY */
 void imp_set_gs_int(import_result *r, const char *key, long long v, long long min, const char *src);
 void imp_set_gs_num(import_result *r, const char *key, double v, double min, double max, const char *src);
+/* An integer given as decimal text (A1111's "Seed: N", Fooocus's string
+ * seeds) or as a JSON value (an integer, a wide integer of jsonnum.h, or a
+ * string of decimal digits), exactly up to 2^64-1 (SPEC 5.1): never through
+ * a double.  Returns -1, setting nothing, when it is not an integer; 0 when
+ * set or (outside min..2^64-1) kept in unmapped with a note. */
+int imp_set_gs_int_text(import_result *r, const char *key, const char *text, long long min, const char *src);
+int imp_set_gs_int_json(import_result *r, const char *key, json_t *v, long long min, const char *src);
 void imp_add_adapter(import_result *r, const char *name, const char *type, int has_weight, double weight,
                      const char *hash);
 void imp_note(import_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

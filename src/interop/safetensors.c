@@ -16,6 +16,7 @@
  * dtype names are matched exactly, rank is at most 8.
  */
 #include "interop.h"
+#include "../jsonnum.h"
 #include "../internal.h"
 
 #include <errno.h>
@@ -240,7 +241,7 @@ int raiiaf_safetensors_names(const void *buf, size_t len, char **names_json, cha
         if ((rc = st_entry(k, v, data, data_len, 0, &a, err, errsize))) break;
         json_array_append_new(names, json_string(k));
     }
-    if (!rc && !(*names_json = json_dumps(names, JSON_COMPACT))) rc = RAIIAF_E_NOMEM;
+    if (!rc && !(*names_json = raiiaf_json_dumps(names, JSON_COMPACT))) rc = RAIIAF_E_NOMEM;
     json_decref(names);
     json_decref(h);
     return rc;
@@ -261,7 +262,7 @@ int st_build(const char *name, raiiaf_dtype dtype, unsigned rank, const uint64_t
     json_array_append_new(off, json_integer((json_int_t)size));
     json_object_set_new(e, "data_offsets", off);
     json_object_set_new(h, name, e);
-    char *text = json_dumps(h, JSON_COMPACT);
+    char *text = raiiaf_json_dumps(h, JSON_COMPACT);
     json_decref(h);
     if (!text) return RAIIAF_E_NOMEM;
     size_t n = strlen(text), padded = (n + 7) / 8 * 8;
@@ -302,7 +303,7 @@ int raiiaf_safetensors_build(const char *name, raiiaf_dtype dtype, unsigned rank
     json_t *md = NULL;
     if (metadata_json) {
         json_error_t je;
-        md = json_loads(metadata_json, JSON_REJECT_DUPLICATES, &je);
+        md = rf_json_loadb(metadata_json, strlen(metadata_json), JSON_REJECT_DUPLICATES, RF_JSON_STRICT, &je);
         int ok = json_is_object(md);
         const char *k;
         json_t *v;
@@ -325,7 +326,7 @@ json_t *st_metadata_from_manifest(const char *manifest, size_t len)
 {
     json_t *md = json_object();
     json_object_set_new(md, "raiiaf.manifest", json_stringn(manifest, len));
-    json_t *m = json_loadb(manifest, len, 0, NULL);
+    json_t *m = rf_json_loadb(manifest, len, 0, RF_JSON_STRICT, NULL);
     json_t *mi = json_object_get(json_object_get(m, "raiiaf_metadata"), "model_info");
     json_t *g = json_object_get(mi, "generation_settings");
     static const char *const top[][2] = {{"model_name", "raiiaf.model"},     {"model_hash", "raiiaf.model_hash"},
@@ -340,7 +341,7 @@ json_t *st_metadata_from_manifest(const char *manifest, size_t len)
     {
         char key[128];
         snprintf(key, sizeof key, "raiiaf.%s", k);
-        char *t = json_is_string(v) ? strdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        char *t = json_is_string(v) ? strdup(json_string_value(v)) : raiiaf_json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
         if (t) json_object_set_new(md, key, json_string(t));
         free(t);
     }
