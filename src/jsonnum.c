@@ -81,6 +81,34 @@ int rf_json_has_wide(const json_t *v)
     return 0;
 }
 
+static int valid_utf8(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i], k = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : 9;
+        if (k == 9 || i + k >= n + (k ? 0 : 1)) return 0;
+        if (k == 2 && c == 0xED && s[i + 1] >= 0xA0) return 0; /* a surrogate */
+        for (unsigned j = 1; j <= k; j++)
+            if ((s[i + j] & 0xC0) != 0x80) return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+int rf_json_has_invalid_text(const json_t *v)
+{
+    if (json_is_string(v)) return !rf_json_wide_text(v) && !valid_utf8((const unsigned char *)json_string_value(v), json_string_length(v));
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) if (rf_json_has_invalid_text(x)) return 1;
+    } else if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)v, k, x) if (rf_json_has_invalid_text(x)) return 1;
+    }
+    return 0;
+}
+
 /* ---- public helpers ---- */
 
 int raiiaf_json_integer_text(const json_t *v, char out[RAIIAF_JSON_INT_TEXT])
@@ -124,22 +152,30 @@ json_t *raiiaf_json_from_uint64(uint64_t n)
 
 /* ---- parsing ---- */
 
+/* A token of the text that jansson cannot take as it is: a number it cannot
+ * hold, or (Python dialect) a string with a lone surrogate.  `order` counts
+ * tokens of its kind (numbers; strings, keys included) in document order. */
 typedef struct {
-    size_t *at; /* indices (in document order) of the number tokens replaced */
-    size_t n, cap;
-    size_t numbers; /* number tokens seen */
-} wide_list;
+    size_t off, len, order;
+    int is_string;
+} fix;
 
-static int push(wide_list *l, size_t index)
+typedef struct {
+    fix *f;
+    size_t n, cap;
+    size_t numbers, strings; /* tokens of each kind seen */
+} fix_list;
+
+static int add_fix(fix_list *l, size_t off, size_t len, size_t order, int is_string)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? 2 * l->cap : 16;
-        size_t *a = realloc(l->at, cap * sizeof *a);
+        fix *a = realloc(l->f, cap * sizeof *a);
         if (!a) return -1;
-        l->at = a;
+        l->f = a;
         l->cap = cap;
     }
-    l->at[l->n++] = index;
+    l->f[l->n++] = (fix){off, len, order, is_string};
     return 0;
 }
 
@@ -179,35 +215,36 @@ static int hexval(const char *p, unsigned *out)
     return 0;
 }
 
-/* Scans the text, writing into `copy` (same length; may be NULL for a dry
- * run) the replacements, and listing the replaced number tokens.  Returns
- * the number of replacements, or -1 when out of memory. */
-static long scan(const char *t, size_t len, int dialect, char *copy, wide_list *l)
+/* At t[i] == '\\' inside a string: 1 when a \uXXXX lone surrogate starts
+ * there, 2 when a surrogate pair does, 0 otherwise. */
+static int surrogate_at(const char *t, size_t len, size_t i)
 {
-    long changes = 0;
+    unsigned u, u2;
+    if (i + 5 >= len || t[i + 1] != 'u' || hexval(t + i + 2, &u) || u < 0xD800 || u > 0xDFFF) return 0;
+    if (u <= 0xDBFF && i + 11 < len && t[i + 6] == '\\' && t[i + 7] == 'u' && !hexval(t + i + 8, &u2) && u2 >= 0xDC00 &&
+        u2 <= 0xDFFF)
+        return 2;
+    return 1;
+}
+
+/* Lists the tokens to fix.  -1 when out of memory. */
+static int scan(const char *t, size_t len, int dialect, fix_list *l)
+{
     size_t i = 0;
     while (i < len) {
         char c = t[i];
         if (c == '"') {
+            size_t start = i;
+            int lone = 0;
             for (i++; i < len && t[i] != '"'; i++) {
                 if (t[i] != '\\') continue;
-                unsigned u, u2;
-                if (dialect == RF_JSON_PYTHON && i + 5 < len && t[i + 1] == 'u' && !hexval(t + i + 2, &u) &&
-                    u >= 0xD800 && u <= 0xDFFF) {
-                    int paired = u <= 0xDBFF && i + 11 < len && t[i + 6] == '\\' && t[i + 7] == 'u' && !hexval(t + i + 8, &u2) &&
-                                 u2 >= 0xDC00 && u2 <= 0xDFFF;
-                    if (paired) {
-                        i += 11;
-                        continue;
-                    }
-                    if (copy) memcpy(copy + i, "\\uFFFD", 6); /* a lone surrogate: U+FFFD in the tree */
-                    changes++;
-                    i += 5;
-                    continue;
-                }
-                i++; /* the escaped character */
+                int s = dialect == RF_JSON_PYTHON ? surrogate_at(t, len, i) : 0;
+                if (s == 1) lone = 1;
+                i += s == 2 ? 11 : s == 1 ? 5 : 1;
             }
             i++;
+            if (lone && add_fix(l, start, (i < len ? i : len) - start, l->strings, 1)) return -1;
+            l->strings++;
             continue;
         }
         if (c == '-' || (c >= '0' && c <= '9') || (dialect == RF_JSON_PYTHON && (c == 'N' || c == 'I'))) {
@@ -221,107 +258,128 @@ static long scan(const char *t, size_t len, int dialect, char *copy, wide_list *
                 }
                 j = i + wl;
             } else {
-                while (j < len && (strchr("0123456789+-.eE", t[j]) && t[j])) j++;
+                while (j < len && t[j] && strchr("0123456789+-.eE", t[j])) j++;
                 if (!needs_wide(t + i, j - i, dialect)) {
                     l->numbers++;
                     i = j;
                     continue;
                 }
             }
-            if (copy) {
-                copy[i] = '0';
-                memset(copy + i + 1, ' ', j - i - 1);
-            } else if (push(l, l->numbers)) {
-                return -1;
-            }
+            if (add_fix(l, i, j - i, l->numbers, 0)) return -1;
             l->numbers++;
-            changes++;
             i = j;
             continue;
         }
         i++;
     }
-    return changes;
+    return 0;
 }
+
+static void put_utf8(char **d, unsigned cp)
+{
+    unsigned char *o = (unsigned char *)*d;
+    if (cp < 0x80) *o++ = (unsigned char)cp;
+    else if (cp < 0x800) *o++ = (unsigned char)(0xC0 | cp >> 6), *o++ = (unsigned char)(0x80 | (cp & 0x3F));
+    else if (cp < 0x10000)
+        *o++ = (unsigned char)(0xE0 | cp >> 12), *o++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F)),
+        *o++ = (unsigned char)(0x80 | (cp & 0x3F));
+    else
+        *o++ = (unsigned char)(0xF0 | cp >> 18), *o++ = (unsigned char)(0x80 | ((cp >> 12) & 0x3F)),
+        *o++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F)), *o++ = (unsigned char)(0x80 | (cp & 0x3F));
+    *d = (char *)o;
+}
+
+/* A string token (quotes included) that jansson has already accepted with
+ * its lone surrogates replaced, decoded with each lone surrogate as its
+ * three WTF-8 bytes: what Python holds, and what format1_write.c writes back
+ * as the same \uXXXX escape.  Such a string is not valid UTF-8, so jansson's
+ * own json_dumps() and a format 2 manifest refuse it. */
+static json_t *wtf8_string(const char *t, size_t n)
+{
+    char *out = malloc(n + 1), *d = out;
+    if (!out) return NULL;
+    for (size_t i = 1; i + 1 < n; i++) {
+        if (t[i] != '\\') {
+            *d++ = t[i];
+            continue;
+        }
+        char e = t[++i];
+        unsigned u = 0, u2 = 0;
+        switch (e) {
+        case 'b': *d++ = '\b'; break;
+        case 'f': *d++ = '\f'; break;
+        case 'n': *d++ = '\n'; break;
+        case 'r': *d++ = '\r'; break;
+        case 't': *d++ = '\t'; break;
+        case 'u':
+            hexval(t + i + 1, &u); /* jansson checked the escapes */
+            i += 4;
+            if (u >= 0xD800 && u <= 0xDBFF && i + 6 < n && t[i + 1] == '\\' && t[i + 2] == 'u' && !hexval(t + i + 3, &u2) &&
+                u2 >= 0xDC00 && u2 <= 0xDFFF) {
+                u = 0x10000 + ((u - 0xD800) << 10) + (u2 - 0xDC00);
+                i += 6;
+            }
+            put_utf8(&d, u);
+            break;
+        default: *d++ = e; /* " \ / */
+        }
+    }
+    json_t *v = json_stringn_nocheck(out, (size_t)(d - out));
+    free(out);
+    return v;
+}
+
+static json_t *wide_from_token(const char *t, size_t n) { return rf_json_wide(t, n); }
 
 typedef struct {
     const char *text;
-    const wide_list *l;
-    size_t seen, next;
-    const size_t *start; /* byte offset of each replaced token */
+    const fix_list *l;
+    size_t numbers, strings; /* seen in the walk */
+    size_t next;             /* the next fix to apply (fixes are in document order) */
     int failed;
 } restore_ctx;
 
-static json_t *wide_from_token(const char *t)
+/* The fix for the current token of a kind, if it is the next one. */
+static const fix *due(restore_ctx *c, int is_string, size_t order)
 {
-    size_t n = 0;
-    if (*t == '-' && t[1] == 'I') n = 9;
-    else if (*t == 'I') n = 8;
-    else if (*t == 'N') n = 3;
-    else
-        while (t[n] && strchr("0123456789-", t[n])) n++;
-    return rf_json_wide(t, n);
+    if (c->next < c->l->n && c->l->f[c->next].is_string == is_string && c->l->f[c->next].order == order)
+        return &c->l->f[c->next++];
+    return NULL;
 }
 
-/* Puts the wide numbers in place of the zeros that stand for them. */
+/* Puts the wide numbers in place of the zeros that stand for them, and the
+ * WTF-8 strings in place of their U+FFFD stand-ins.  A key with a lone
+ * surrogate keeps U+FFFD (jansson keys are C strings). */
 static void restore(restore_ctx *c, json_t *parent, void *iter, size_t index, json_t *v)
 {
     if (c->failed) return;
-    if (json_is_number(v)) {
-        size_t k = c->seen++;
-        if (c->next < c->l->n && c->l->at[c->next] == k) {
-            json_t *w = wide_from_token(c->text + c->start[c->next++]);
-            if (!w) {
-                c->failed = 1;
-                return;
-            }
-            if (json_is_object(parent)) c->failed |= json_object_iter_set_new(parent, iter, w) != 0;
-            else c->failed |= json_array_set_new(parent, index, w) != 0;
+    const fix *f = NULL;
+    if (json_is_number(v)) f = due(c, 0, c->numbers++);
+    else if (json_is_string(v)) f = due(c, 1, c->strings++);
+    if (f) {
+        json_t *w = f->is_string ? wtf8_string(c->text + f->off, f->len) : wide_from_token(c->text + f->off, f->len);
+        if (!w) {
+            c->failed = 1;
+            return;
+        }
+        if (!parent) {
+            c->failed = 1; /* the root: handled by the caller */
+            json_decref(w);
+        } else if (json_is_object(parent)) {
+            c->failed |= json_object_iter_set_new(parent, iter, w) != 0;
+        } else {
+            c->failed |= json_array_set_new(parent, index, w) != 0;
         }
     } else if (json_is_array(v)) {
         for (size_t i = 0; i < json_array_size(v); i++) restore(c, v, NULL, i, json_array_get(v, i));
     } else if (json_is_object(v)) {
-        for (void *it = json_object_iter(v); it; it = json_object_iter_next(v, it))
-            restore(c, v, it, 0, json_object_iter_value(it));
-    }
-}
-
-/* The byte offset of each replaced token (the copy has '0' + spaces there). */
-static int token_starts(const char *t, size_t len, int dialect, size_t **out, size_t count)
-{
-    size_t *s = malloc((count ? count : 1) * sizeof *s);
-    if (!s) return -1;
-    size_t n = 0, i = 0;
-    while (i < len && n < count) {
-        char c = t[i];
-        if (c == '"') {
-            for (i++; i < len && t[i] != '"'; i++)
-                if (t[i] == '\\') i++;
-            i++;
-            continue;
-        }
-        if (c == '-' || (c >= '0' && c <= '9') || (dialect == RF_JSON_PYTHON && (c == 'N' || c == 'I'))) {
-            size_t j = i;
-            if (dialect == RF_JSON_PYTHON && (c == 'N' || c == 'I' || (c == '-' && i + 1 < len && t[i + 1] == 'I'))) {
-                const char *word = c == 'N' ? "NaN" : c == 'I' ? "Infinity" : "-Infinity";
-                size_t wl = strlen(word);
-                if (len - i < wl || memcmp(t + i, word, wl)) {
-                    i++;
-                    continue;
-                }
-                s[n++] = i;
-                i += wl;
-                continue;
+        for (void *it = json_object_iter(v); it; it = json_object_iter_next(v, it)) {
+            if (due(c, 1, c->strings++)) {
+                /* a key with a lone surrogate: left as U+FFFD */
             }
-            while (j < len && t[j] && strchr("0123456789+-.eE", t[j])) j++;
-            if (needs_wide(t + i, j - i, dialect)) s[n++] = i;
-            i = j;
-            continue;
+            restore(c, v, it, 0, json_object_iter_value(it));
         }
-        i++;
     }
-    *out = s;
-    return n == count ? 0 : -1;
 }
 
 json_t *rf_json_loadb(const char *text, size_t len, size_t flags, int dialect, json_error_t *je)
@@ -329,51 +387,54 @@ json_t *rf_json_loadb(const char *text, size_t len, size_t flags, int dialect, j
     json_error_t local;
     if (!je) je = &local;
     if (dialect == RF_JSON_PYTHON) flags |= JSON_ALLOW_NUL;
-    wide_list l = {0};
-    long changes = scan(text, len, dialect, NULL, &l);
-    if (changes < 0) {
-        free(l.at);
+    fix_list l = {0};
+    if (scan(text, len, dialect, &l)) {
+        free(l.f);
         snprintf(je->text, sizeof je->text, "out of memory");
         return NULL;
     }
-    if (changes == 0) {
-        free(l.at);
-        return json_loadb(text, len, flags, je);
-    }
+    if (l.n == 0) return json_loadb(text, len, flags, je);
     char *copy = malloc(len ? len : 1);
-    size_t *starts = NULL;
-    if (!copy || token_starts(text, len, dialect, &starts, l.n)) {
-        free(copy);
-        free(starts);
-        free(l.at);
+    if (!copy) {
+        free(l.f);
         snprintf(je->text, sizeof je->text, "out of memory");
         return NULL;
     }
     memcpy(copy, text, len);
-    size_t total = l.numbers;
-    l.numbers = 0;
-    wide_list dummy = {0};
-    scan(text, len, dialect, copy, &dummy);
+    /* Same-length stand-ins, so that jansson's error positions hold. */
+    for (size_t k = 0; k < l.n; k++) {
+        const fix *f = &l.f[k];
+        if (!f->is_string) {
+            copy[f->off] = '0';
+            memset(copy + f->off + 1, ' ', f->len - 1);
+            continue;
+        }
+        for (size_t i = f->off + 1; i + 1 < f->off + f->len; i++) {
+            if (copy[i] != '\\') continue;
+            int s = surrogate_at(text, len, i);
+            if (s == 1) memcpy(copy + i, "\\uFFFD", 6);
+            i += s == 2 ? 11 : s == 1 ? 5 : 1;
+        }
+    }
     json_t *v = json_loadb(copy, len, flags | JSON_REJECT_DUPLICATES, je);
     free(copy);
-    if (v && l.n) {
-        /* The root itself may be the number (JSON_DECODE_ANY). */
-        if (json_is_number(v) && l.at[0] == 0) {
+    if (v) {
+        const fix *f0 = &l.f[0];
+        if (!json_is_object(v) && !json_is_array(v)) { /* the root itself (JSON_DECODE_ANY) */
             json_decref(v);
-            v = wide_from_token(text + starts[0]);
+            v = f0->is_string ? wtf8_string(text + f0->off, f0->len) : wide_from_token(text + f0->off, f0->len);
         } else {
-            restore_ctx c = {text, &l, 0, 0, starts, 0};
+            restore_ctx c = {text, &l, 0, 0, 0, 0};
             restore(&c, NULL, NULL, 0, v);
-            if (c.failed || c.seen != total || c.next != l.n) {
+            if (c.failed || c.numbers != l.numbers || c.next != l.n) {
                 /* cannot happen with duplicate keys refused; never hand out a wrong tree */
                 json_decref(v);
                 v = NULL;
-                snprintf(je->text, sizeof je->text, "wide numbers could not be put back (out of memory)");
+                snprintf(je->text, sizeof je->text, "numbers beyond jansson's range could not be put back (out of memory)");
             }
         }
     }
-    free(starts);
-    free(l.at);
+    free(l.f);
     return v;
 }
 

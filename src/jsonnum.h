@@ -13,8 +13,8 @@ enum {
     /* Standard JSON; integers up to 2^64-1 (format 2, user input). */
     RF_JSON_STRICT = 0,
     /* Also what Python's json.dumps writes: NaN, Infinity, -Infinity,
-     * integers of any size, \u0000 in strings, lone surrogates (read as
-     * U+FFFD; the text itself is kept by the caller).  Format 1 only. */
+     * integers of any size, \u0000 in strings, lone surrogates (held as
+     * WTF-8 in string values, U+FFFD in keys).  Format 1 only. */
     RF_JSON_PYTHON = 1
 };
 
@@ -42,6 +42,10 @@ int rf_json_is_text(const json_t *v);
  * positive wide integer, Infinity), -1 below (a negative one, -Infinity), 0
  * unordered (NaN).  Only meaningful when rf_json_wide_text(v) is not NULL. */
 int rf_json_wide_sign(const json_t *v);
+
+/* 1 when the tree under v holds a string that is not valid UTF-8 (a lone
+ * surrogate read in the Python dialect, as WTF-8). */
+int rf_json_has_invalid_text(const json_t *v);
 
 /* 1 when the tree under v holds a wide number. */
 int rf_json_has_wide(const json_t *v);

@@ -552,7 +552,9 @@ int raiiaf_writer_merge_json(raiiaf_writer *w, const char *json_object)
     if (rc) return rc;
     if (!json_object) return rf_fail(&w->err, RAIIAF_E_ARG, "JSON text is NULL");
     json_t *v;
-    rc = rf_json_parse(json_object, strlen(json_object), "metadata to merge", &v, &w->err);
+    /* format 1 holds what Python's json wrote (NaN, 2**64, ...): SPEC appendix */
+    rc = rf_json_parse_as(json_object, strlen(json_object), "metadata to merge", w->f1 ? RF_JSON_PYTHON : RF_JSON_STRICT, &v,
+                          &w->err);
     if (rc) return rc;
     if (!json_is_object(v)) {
         json_decref(v);

@@ -13,6 +13,7 @@
  * validation, format 1's limits) apply to the result. */
 #include "interop.h"
 #include "../jsonnum.h"
+#include "../format1.h"
 #include "../internal.h"
 #include "../owned.h"
 
@@ -33,6 +34,11 @@ static int probe(json_t *model_info, char *msg, size_t msg_size)
     if (!m) return RAIIAF_E_NOMEM;
     char *t = raiiaf_json_dumps(m, JSON_COMPACT);
     json_decref(m);
+    if (!t && rf_json_has_invalid_text(model_info)) {
+        /* a lone surrogate of Python's (jsonnum.h): no JSON text of format 2 holds it */
+        snprintf(msg, msg_size, "a string with a lone surrogate, which is not Unicode text");
+        return RAIIAF_E_JSON;
+    }
     if (!t) return RAIIAF_E_NOMEM;
     int rc = raiiaf_validate_manifest(t, strlen(t), msg, msg_size);
     free(t);
@@ -61,7 +67,9 @@ static void say(const notes *n, const char *fmt, ...)
 
 static void note_dropped(const notes *n, const char *path, json_t *v, const char *why)
 {
+    size_t tl;
     char *t = raiiaf_json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (!t) t = rf_py_json_dumps(v, &tl); /* as the format 1 text has it: "\ud800" */
     say(n, "model_info%s = %.200s is not valid in format 2 (%s); kept only in /raiiaf_metadata/extensions/" F1_EXT "/manifest",
         path, t ? t : "?", why);
     free(t);
@@ -125,10 +133,12 @@ static json_t *map_model_info(json_t *src, const notes *n)
     return out;
 }
 
-static int set_model_info(raiiaf_writer *w, json_t *mi)
+static int set_model_info(raiiaf_writer *w, json_t *mi, unsigned format)
 {
     json_t *m = json_pack("{s:{s:O}}", "raiiaf_metadata", "model_info", mi);
-    char *t = m ? raiiaf_json_dumps(m, JSON_COMPACT) : NULL;
+    size_t tl;
+    /* format 1 output takes Python's JSON (NaN, lone surrogates): writer.c */
+    char *t = !m ? NULL : format == 1 ? rf_py_json_dumps(m, &tl) : raiiaf_json_dumps(m, JSON_COMPACT);
     json_decref(m);
     if (!t) return RAIIAF_E_NOMEM;
     int rc = raiiaf_writer_merge_json(w, t);
@@ -314,7 +324,7 @@ int raiiaf_convert(const char *in, const char *out, unsigned format, int codec, 
     if (json_is_object(src_mi)) {
         mi = format == 2 && major == 1 ? map_model_info(src_mi, &n) : json_incref(src_mi);
         if (!mi) rc = RAIIAF_E_NOMEM;
-        else rc = set_model_info(w, mi);
+        else rc = set_model_info(w, mi, format);
         if (rc) {
             rf_fail(&e, rc, "%s: model_info: %s", in, mi ? raiiaf_writer_errmsg(w) : "out of memory");
             goto done;
