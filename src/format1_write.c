@@ -15,6 +15,7 @@
 #include "format1.h"
 #include "fileio.h"
 #include "jsonnum.h"
+#include "jsonutil.h"
 
 #include <errno.h>
 #include <math.h>
@@ -620,7 +621,13 @@ int rf_f1w_finish(rf_f1w *f, json_t *manifest, int fd, const char *tmp_path, rf_
             rc = rf_fail(e, RAIIAF_E_NOMEM, "out of memory");
             goto done;
         }
-        json_t *rec = record(idx++, k == 0 ? "DATA" : "ENVC", "0000", off, p.size, n, hex, NULL, 1, NULL, NULL);
+        /* The image record's own fields (the package's extra_image), kept by
+         * convert in the extension org.raiiaf.format1 (SPEC, format 1 appendix). */
+        json_t *ie = json_object_get(json_object_get(json_object_get(json_object_get(manifest, "raiiaf_metadata"), "extensions"),
+                                                     "org.raiiaf.format1"),
+                                     "image_extra");
+        json_t *extra = k == 0 && json_is_object(ie) ? rf_json_copy(ie) : NULL;
+        json_t *rec = record(idx++, k == 0 ? "DATA" : "ENVC", "0000", off, p.size, n, hex, extra, 1, NULL, NULL);
         if (!rec || json_array_append_new(chunks, rec)) {
             rc = rf_fail(e, RAIIAF_E_NOMEM, "out of memory");
             goto done;

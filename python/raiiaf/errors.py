@@ -52,6 +52,13 @@ class raiiafEnvChunkError(raiiafChunkError):
     """The environment chunk is damaged or invalid."""
 
 
+class LatentInputError(raiiafLatentError, ValueError):
+    """A latent given to the drop-in's file_encoder is not one the original
+    package accepted (not 4-D, not float16/float32, NaN or Inf, empty): the
+    original raised raiiafLatentError, so old ``except`` clauses catch it;
+    it is also the ValueError this package raised before."""
+
+
 # ---- status codes -----------------------------------------------------------
 
 OK = 0

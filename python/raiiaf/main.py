@@ -32,7 +32,7 @@ from . import _core, errors
 from .errors import (raiiafChunkError, raiiafCorruptHeader, raiiafDecodeError,  # noqa: F401 (re-exported)
                      raiiafEnvChunkError, raiiafImageError, raiiafLatentError, raiiafMetadataError)
 
-__all__ = ["raiiafFileHandler", "raiiafDecodeError", "raiiafCorruptHeader", "raiiafMetadataError",
+__all__ = ["raiiafFileHandler", "EnvChunk", "raiiafDecodeError", "raiiafCorruptHeader", "raiiafMetadataError",
            "raiiafChunkError", "raiiafLatentError", "raiiafImageError", "raiiafEnvChunkError"]
 
 # The component ids format 1 files record (their ENVC chunk).
@@ -62,8 +62,14 @@ class raiiafFileHandler:
             raise ValueError("filename must end with .raiiaf: %r" % (filename,))
         if not isinstance(latent, dict):
             raise TypeError("latent must be a dict of name -> 4-D float16/float32 array")
+        bad = errors.LatentInputError  # the original's raiiafLatentError (and a ValueError)
+        # extra_image: in the original, a dict of extra fields for the image
+        # record; bytes here are an extra image chunk of its own (format 2).
+        image_extra = dict(extra_image) if isinstance(extra_image, dict) else None
+        if image_extra is not None:
+            extra_image = None
         if format == 1 and extra_image is not None:
-            raise ValueError("format 1 has no place for extra_image")
+            raise ValueError("format 1 has no place for an extra image chunk (give a dict: the image record's fields)")
         arrays = {}
         for name, value in latent.items():
             if _core._is_torch_tensor(value):
@@ -71,16 +77,16 @@ class raiiafFileHandler:
                     else value.detach().to("cpu").numpy()
             arr = np.asarray(value)
             if arr.ndim != 4:
-                raise ValueError("latent %r must be 4-D (N, C, H, W), not %d-D" % (name, arr.ndim))
+                raise bad("latent %r must be 4-D (N, C, H, W), not %d-D" % (name, arr.ndim))
             if arr.dtype not in (np.float16, np.float32):
-                raise ValueError("latent %r must be float16 or float32, not %s" % (name, arr.dtype))
+                raise bad("latent %r must be float16 or float32, not %s" % (name, arr.dtype))
             if not np.isfinite(arr).all():
-                raise ValueError("latent %r contains NaN or Inf" % (name,))
+                raise bad("latent %r contains NaN or Inf" % (name,))
             if convert_float16 and arr.dtype == np.float32:
                 with np.errstate(over="ignore"):
                     arr = arr.astype(np.float16)
                 if not np.isfinite(arr).all():
-                    raise ValueError("latent %r has values outside float16's range; pass "
+                    raise bad("latent %r has values outside float16's range; pass "
                                      "convert_float16=False" % (name,))
             arrays[name] = arr
         if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
@@ -89,13 +95,17 @@ class raiiafFileHandler:
         extra = {}
         if extra_image is not None:
             extra_image = bytes(extra_image)
+        extensions = {}
+        if extra_image is not None:
+            extensions["org.raiiaf.python"] = {"extra_image_chunk": "XIMG"}
+        if image_extra is not None:  # the DATA record's "extra" in format 1; kept here by convert too
+            extensions["org.raiiaf.format1"] = {"image_extra": image_extra}
         _core.write(filename, image=img_binary, latents=arrays, model=model_name,
                     model_version=model_version, prompt=prompt, tags=list(tags),
                     generation_settings=generation_settings, hardware_info=hardware_info,
                     codec=codec, format=format,
                     chunks={"XIMG": extra_image} if extra_image is not None else None,
-                    extensions={"org.raiiaf.python": {"extra_image_chunk": "XIMG"}}
-                    if extra_image is not None else None, extra=extra)
+                    extensions=extensions or None, extra=extra)
         with _core.open(filename) as f:
             records = f.metadata["raiiaf_metadata"].get("chunks", [])
             if isinstance(chunk_records, list):
@@ -125,17 +135,17 @@ class raiiafFileHandler:
                             % (c.index, c.type, max(c.stored_size, c.raw_size), self.max_chunk_size),
                             errors.E_LIMIT, filename)
             latents = [np.array(f.latents[name]) for name in f.names]  # own, writable copies
+            chunks = {"latent": latents}
             image = f.image_bytes
+            if image is not None:  # the original sets "image" only when the file has one
+                chunks["image"] = image
             env_text = f.env_json
-            env = None
             if env_text is not None:
-                import json
-                env = json.loads(env_text)
+                chunks["env"] = EnvChunk.from_json(env_text)
             metadata = f.metadata
-            if env is not None:
+            if env_text is not None:
                 _warn_drift(f, filename)
-        return {"header": header, "chunks": {"latent": latents, "image": image, "env": env},
-                "metadata": metadata}
+        return {"header": header, "chunks": chunks, "metadata": metadata}
 
     # -- images -------------------------------------------------------------------
     @staticmethod
@@ -157,6 +167,53 @@ class raiiafFileHandler:
         except Exception as e:
             raise errors.ImageError("cannot decode the image bytes: %s" % e, errors.E_IMAGE) from e
         return im
+
+
+class EnvChunk(dict):
+    """chunks["env"] as the original package gave it (its EnvChunk):
+    ``env.env_version`` and ``env.components``, a list of dicts with
+    ``component_id``, ``cononical_str`` (that package's spelling) and
+    ``component_sha256_digest`` as 32 bytes.  Format 2 records (``id``,
+    ``canonical``, ``sha256`` hex) get those three keys added.  Also the
+    dict the record was stored as: ``env["components"]``, ``env["env_version"]``."""
+
+    @classmethod
+    def from_json(cls, text):
+        import hashlib
+        import json
+        raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raw = {"components": []}
+        comps = []
+        for c in raw.get("components") or []:
+            if not isinstance(c, dict):
+                continue
+            c = dict(c)
+            if "component_id" not in c and "id" in c:  # format 2
+                c["component_id"] = c["id"]
+                c["cononical_str"] = c.get("canonical")
+                digest = c.get("sha256")
+                if not isinstance(digest, str) and isinstance(c["cononical_str"], str):
+                    digest = hashlib.sha256(c["cononical_str"].encode("utf-8")).hexdigest()
+                c["component_sha256_digest"] = digest
+            d = c.get("component_sha256_digest")
+            if isinstance(d, str) and len(d) == 64:  # hex in the file, bytes in memory (as the original)
+                try:
+                    c["component_sha256_digest"] = bytes.fromhex(d)
+                except ValueError:
+                    pass
+            comps.append(c)
+        env = cls(raw)
+        env["components"] = comps
+        return env
+
+    @property
+    def env_version(self):
+        return self.get("env_version")
+
+    @property
+    def components(self):
+        return self.get("components", [])
 
 
 def _pil():

@@ -176,11 +176,30 @@ static int carry_unowned(raiiaf_writer *w, json_t *meta)
     return rc;
 }
 
-/* The verbatim format 1 manifest and ENVC text, for a lossless way back. */
-static int keep_format1(raiiaf_writer *w, const char *f1_text, size_t f1_len, const char *env_text, size_t env_len)
+/* The extra fields of a format 1 manifest's image (DATA) record, the
+ * package's extra_image: an object, or NULL when none. */
+static json_t *f1_image_extra(json_t *f1_manifest)
+{
+    json_t *chunks = json_object_get(json_object_get(f1_manifest, "raiiaf_metadata"), "chunks");
+    size_t i;
+    json_t *c;
+    json_array_foreach(chunks, i, c) {
+        json_t *t = json_object_get(c, "type"), *x = json_object_get(c, "extra");
+        if (json_is_string(t) && !strcmp(json_string_value(t), "DATA") && json_is_object(x) && json_object_size(x)) return x;
+    }
+    return NULL;
+}
+
+/* The verbatim format 1 manifest and ENVC text, for a lossless way back;
+ * the image record's extra fields also as an object, which format 1 output
+ * writes back into that record (format1_write.c). */
+static int keep_format1(raiiaf_writer *w, const char *f1_text, size_t f1_len, const char *env_text, size_t env_len,
+                        json_t *f1_manifest)
 {
     json_t *keep = json_pack("{s:s%}", "manifest", f1_text, f1_len);
     if (keep && env_text) json_object_set_new(keep, "env", json_stringn(env_text, env_len));
+    json_t *ie = f1_image_extra(f1_manifest);
+    if (keep && ie) json_object_set(keep, "image_extra", ie);
     char *t = keep ? raiiaf_json_dumps(keep, JSON_COMPACT) : NULL;
     json_decref(keep);
     int rc = t ? raiiaf_writer_set_json(w, "/raiiaf_metadata/extensions/" F1_EXT, t) : RAIIAF_E_NOMEM;
@@ -332,8 +351,16 @@ int raiiaf_convert(const char *in, const char *out, unsigned format, int codec, 
     }
     json_t *meta = json_object_get(src, "raiiaf_metadata");
     if (format == 2 && major == 2 && json_is_object(meta)) rc = carry_unowned(w, meta);
-    else if (format == 2 && major == 1) rc = keep_format1(w, f1_text, f1_len, env_text, env_len);
+    else if (format == 2 && major == 1) rc = keep_format1(w, f1_text, f1_len, env_text, env_len, f1m);
     else if (format == 1 && env_text) rc = raiiaf_writer_set_format1_env(w, env_text, env_len);
+    if (!rc && format == 1) { /* the image record's extra fields, back in place */
+        json_t *ie = f1_image_extra(f1m);
+        if (!ie) ie = json_object_get(ext, "image_extra");
+        char *t = json_is_object(ie) ? rf_py_json_dumps(ie, &(size_t){0}) : NULL;
+        if (json_is_object(ie) && !t) rc = RAIIAF_E_NOMEM;
+        else if (t) rc = raiiaf_writer_set_json(w, "/raiiaf_metadata/extensions/" F1_EXT "/image_extra", t);
+        free(t);
+    }
     if (rc) {
         rf_fail(&e, rc, "%s: %s", in, raiiaf_writer_errmsg(w));
         goto done;
