@@ -508,7 +508,7 @@ int raiiaf_writer_set_json(raiiaf_writer *w, const char *pointer, const char *js
     if (rf_owned_pointer(pointer)) return rf_fail(&w->err, RAIIAF_E_ARG, "%s is written by the library and cannot be set", pointer);
     json_t *v;
     json_error_t je;
-    v = rf_json_loadb(json, strlen(json), JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, RF_JSON_STRICT, &je);
+    v = rf_json_loadb(json, strlen(json), JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, w->f1 ? RF_JSON_PYTHON : RF_JSON_STRICT, &je);
     if (!v) return rf_fail(&w->err, RAIIAF_E_JSON, "%s: invalid JSON value at column %d: %s", pointer, je.column, je.text);
     if (rf_json_depth(v, RF_MAX_JSON_DEPTH) > RF_MAX_JSON_DEPTH) {
         json_decref(v);

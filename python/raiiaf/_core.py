@@ -265,7 +265,9 @@ class _Writer:
             raise errors.make(rc, msg or s(lib.raiiaf_strerror(rc)), self.path, part)
 
     def set(self, pointer, value):
-        self.check(lib.raiiaf_writer_set_json(self.h, b(pointer), b(json.dumps(value, ensure_ascii=False))))
+        # ASCII JSON (\uXXXX escapes): a str's lone surrogate travels as \ud800, which
+        # format 1 keeps (Python's dialect) and format 2 refuses with a JSON error.
+        self.check(lib.raiiaf_writer_set_json(self.h, b(pointer), b(json.dumps(value))))
 
     def free(self):
         if self.h:
@@ -380,9 +382,9 @@ def write(path, image=None, latents=None, *, model=None, model_version=None, pro
             w.set(mi + "hardware_info", _jsonable(hardware_info))
         if extensions:
             w.check(lib.raiiaf_writer_merge_json(w.h, b(json.dumps(
-                {"raiiaf_metadata": {"extensions": _jsonable(extensions)}}, ensure_ascii=False))))
+                {"raiiaf_metadata": {"extensions": _jsonable(extensions)}}))))
         if extra:
-            w.check(lib.raiiaf_writer_merge_json(w.h, b(json.dumps(_jsonable(extra), ensure_ascii=False))))
+            w.check(lib.raiiaf_writer_merge_json(w.h, b(json.dumps(_jsonable(extra)))))
         _write_env(w, format, env, env_components, include_hostname)
         w.check(lib.raiiaf_writer_finish(w.h))
         return w.result()
