@@ -34,6 +34,8 @@ const char *cli_safe(const char *s);
  * printed followed by `indent` spaces, so continuation lines align under
  * the value in `Label:      value` output. */
 const char *cli_safe_lines(const char *s, int indent);
+/* cli_safe_lines() of n bytes that may hold NULs (shown as \x00). */
+const char *cli_safe_lines_n(const char *s, size_t n, int indent);
 
 /* Exit status for a library status met while reading inputs. */
 int cli_exit_for_input(int status);

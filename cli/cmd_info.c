@@ -99,7 +99,8 @@ static int info_one(const char *path, int json, int many)
     static const char *const text_fields[][2] = {{"prompt", "Prompt:"}, {"negative_prompt", "Negative:"}, {"date", "Date:"}};
     for (size_t k = 0; k < 3; k++) {
         const char *s = str_at(mi, text_fields[k][0]);
-        if (s) printf("%-12s %s\n", text_fields[k][1], cli_safe_lines(s, 13)); /* a multi-line prompt stays readable */
+        size_t n = json_string_length(json_object_get(mi, text_fields[k][0]));
+        if (s) printf("%-12s %s\n", text_fields[k][1], cli_safe_lines_n(s, n, 13)); /* a multi-line prompt stays readable */
     }
     json_t *tags = json_object_get(mi, "tags");
     if (json_is_array(tags) && json_array_size(tags)) {

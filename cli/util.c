@@ -30,21 +30,22 @@ static size_t utf8_len(const unsigned char *s)
     return 0;
 }
 
-static const char *safe_text(const char *s, int indent)
+static const char *safe_text(const char *s, size_t n, int indent)
 {
     /* A ring of results, so several may appear in one printf; each is
      * freed when its slot comes round again. */
     static char *ring[8];
     static unsigned next;
     if (!s) return NULL;
-    size_t n = strlen(s), pad = indent > 0 ? (size_t)indent : 0;
+    size_t pad = indent > 0 ? (size_t)indent : 0;
     /* worst case: every byte a 4-byte \xHH, or a newline and its indent */
     size_t cap = n * (4 > pad + 1 ? 4 : pad + 1) + 1;
     char *out = malloc(cap), *o = out;
     if (!out) return "(out of memory)";
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) { /* a NUL inside (format 1's \u0000) shows as \x00 */
         size_t k = utf8_len(p);
+        if (k > (size_t)(end - p)) k = 0;
         uint32_t c = k == 2 ? (uint32_t)(p[0] & 0x1F) << 6 | (p[1] & 0x3F)
                    : k == 3 ? (uint32_t)(p[0] & 0x0F) << 12 | (uint32_t)(p[1] & 0x3F) << 6 | (p[2] & 0x3F)
                             : p[0];
@@ -72,9 +73,11 @@ static const char *safe_text(const char *s, int indent)
     return out;
 }
 
-const char *cli_safe(const char *s) { return safe_text(s, -1); }
+const char *cli_safe(const char *s) { return s ? safe_text(s, strlen(s), -1) : NULL; }
 
-const char *cli_safe_lines(const char *s, int indent) { return safe_text(s, indent < 0 ? 0 : indent); }
+const char *cli_safe_lines(const char *s, int indent) { return s ? safe_text(s, strlen(s), indent < 0 ? 0 : indent) : NULL; }
+
+const char *cli_safe_lines_n(const char *s, size_t n, int indent) { return safe_text(s, n, indent < 0 ? 0 : indent); }
 
 void cli_err(const char *fmt, ...)
 {

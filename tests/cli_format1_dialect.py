@@ -82,6 +82,8 @@ class Format1Dialect(CliCase):
         self.assertIn("seed %d" % (2**64 + 5), self.ok("info", path))
         path, _ = self.make("nan_inf")
         self.assertIn("cfg NaN", self.ok("info", path))
+        path, _ = self.make("nul")
+        self.assertIn("Prompt:      a\\x00b\n", self.ok("info", path))  # the NUL shown, not cut there
 
     def test_convert_both_ways(self):
         expect_note = {"seed_2_63": None, "seed_2_64_plus_5": "generation_settings/seed",
