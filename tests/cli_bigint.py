@@ -92,6 +92,25 @@ class BigIntegers(CliCase):
             hist = json.loads(self.ok("history", "--json", p))
             self.assertEqual(hist[-1]["changes"], [{"op": "changed", "path": "/raiiaf_metadata/model_info/generation_settings/seed"}])
 
+    def test_sign_and_safetensors(self):
+        seed = 2**64 - 1
+        p = self.p("s.raiiaf")
+        self.ok("create", "-o", p, "--image", EMPTY, "--latent",
+                "initial_noise=" + os.path.join(DATA, "npy", "f32_1x4x8x8_v1.npy"), "--model", "m", "--seed", seed)
+        key = self.p("k.pem")
+        self.ok("keygen", "-o", key)
+        self.ok("sign", p, "--key", key)
+        self.ok("verify", "--pubkey", key + ".pub", p)
+        self.assertEqual(self.gs(p)["seed"], seed)
+        st = self.p("n.safetensors")
+        self.ok("extract", p, "--latent", "initial_noise=" + st)
+        with open(st, "rb") as f:
+            n = struct.unpack("<Q", f.read(8))[0]
+            meta = json.loads(f.read(n))["__metadata__"]
+        self.assertEqual(meta["raiiaf.seed"], str(seed))
+        self.assertEqual(json.loads(meta["raiiaf.manifest"])["raiiaf_metadata"]["model_info"]["generation_settings"]["seed"],
+                         seed)
+
     def test_out_of_range_refused(self):
         p = self.p("x.raiiaf")
         r = run("create", "-o", p, "--image", EMPTY, "--model", "m", "--seed", 2**64)

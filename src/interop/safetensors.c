@@ -341,7 +341,7 @@ json_t *st_metadata_from_manifest(const char *manifest, size_t len)
     {
         char key[128];
         snprintf(key, sizeof key, "raiiaf.%s", k);
-        char *t = json_is_string(v) ? strdup(json_string_value(v)) : raiiaf_json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        char *t = rf_json_is_text(v) ? strdup(json_string_value(v)) : raiiaf_json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
         if (t) json_object_set_new(md, key, json_string(t));
         free(t);
     }
