@@ -365,7 +365,7 @@ int rf_f1w_add_image(rf_f1w *f, const void *data, size_t size, rf_err *e)
 int rf_f1w_set_env(rf_f1w *f, const char *json, size_t size, rf_err *e)
 {
     json_t *v;
-    int rc = rf_json_parse(json, size, "format 1 environment record", &v, e);
+    int rc = rf_json_parse_as(json, size, "format 1 environment record", RF_JSON_PYTHON, &v, e);
     if (rc) return rc;
     int ok = json_is_object(v);
     json_decref(v);
