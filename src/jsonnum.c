@@ -10,7 +10,9 @@
  * back in place of those zeros.  Which zeros: the pre-pass counts every
  * number token in document order; jansson keeps object members in insertion
  * order and, with duplicate keys refused, that is document order, so a
- * depth-first walk meets the numbers in the same order. */
+ * depth-first walk meets the numbers in the same order.  Lone surrogates
+ * (Python's dialect) go the same way: \uFFFD of the same length in the
+ * copy, then the string decoded again from the original text as WTF-8. */
 #include "jsonnum.h"
 
 #include <stdint.h>
