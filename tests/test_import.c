@@ -143,7 +143,8 @@ static void test_a1111_grammar(void **state)
                                   "Custom thing: 7, Version: v1.9.0\n",
                                   &r),
                      1);
-    assert_string_equal(mi_str(&r, "prompt"), "a cat <lora:fluffy:0.6> <lora:bad>\n  on a sofa");
+    /* verbatim: A1111 writes the prompts as typed, so only the separators go */
+    assert_string_equal(mi_str(&r, "prompt"), "  a cat <lora:fluffy:0.6> <lora:bad>\n  on a sofa");
     assert_string_equal(mi_str(&r, "negative_prompt"), "dog,\n blurry");
     assert_string_equal(mi_str(&r, "model_name"), "sd_xl_base_1.0");
     assert_string_equal(mi_str(&r, "model_hash"), "autov2:abcdef0123");

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---------------------------------------------------------------------- */
 /* Parsing                                                                 */
@@ -141,13 +142,6 @@ json_t *a1111_parse_pairs(const char *line)
     return o;
 }
 
-static char *trim_dup(const char *s, size_t n)
-{
-    while (n && isspace((unsigned char)*s)) s++, n--;
-    while (n && isspace((unsigned char)s[n - 1])) n--;
-    return strndup(s, n);
-}
-
 static int parse_ll(const char *s, long long *v)
 {
     char *end;
@@ -224,6 +218,30 @@ static void lora_hashes(const char *s, import_result *r)
     json_decref(pairs);
 }
 
+/* The A1111-family tool that wrote the text, told apart the way the
+ * forks mark themselves: SD.Next writes `App: SD.Next`; the others keep
+ * A1111's `Version:` field with their own tag in front: Forge "f2.0.1v1.10.1-...",
+ * old Forge "f0.0.17v1.8.0rc-...", reForge "f1.x.x-v1.10.1RC-..." (a dash
+ * before the A1111 version), Forge Classic "classic", Forge Neo "neo",
+ * Fooocus in its A1111 scheme "Fooocus v2.5.5", ComfyUI savers "ComfyUI". */
+static const char *a1111_tool_name(const char *app, const char *version)
+{
+    if (app && strstr(app, "SD.Next")) return "SD.Next";
+    if (!version) return "AUTOMATIC1111";
+    if (!strncasecmp(version, "neo", 3)) return "Forge Neo";
+    if (!strncasecmp(version, "classic", 7)) return "Forge Classic";
+    if (!strncmp(version, "Fooocus", 7)) return "Fooocus";
+    if (!strncmp(version, "RuinedFooocus", 13)) return "RuinedFooocus";
+    if (!strncmp(version, "ComfyUI", 7)) return "ComfyUI";
+    if (!strncmp(version, "StabilityMatrix", 15) || !strncmp(version, "Stability Matrix", 16)) return "Stability Matrix";
+    if (version[0] == 'f' && isdigit((unsigned char)version[1])) {
+        const char *v = version + 1;
+        while (isdigit((unsigned char)*v) || *v == '.') v++;
+        return !strncmp(v, "-v", 2) ? "reForge" : "Forge";
+    }
+    return "AUTOMATIC1111";
+}
+
 int import_a1111(const char *text, import_result *r)
 {
     size_t n = strlen(text);
@@ -239,10 +257,15 @@ int import_a1111(const char *text, import_result *r)
         json_decref(pairs);
         return 0;
     }
-    /* Prompt / negative prompt: everything before the last line. */
+    /* Prompt / negative prompt: everything before the last line, taken
+     * verbatim.  A1111 writes them as given (create_infotext: PROMPT
+     * "\nNegative prompt: " NEGATIVE "\n" SETTINGS), so only those
+     * separators are removed: whitespace at either end is the user's. */
     size_t head = (size_t)(last - text);
+    if (head && text[head - 1] == '\n') head--; /* the newline before the settings line */
+    if (head && text[head - 1] == '\r') head--;
     const char *neg = NULL;
-    for (const char *l = text; l < text + head;) {
+    for (const char *l = text; l <= text + head;) {
         const char *s = l;
         while (s < text + head && (*s == ' ' || *s == '\t')) s++;
         if ((size_t)(text + head - s) >= 16 && !strncmp(s, "Negative prompt:", 16)) {
@@ -253,8 +276,21 @@ int import_a1111(const char *text, import_result *r)
         if (!nl) break;
         l = nl + 1;
     }
-    char *prompt = trim_dup(text, (size_t)((neg ? neg : text + head) - text));
-    char *negative = neg ? trim_dup(neg + 16, (size_t)(text + head - neg - 16)) : NULL;
+    size_t plen = (size_t)((neg ? neg : text + head) - text);
+    if (neg) {
+        /* the line break that introduced "Negative prompt:" (and any
+         * indentation before it) is not part of the prompt */
+        while (plen && (text[plen - 1] == ' ' || text[plen - 1] == '\t')) plen--;
+        if (plen && text[plen - 1] == '\n') plen--;
+        if (plen && text[plen - 1] == '\r') plen--;
+    }
+    char *prompt = strndup(text, plen);
+    char *negative = NULL;
+    if (neg) {
+        const char *n0 = neg + 16;
+        if (*n0 == ' ') n0++; /* A1111 writes one space after the colon */
+        negative = strndup(n0, (size_t)(text + head > n0 ? text + head - n0 : 0));
+    }
     if (prompt && *prompt) {
         imp_set_str(r, "prompt", prompt);
         prompt_loras(prompt, r);
@@ -262,9 +298,9 @@ int import_a1111(const char *text, import_result *r)
     if (negative && *negative) imp_set_str(r, "negative_prompt", negative);
     free(prompt);
     free(negative);
-
     r->tool = "AUTOMATIC1111";
     json_t *hires = NULL;
+    const char *app = NULL, *version = NULL, *raw_prompt = NULL, *raw_negative = NULL;
     const char *k;
     json_t *v;
     json_object_foreach(pairs, k, v)
@@ -274,7 +310,9 @@ int import_a1111(const char *text, import_result *r)
         double dv;
         if (key_is(k, "Steps") && !parse_ll(s, &iv)) imp_set_gs_int(r, "steps", iv, 1, "Steps");
         else if (key_is(k, "Sampler")) imp_set_gs_str(r, "sampler", s);
-        else if (key_is(k, "Schedule type")) imp_set_gs_str(r, "scheduler", s);
+        else if (key_is(k, "Schedule type") || key_is(k, "Scheduler")) imp_set_gs_str(r, "scheduler", s);
+        else if (key_is(k, "Raw prompt")) raw_prompt = s;
+        else if (key_is(k, "Raw negative prompt")) raw_negative = s;
         else if (key_is(k, "CFG scale") && !parse_d(s, &dv)) imp_set_gs_num(r, "cfg_scale", dv, 0, INFINITY, "CFG scale");
         else if (key_is(k, "Seed") && !parse_ll(s, &iv)) {
             if (iv < 0) imp_note(r, "Seed %lld (random) is not a seed the schema can hold; kept in unmapped only", iv);
@@ -301,13 +339,25 @@ int import_a1111(const char *text, import_result *r)
         } else if (key_is(k, "Lora hashes")) lora_hashes(s, r);
         else if (key_is(k, "Version")) {
             json_object_set(r->ext, "tool_version", v);
-            if (s[0] == 'f' && isdigit((unsigned char)s[1])) r->tool = "Forge";
+            if (!app) version = s;
         } else if (key_is(k, "App")) {
-            if (strstr(s, "SD.Next")) r->tool = "SD.Next";
+            app = s;
             json_object_set(r->ext, "app", v);
         } else imp_unmapped(r, k, json_incref(v));
     }
     if (hires) json_object_set_new(r->ext, "hires", hires);
+    r->tool = a1111_tool_name(app, version);
+    /* Fooocus's A1111 scheme: the text's prompt is the style-expanded one;
+     * what the user typed is `Raw prompt` (Fooocus's own reader takes it). */
+    static const char *const which[2][2] = {{"prompt", "full_prompt"}, {"negative_prompt", "full_negative_prompt"}};
+    const char *raw[2] = {raw_prompt, raw_negative};
+    for (int i = 0; i < 2; i++) {
+        if (!raw[i]) continue;
+        json_t *full = json_object_get(r->model_info, which[i][0]);
+        if (full) imp_unmapped(r, which[i][1], json_incref(full));
+        json_object_del(r->model_info, which[i][0]);
+        imp_set_str(r, which[i][0], raw[i]);
+    }
     json_decref(pairs);
     return 1;
 }
@@ -414,13 +464,10 @@ char *export_parameters_text(json_t *manifest)
     }
     const char *hash = json_string_value(json_object_get(mi, "model_hash"));
     if (hash) {
-        char hb[16];
         const char *colon = strchr(hash, ':');
         if (colon && (!strncmp(hash, "autov2:", 7) || !strncmp(hash, "autov1:", 7))) hash = colon + 1;
-        else if (colon && !strncmp(hash, "sha256:", 7) && strlen(colon + 1) >= 10) {
-            snprintf(hb, sizeof hb, "%.10s", colon + 1); /* AutoV2 is the first 10 hex digits of the SHA-256 */
-            hash = hb;
-        }
+        else if (colon && !strncmp(hash, "sha256:", 7)) hash = colon + 1; /* the full SHA-256: a reader
+                                                                            keeps all 64 digits */
         json_t *hv = json_string(hash);
         pair(&l, &first, "Model hash", hv);
         json_decref(hv);
