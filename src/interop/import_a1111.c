@@ -33,7 +33,7 @@
 
 static int keych(unsigned char c)
 {
-    return isalnum(c) || c == '_' || c == ' ' || c == '-' || c == '/' || c >= 0x80;
+    return isalnum(c) || c == '_' || c == ' ' || c == '-' || c == '/' || c == '.' || c >= 0x80; /* '.': LoRA names in Lora hashes/weights */
 }
 
 /* Setting keys compared as the generators' readers do: letters and digits
@@ -218,6 +218,34 @@ static void lora_hashes(const char *s, import_result *r)
     json_decref(pairs);
 }
 
+/* "name: weight, ..." (Fooocus's `Lora weights`, and ours for LoRAs a
+ * prompt does not name) -> weights on the matching adapters, adding
+ * those not yet listed. */
+static void lora_weights(const char *s, import_result *r)
+{
+    json_t *pairs = a1111_parse_pairs(s);
+    const char *k;
+    json_t *v;
+    json_object_foreach(pairs, k, v)
+    {
+        double w;
+        if (parse_d(json_string_value(v), &w)) continue;
+        json_t *ads = json_object_get(r->model_info, "adapters");
+        size_t i;
+        json_t *a;
+        int found = 0;
+        json_array_foreach(ads, i, a)
+        {
+            if (!strcmp(json_string_value(json_object_get(a, "name")), k)) {
+                json_object_set_new(a, "weight", json_real(w));
+                found = 1;
+            }
+        }
+        if (!found) imp_add_adapter(r, k, "lora", 1, w, NULL);
+    }
+    json_decref(pairs);
+}
+
 /* The A1111-family tool that wrote the text, told apart the way the
  * forks mark themselves: SD.Next writes `App: SD.Next`; the others keep
  * A1111's `Version:` field with their own tag in front: Forge "f2.0.1v1.10.1-...",
@@ -337,6 +365,7 @@ int import_a1111(const char *text, import_result *r)
             if (!hires) hires = json_object();
             json_object_set(hires, k, v);
         } else if (key_is(k, "Lora hashes")) lora_hashes(s, r);
+        else if (key_is(k, "Lora weights")) lora_weights(s, r);
         else if (key_is(k, "Version")) {
             json_object_set(r->ext, "tool_version", v);
             if (!app) version = s;
@@ -500,6 +529,31 @@ char *export_parameters_text(json_t *manifest)
         json_decref(lv);
     }
     free(lh.p);
+    /* Weights of LoRAs the prompt does not carry as <lora:NAME:W> (a
+     * ComfyUI loader's, a JSON record's): `Lora weights`, as Fooocus
+     * writes it, so that the text alone gives them back. */
+    sbuf lw = {0};
+    json_array_foreach(json_object_get(mi, "adapters"), i, a)
+    {
+        const char *an = json_string_value(json_object_get(a, "name"));
+        json_t *aw = json_object_get(a, "weight");
+        if (!an || !json_is_number(aw) || strpbrk(an, ",:")) continue;
+        char tag[600];
+        snprintf(tag, sizeof tag, "<lora:%s:", an);
+        if (prompt && strstr(prompt, tag)) continue;
+        char num[64];
+        num_text(aw, num, sizeof num);
+        if (lw.n) sb_str(&lw, ", ");
+        sb_str(&lw, an);
+        sb_str(&lw, ": ");
+        sb_str(&lw, num);
+    }
+    if (lw.n) {
+        json_t *wv = json_string(lw.p);
+        pair(&l, &first, "Lora weights", wv);
+        json_decref(wv);
+    }
+    free(lw.p);
     json_object_foreach(json_object_get(ext, "unmapped"), k, v) pair(&l, &first, k, v);
     pair(&l, &first, "App", json_object_get(ext, "app"));
     pair(&l, &first, "Version", json_object_get(ext, "tool_version"));

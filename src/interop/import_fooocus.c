@@ -33,7 +33,8 @@ int import_fooocus(json_t *p, import_result *r)
     if (!json_is_object(p)) return 0;
     const char *sw = imp_jstr(p, "software");
     const char *ver = imp_jstr(p, "version");
-    int ruined = json_object_get(p, "Prompt") != NULL;
+    int ruined = json_object_get(p, "Prompt") &&
+                 (json_object_get(p, "Negative") || json_object_get(p, "base_model_name") || (sw && strstr(sw, "Ruined")));
     int plain = json_object_get(p, "prompt") &&
                 (json_object_get(p, "base_model") || json_object_get(p, "guidance_scale") ||
                  (ver && !strncmp(ver, "Fooocus", 7)));

@@ -171,7 +171,10 @@ static int ed_map(json_t *o, import_result *r)
     if (!imp_jnum(ed_get(o, 6), &d)) imp_set_gs_num(r, "cfg_scale", d, 0, INFINITY, ED_KEYS[6][1]);
     if (!imp_jint(ed_get(o, 7), &v)) imp_set_gs_int(r, "width", v, 1, ED_KEYS[7][1]);
     if (!imp_jint(ed_get(o, 8), &v)) imp_set_gs_int(r, "height", v, 1, ED_KEYS[8][1]);
-    if (!imp_jint(ed_get(o, 9), &v) && v >= 1) imp_set_gs_int(r, "clip_skip", v, 1, ED_KEYS[9][1]);
+    json_t *cs = ed_get(o, 9); /* a boolean in Easy Diffusion: true skips the last layer (clip skip 2) */
+    const char *css = json_string_value(cs);
+    if (json_is_true(cs) || (css && !strcasecmp(css, "true"))) imp_set_gs_int(r, "clip_skip", 2, 1, ED_KEYS[9][1]);
+    else if (!imp_jint(cs, &v) && v >= 1) imp_set_gs_int(r, "clip_skip", v, 1, ED_KEYS[9][1]);
     const char *vae = json_string_value(ed_get(o, 10));
     if (vae && *vae) json_object_set_new(r->ext, "vae", json_string(base_name(vae)));
     json_t *lora = json_object_get(o, "use_lora_model");

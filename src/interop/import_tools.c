@@ -226,7 +226,8 @@ static void cand_keep(cands *cs, cand *c, int rank, const char *record, int ok)
 /* The parameters chunk as JSON: SwarmUI, Fooocus, a HF Space, Easy Diffusion. */
 static int json_tools(json_t *j, import_result *r)
 {
-    return import_swarmui(j, r) || import_fooocus(j, r) || import_hfspace(j, r) || import_easydiffusion_json(j, r);
+    /* the most particular shapes first: Fooocus's test is the loosest */
+    return import_easydiffusion_json(j, r) || import_hfspace(j, r) || import_swarmui(j, r) || import_fooocus(j, r);
 }
 
 static void try_json(cands *cs, const meta_list *l, const char *keyword, int rank,
@@ -288,6 +289,37 @@ static void try_exif(cands *cs, const meta_list *l)
     }
 }
 
+/* A saver's placeholder for an input it was not given. */
+static int placeholder(json_t *v)
+{
+    const char *s = json_string_value(v);
+    return s && (!*s || !strcasecmp(s, "unknown") || !strcasecmp(s, "undefined") || !strcasecmp(s, "none"));
+}
+
+/* Whether two records disagree on what both say about the prompts or the
+ * settings: then the other one describes something else (a placeholder, a
+ * later pass) and nothing is taken from it.  Model names are not compared:
+ * TensorArt's graph names its models by id ("EMS-123-EMS"). */
+static int disagree(json_t *a, json_t *b)
+{
+    static const char *const mk[] = {"prompt", "negative_prompt"};
+    for (size_t k = 0; k < 2; k++) {
+        json_t *x = json_object_get(a, mk[k]), *y = json_object_get(b, mk[k]);
+        if (x && y && !json_equal(x, y)) return 1;
+    }
+    json_t *ga = json_object_get(a, "generation_settings"), *gb = json_object_get(b, "generation_settings");
+    const char *k;
+    json_t *x;
+    json_object_foreach(ga, k, x)
+    {
+        json_t *y = json_object_get(gb, k);
+        if (!y) continue;
+        if (json_is_number(x) && json_is_number(y) ? json_number_value(x) != json_number_value(y) : !json_equal(x, y))
+            return 1;
+    }
+    return 0;
+}
+
 /* Members of `from` that `to` lacks, copied; each noted in `filled`. */
 static void fill(json_t *to, json_t *from, const char *prefix, const char *record, json_t *filled)
 {
@@ -295,7 +327,7 @@ static void fill(json_t *to, json_t *from, const char *prefix, const char *recor
     json_t *v;
     json_object_foreach(from, k, v)
     {
-        if (json_object_get(to, k)) continue;
+        if (json_object_get(to, k) || placeholder(v)) continue;
         json_object_set(to, k, v);
         char path[128];
         snprintf(path, sizeof path, "%s%s", prefix, k);
@@ -335,6 +367,7 @@ int import_detect(const meta_list *l, import_result *r)
             cand *c = &cs.c[i];
             if (i == best || c->rank != rank) continue;
             json_array_append_new(others, json_pack("{s:s,s:s}", "record", c->record, "tool", c->r.tool));
+            if (disagree(r->model_info, c->r.model_info)) continue;
             json_t *gs_to = json_object_get(r->model_info, "generation_settings");
             json_t *gs_from = json_object_get(c->r.model_info, "generation_settings");
             if (gs_from && !gs_to) {
