@@ -8,7 +8,11 @@
  *   import_result.c the record an importer builds, with the schema's ranges
  *   import_a1111.c  A1111 `parameters` text, both ways (import and export)
  *   import_comfy.c  ComfyUI prompt graphs
- *   import_tools.c  InvokeAI, NovelAI, SwarmUI, Fooocus; tool detection
+ *   import_tools.c  InvokeAI, NovelAI, SwarmUI; tool detection and which
+ *                   record wins when a file carries several
+ *   import_fooocus.c Fooocus / RuinedFooocus (both Fooocus schemes)
+ *   import_more.c   Stability Matrix, TensorArt, Easy Diffusion, HF Spaces,
+ *                   Draw Things
  *   import.c        raiiaf_import_*: image -> metadata -> writer
  *   export.c        raiiaf_export*: stored image + record -> PNG/JPEG/WebP
  *   convert.c       raiiaf_convert: format 1 <-> 2 rules
