@@ -249,6 +249,17 @@ static void try_list(cands *cs, const meta_list *l, const char *record, int rank
 
 static int comfy_graph(json_t *j, import_result *r) { return is_comfy_graph(j) && import_comfy(j, r); }
 
+/* Only the editor's workflow (no `prompt` graph): converted, then read as
+ * a graph. */
+static int comfy_workflow(json_t *j, import_result *r)
+{
+    json_t *g = comfy_workflow_to_api(j);
+    int ok = g && import_comfy(g, r);
+    json_decref(g);
+    if (ok) json_object_set_new(r->ext, "from_workflow", json_true());
+    return ok;
+}
+
 static void try_novelai(cands *cs, const meta_list *l)
 {
     json_t *j = parse_obj(meta_find(l, "Comment"));
@@ -346,6 +357,7 @@ int import_detect(const meta_list *l, import_result *r)
     try_list(&cs, l, "use_stable_diffusion_model", RANK_OWN, import_easydiffusion_chunks);
     try_list(&cs, l, "XML:com.adobe.xmp", RANK_OWN, import_drawthings);
     try_json(&cs, l, "prompt", RANK_GRAPH, comfy_graph);
+    if (!meta_find(l, "prompt")) try_json(&cs, l, "workflow", RANK_GRAPH, comfy_workflow);
     const meta_text *params = meta_find(l, "parameters");
     if (params) {
         cand *c = cand_new(&cs);

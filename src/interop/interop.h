@@ -160,6 +160,10 @@ json_t *a1111_parse_pairs(const char *line);
 /* ComfyUI API graph (node id -> {class_type, inputs}).  1 when a sampler
  * node was found. */
 int import_comfy(json_t *graph, import_result *r);
+/* A ComfyUI editor `workflow` (subgraphs flattened to "INSTANCE:NODE"
+ * ids, widget values named) as an API graph for import_comfy(); NULL when
+ * it is not one.  import_comfy_workflow.c. */
+json_t *comfy_workflow_to_api(json_t *workflow);
 /* InvokeAI invokeai_metadata, NovelAI Comment, SwarmUI sui_image_params,
  * Fooocus / RuinedFooocus parameters JSON. */
 int import_invokeai(json_t *meta, import_result *r);

@@ -181,6 +181,62 @@ def comfy_rgthree():
             "width": 832, "height": 1216})
 
 
+def comfy_workflow_subgraph():
+    """Only the editor's `workflow` (no `prompt` graph), the prompts inside a
+    subgraph (definitions.subgraphs; origin -10 / target -20 are the
+    subgraph's inputs and outputs), KSampler widgets listed as inputs the
+    way the current editor writes them, the seed followed by its
+    control_after_generate value."""
+    sg_id = "5f1c0e2a-3b4d-4c5e-8f60-718293a4b5c6"
+    w = lambda n: {"name": n, "widget": {"name": n}, "link": None}  # noqa: E731
+    wf = {
+        "id": "0b7c6f5e-0000-4000-8000-000000000001", "revision": 0, "last_node_id": 10, "last_link_id": 5,
+        "nodes": [
+            {"id": 4, "type": "CheckpointLoaderSimple", "mode": 0, "inputs": [],
+             "outputs": [{"name": "MODEL", "links": [2]}, {"name": "CLIP", "links": [1]}, {"name": "VAE", "links": []}],
+             "widgets_values": ["realisticVision_v60.safetensors"]},
+            {"id": 5, "type": "EmptyLatentImage", "mode": 0, "inputs": [], "outputs": [{"name": "LATENT", "links": [5]}],
+             "widgets_values": [640, 896, 1]},
+            {"id": 10, "type": sg_id, "mode": 0, "inputs": [{"name": "clip", "type": "CLIP", "link": 1}],
+             "outputs": [{"name": "positive", "links": [3]}, {"name": "negative", "links": [4]}]},
+            {"id": 3, "type": "KSampler", "mode": 0,
+             "inputs": [{"name": "model", "link": 2}, {"name": "positive", "link": 3}, {"name": "negative", "link": 4},
+                        {"name": "latent_image", "link": 5}, w("seed"), w("steps"), w("cfg"), w("sampler_name"),
+                        w("scheduler"), w("denoise")],
+             "outputs": [{"name": "LATENT", "links": []}],
+             "widgets_values": [777001, "fixed", 22, 4.5, "dpmpp_2m_sde", "karras", 1]},
+            {"id": 9, "type": "CLIPTextEncode", "mode": 4, "inputs": [{"name": "clip", "link": None}, w("text")],
+             "widgets_values": ["a bypassed prompt"]},
+        ],
+        "links": [[1, 4, 1, 10, 0, "CLIP"], [2, 4, 0, 3, 0, "MODEL"], [3, 10, 0, 3, 1, "CONDITIONING"],
+                  [4, 10, 1, 3, 2, "CONDITIONING"], [5, 5, 0, 3, 3, "LATENT"]],
+        "definitions": {"subgraphs": [{
+            "id": sg_id, "name": "Prompts", "version": 1,
+            "inputs": [{"name": "clip", "type": "CLIP", "linkIds": [11, 12]}],
+            "outputs": [{"name": "positive", "type": "CONDITIONING", "linkIds": [13]},
+                        {"name": "negative", "type": "CONDITIONING", "linkIds": [14]}],
+            "nodes": [
+                {"id": 1, "type": "CLIPTextEncode", "mode": 0, "inputs": [{"name": "clip", "link": 11}, w("text")],
+                 "widgets_values": ["a portrait of an old sailor, rim light"]},
+                {"id": 2, "type": "CLIPTextEncode", "mode": 0, "inputs": [{"name": "clip", "link": 12}, w("text")],
+                 "widgets_values": ["cartoon, painting"]}],
+            "links": [{"id": 11, "origin_id": -10, "origin_slot": 0, "target_id": 1, "target_slot": 0, "type": "CLIP"},
+                      {"id": 12, "origin_id": -10, "origin_slot": 0, "target_id": 2, "target_slot": 0, "type": "CLIP"},
+                      {"id": 13, "origin_id": 1, "origin_slot": 0, "target_id": -20, "target_slot": 0,
+                       "type": "CONDITIONING"},
+                      {"id": 14, "origin_id": 2, "origin_slot": 0, "target_id": -20, "target_slot": 1,
+                       "type": "CONDITIONING"}]}]},
+        "version": 0.4,
+    }
+    p = d("comfyui-regional", "workflow-subgraph.png")
+    png(p, [("workflow", cj(wf), "t")], 20)
+    expect(p, "ComfyUI", "ComfyUI",
+           {"prompt": "a portrait of an old sailor, rim light", "negative_prompt": "cartoon, painting",
+            "model_name": "realisticVision_v60"},
+           {"seed": 777001, "steps": 22, "cfg_scale": 4.5, "sampler": "dpmpp_2m_sde", "scheduler": "karras",
+            "width": 640, "height": 896})
+
+
 # ---------------------------------------------------------------------------
 # Fooocus: its own JSON scheme and its A1111 scheme
 # ---------------------------------------------------------------------------
@@ -407,6 +463,7 @@ if __name__ == "__main__":
     comfy_image_saver()
     comfy_regional()
     comfy_rgthree()
+    comfy_workflow_subgraph()
     fooocus()
     stability_matrix()
     tensorart()
