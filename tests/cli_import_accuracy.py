@@ -166,6 +166,10 @@ class Accuracy(unittest.TestCase):
                 ext = {".jpg": ".jpg", ".jpeg": ".jpg", ".webp": ".webp"}.get(os.path.splitext(img)[1].lower(), ".png")
                 out = self.p("exp", os.path.basename(img) + ext)
                 run("export", a, "-o", out, "-q")
+                if ext == ".png":
+                    # a Fooocus scheme chunk must not outlive the parameters it described
+                    schemes = [v for k, _, v in png_texts(out) if k == "fooocus_scheme"]
+                    self.assertIn(schemes, ([], [b"a1111"]), f"{rel}: fooocus_scheme left behind")
                 # the whole record travels
                 _, mb = self.imported(out, "re")
                 self.assertTrue(same(ma["model_info"], mb["model_info"]),
