@@ -379,6 +379,14 @@ int import_detect(const meta_list *l, import_result *r)
             cand *c = &cs.c[i];
             if (i == best || c->rank != rank) continue;
             json_array_append_new(others, json_pack("{s:s,s:s}", "record", c->record, "tool", c->r.tool));
+            /* Hires/upscale details and the VAE, which the winner may not
+             * carry (Stability Matrix keeps hires sizes only in its text,
+             * whose sampler is spelt differently from its JSON's). */
+            static const char *const ext_keys[] = {"hires", "vae", "vae_hash"};
+            for (size_t k = 0; k < sizeof ext_keys / sizeof ext_keys[0]; k++) {
+                json_t *v = json_object_get(c->r.ext, ext_keys[k]);
+                if (v && !placeholder(v) && !json_object_get(r->ext, ext_keys[k])) json_object_set(r->ext, ext_keys[k], v);
+            }
             if (disagree(r->model_info, c->r.model_info)) continue;
             json_t *gs_to = json_object_get(r->model_info, "generation_settings");
             json_t *gs_from = json_object_get(c->r.model_info, "generation_settings");
@@ -387,12 +395,6 @@ int import_detect(const meta_list *l, import_result *r)
             }
             if (gs_from) fill(gs_to, gs_from, "generation_settings/", c->record, filled);
             fill(r->model_info, c->r.model_info, "", c->record, filled);
-            /* hires/upscale details and the VAE, which the winner may not carry */
-            static const char *const ext_keys[] = {"hires", "vae", "vae_hash"};
-            for (size_t k = 0; k < sizeof ext_keys / sizeof ext_keys[0]; k++) {
-                json_t *v = json_object_get(c->r.ext, ext_keys[k]);
-                if (v && !json_object_get(r->ext, ext_keys[k])) json_object_set(r->ext, ext_keys[k], v);
-            }
         }
     }
     for (size_t i = 0; i < cs.n; i++)

@@ -293,7 +293,8 @@ def stability_matrix():
           "VideoOutputMethod": None, "ModelVersionId": 128078}
     text = ("a bowl of ramen, studio photo\nNegative prompt: text, watermark\n"
             "Steps: 24, Sampler: DPM++ 2M Karras, CFG scale: 6, Seed: 3923441001, Size: 832x1216, "
-            "Model hash: 31e35c80fc, Model: sd_xl_base_1.0")
+            "Model hash: 31e35c80fc, Model: sd_xl_base_1.0, Denoising strength: 0.4, Hires upscale: 1.5, "
+            "Hires steps: 10, Hires upscaler: 4x-UltraSharp")
     smproj = {"Version": 2, "ProjectType": "TextToImage", "State": {"Seed": {"Seed": 3923441001}}}
     g = {
         "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}},
