@@ -94,28 +94,44 @@ static const char *resolve_str(json_t *g, json_t *v, int depth)
     return NULL;
 }
 
+/* Inputs that carry conditioning, not text, when linked. */
+static int is_conditioning_key(const char *k) { return !strcmp(k, "positive") || !strcmp(k, "negative"); }
+
+static int is_sampler(json_t *node);
+static int is_sampler_like(json_t *node) { return node && is_sampler(node); }
+
 /* The prompt text behind a conditioning link: the encoder's text, looking
- * through combiners, ControlNet appliers and similar pass-through nodes. */
-static json_t *text_node(json_t *g, json_t *link, const char **text, int depth)
+ * through combiners, ControlNet appliers and similar pass-through nodes.
+ * `negative`: the link is the sampler's negative one, so a node holding
+ * both prompts (the Efficiency nodes' loader, ControlNetApplyAdvanced) is
+ * read on its negative side.  Only the first link input present is
+ * followed, so the walk stays linear on any graph. */
+static json_t *text_node(json_t *g, json_t *link, int negative, const char **text, int depth)
 {
     if (depth > MAX_DEPTH) return NULL;
     json_t *t = link_target(g, link);
     if (!t) return NULL;
     json_t *in = inputs(t);
-    static const char *const tkeys[] = {"text", "text_g", "prompt", "positive", "text_positive"};
-    for (size_t k = 0; k < sizeof tkeys / sizeof tkeys[0]; k++) {
+    static const char *const pos_keys[] = {"text", "text_g", "t5xxl", "clip_l", "prompt", "positive", "text_positive"};
+    static const char *const neg_keys[] = {"negative", "text_negative", "text", "text_g", "t5xxl", "clip_l", "prompt"};
+    const char *const *tkeys = negative ? neg_keys : pos_keys;
+    for (size_t k = 0; k < 7; k++) {
         json_t *x = json_object_get(in, tkeys[k]);
-        const char *s = resolve_str(g, x, 0);
+        if (json_is_array(x) && is_sampler_like(link_target(g, x))) continue;
+        const char *s = json_is_string(x) || (json_is_array(x) && !is_conditioning_key(tkeys[k])) ? resolve_str(g, x, 0) : NULL;
         if (s) {
             *text = s;
             return t;
         }
     }
-    static const char *const pass[] = {"conditioning", "conditioning_to", "conditioning_1", "conditioning_from",
-                                       "positive", "base_cond"};
-    for (size_t k = 0; k < sizeof pass / sizeof pass[0]; k++) {
-        json_t *r = text_node(g, json_object_get(in, pass[k]), text, depth + 1);
-        if (r) return r;
+    static const char *const pos_pass[] = {"conditioning", "conditioning_to", "conditioning_1", "conditioning_from",
+                                           "positive", "base_cond"};
+    static const char *const neg_pass[] = {"negative", "conditioning", "conditioning_to", "conditioning_1",
+                                           "conditioning_from", "base_cond"};
+    const char *const *pass = negative ? neg_pass : pos_pass;
+    for (size_t k = 0; k < 6; k++) {
+        json_t *x = json_object_get(in, pass[k]);
+        if (json_is_array(x)) return text_node(g, x, negative, text, depth + 1);
     }
     return NULL;
 }
@@ -236,6 +252,10 @@ static int size_of(json_t *g, json_t *t, long long *w, long long *h, int depth)
         }
         if (!dim(g, json_object_get(in, "width"), 0, w, depth) && !dim(g, json_object_get(in, "height"), 1, h, depth))
             have = 1;
+        /* the Efficiency nodes' loader makes the latent itself */
+        else if (!dim(g, json_object_get(in, "empty_latent_width"), 0, w, depth) &&
+                 !dim(g, json_object_get(in, "empty_latent_height"), 1, h, depth))
+            have = 1;
     }
     if (have) {
         const char *sw = json_string_value(json_object_get(in, "swap_dimensions"));
@@ -322,9 +342,10 @@ static int seen_add(seen *s, json_t *n)
 /* The text an encoder node holds itself (not through conditioning). */
 static const char *own_text(json_t *g, json_t *node)
 {
-    static const char *const tkeys[] = {"text", "text_g", "prompt", "positive", "text_positive"};
+    static const char *const tkeys[] = {"text", "text_g", "t5xxl", "clip_l", "prompt", "positive", "text_positive"};
     for (size_t k = 0; k < sizeof tkeys / sizeof tkeys[0]; k++) {
         json_t *x = json_object_get(inputs(node), tkeys[k]);
+        if (json_is_array(x) && is_conditioning_key(tkeys[k])) continue;
         if (x && !(json_is_array(x) && is_sampler(link_target(g, x)))) {
             const char *s = resolve_str(g, x, 0);
             if (s) return s;
@@ -447,11 +468,15 @@ int import_comfy(json_t *g, import_result *r)
     json_t *pos = sampler_input(g, sampler, "positive", 0);
     if (!pos) pos = sampler_input(g, sampler, "conditioning", 0);
     const char *text = NULL;
-    json_t *enc = text_node(g, pos, &text, 0);
+    json_t *enc = text_node(g, pos, 0, &text, 0);
     if (text) imp_set_str(r, "prompt", text);
     if (enc) walk_clip(g, json_object_get(inputs(enc), "clip"), r);
+    double cs; /* a loader that encodes the prompts itself (Efficiency nodes) holds clip_skip */
+    if (enc && !json_object_get(inputs(enc), "clip") &&
+        !resolve_num(g, json_object_get(inputs(enc), "clip_skip"), &cs, 0) && cs < 0 && cs >= -64 && cs == floor(cs))
+        imp_set_gs_int(r, "clip_skip", (long long)-cs, 1, "clip_skip");
     text = NULL;
-    text_node(g, sampler_input(g, sampler, "negative", 0), &text, 0);
+    text_node(g, sampler_input(g, sampler, "negative", 0), 1, &text, 0);
     if (text) imp_set_str(r, "negative_prompt", text);
     walk_model(g, sampler_input(g, sampler, "model", 0), r);
 

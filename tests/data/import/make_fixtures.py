@@ -237,6 +237,56 @@ def comfy_workflow_subgraph():
             "width": 640, "height": 896})
 
 
+def comfy_flux_and_efficiency():
+    """Flux through SamplerCustomAdvanced (noise, guider, sampler and
+    sigmas nodes; CLIPTextEncodeFlux's t5xxl/clip_l; EmptySD3LatentImage),
+    and the Efficiency nodes' loader that holds both prompts, the clip
+    skip and the latent size itself."""
+    flux = {
+        "12": {"class_type": "UNETLoader", "inputs": {"unet_name": "flux1-dev.safetensors", "weight_dtype": "default"}},
+        "11": {"class_type": "DualCLIPLoader", "inputs": {"clip_name1": "t5xxl_fp16.safetensors",
+                                                         "clip_name2": "clip_l.safetensors", "type": "flux"}},
+        "6": {"class_type": "CLIPTextEncodeFlux", "inputs": {"clip_l": "a neon sign that says hello",
+                                                             "t5xxl": "a neon sign that says hello, rainy street",
+                                                             "guidance": 3.5, "clip": ["11", 0]}},
+        "26": {"class_type": "FluxGuidance", "inputs": {"guidance": 3.5, "conditioning": ["6", 0]}},
+        "22": {"class_type": "BasicGuider", "inputs": {"model": ["12", 0], "conditioning": ["26", 0]}},
+        "25": {"class_type": "RandomNoise", "inputs": {"noise_seed": 918273645}},
+        "16": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "euler"}},
+        "17": {"class_type": "BasicScheduler", "inputs": {"scheduler": "simple", "steps": 20, "denoise": 1.0,
+                                                          "model": ["12", 0]}},
+        "27": {"class_type": "EmptySD3LatentImage", "inputs": {"width": 1216, "height": 832, "batch_size": 1}},
+        "13": {"class_type": "SamplerCustomAdvanced", "inputs": {"noise": ["25", 0], "guider": ["22", 0],
+                                                                 "sampler": ["16", 0], "sigmas": ["17", 0],
+                                                                 "latent_image": ["27", 0]}},
+    }
+    p = d("comfyui-regional", "flux-custom-sampler.png")
+    png(p, [("prompt", cj(flux), "t")], 21)
+    expect(p, "ComfyUI", "ComfyUI",
+           {"prompt": "a neon sign that says hello, rainy street", "model_name": "flux1-dev"},
+           {"seed": 918273645, "steps": 20, "sampler": "euler", "scheduler": "simple", "width": 1216, "height": 832})
+
+    eff = {
+        "1": {"class_type": "Efficient Loader", "inputs": {
+            "ckpt_name": "epicrealism_naturalSinRC1VAE.safetensors", "vae_name": "Baked VAE", "clip_skip": -2,
+            "lora_name": "None", "lora_model_strength": 1.0, "lora_clip_strength": 1.0,
+            "positive": "a photo of a bakery at dawn", "negative": "cartoon, 3d, lowres",
+            "token_normalization": "none", "weight_interpretation": "comfy", "empty_latent_width": 512,
+            "empty_latent_height": 704, "batch_size": 1}},
+        "2": {"class_type": "KSampler (Efficient)", "inputs": {
+            "seed": 4242, "steps": 30, "cfg": 5.0, "sampler_name": "dpmpp_2m", "scheduler": "karras", "denoise": 1.0,
+            "preview_method": "auto", "vae_decode": "true", "model": ["1", 0], "positive": ["1", 1],
+            "negative": ["1", 2], "latent_image": ["1", 3], "optional_vae": ["1", 4]}},
+    }
+    p = d("comfyui-regional", "efficiency-nodes.png")
+    png(p, [("prompt", cj(eff), "t")], 22)
+    expect(p, "ComfyUI", "ComfyUI",
+           {"prompt": "a photo of a bakery at dawn", "negative_prompt": "cartoon, 3d, lowres",
+            "model_name": "epicrealism_naturalSinRC1VAE"},
+           {"seed": 4242, "steps": 30, "cfg_scale": 5, "sampler": "dpmpp_2m", "scheduler": "karras", "width": 512,
+            "height": 704, "clip_skip": 2})
+
+
 # ---------------------------------------------------------------------------
 # Fooocus: its own JSON scheme and its A1111 scheme
 # ---------------------------------------------------------------------------
@@ -465,6 +515,7 @@ if __name__ == "__main__":
     comfy_regional()
     comfy_rgthree()
     comfy_workflow_subgraph()
+    comfy_flux_and_efficiency()
     fooocus()
     stability_matrix()
     tensorart()
