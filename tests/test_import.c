@@ -557,6 +557,25 @@ static void test_comfy_hostile(void **state)
     import_result_free(&r);
     json_decref(g);
 
+    /* every node links every conditioning input to the next: a walk trying
+     * each in turn would take 6^24 steps */
+    g = json_object();
+    for (int i = 0; i < 200; i++) {
+        char id[16], next[16];
+        snprintf(id, sizeof id, "%d", i);
+        snprintf(next, sizeof next, "%d", i + 1);
+        json_object_set_new(g, id, json_pack("{s:s,s:{s:[si],s:[si],s:[si],s:[si],s:[si],s:[si]}}", "class_type", "Mix",
+                                             "inputs", "conditioning", next, 0, "conditioning_to", next, 0,
+                                             "conditioning_1", next, 0, "conditioning_from", next, 0, "positive", next,
+                                             0, "negative", next, 0));
+    }
+    json_object_set_new(g, "s", json_pack("{s:s,s:{s:i,s:i,s:[si],s:[si]}}", "class_type", "KSampler", "inputs", "seed",
+                                          1, "steps", 2, "positive", "0", 0, "negative", "0", 0));
+    import_result_init(&r);
+    assert_int_equal(import_comfy(g, &r), 1);
+    import_result_free(&r);
+    json_decref(g);
+
     json_t *wf = json_loads("{\"nodes\": [{\"id\": 1, \"type\": \"S\"}], \"links\": [],"
                             " \"definitions\": {\"subgraphs\": [{\"id\": \"S\", \"nodes\": [{\"id\": 1, \"type\": \"S\"},"
                             " {\"id\": 2, \"type\": \"S\"}, {\"id\": 3, \"type\": \"KSampler\", \"inputs\": [{\"name\":"
