@@ -283,6 +283,46 @@ class Import(unittest.TestCase):
         self.assertEqual(m["model_info"]["adapters"], [{"name": "cute", "type": "lora", "weight": 0.7, "hash": "0123abcd"}])
 
 
+class ImportChoices(unittest.TestCase):
+    """What the accuracy table does not show: which record won, the other
+    prompts of a graph.  Expected values are those written into the
+    fixtures by tests/data/import/make_fixtures.py."""
+
+    def ext_of(self, rel):
+        out = tmp(os.path.basename(rel) + ".x.raiiaf")
+        run("import", os.path.join(DATA, rel), "-o", out, "-q")
+        return manifest(out)["extensions"]["org.raiiaf.import"]
+
+    def test_saver_text_loses_to_the_graph(self):
+        ext = self.ext_of("import/comfyui-image-saver/image-saver.png")
+        self.assertEqual((ext["tool"], ext["family"], ext["record"]), ("ComfyUI", "ComfyUI", "prompt"))
+        self.assertEqual(ext["other_records"], [{"record": "parameters", "tool": "ComfyUI"}])
+        self.assertNotIn("filled_from", ext)
+
+    def test_regional_prompts_all_kept(self):
+        ext = self.ext_of("import/comfyui-regional/regional.png")
+        by_text = {p["text"]: p for p in ext["prompts"]}
+        self.assertEqual(by_text["a castle on a hill"]["role"], "positive")
+        self.assertTrue(by_text["a castle on a hill"]["sampler_prompt"])
+        self.assertEqual(by_text["a dragon in the sky"]["area"],
+                         {"x": 448, "y": 0, "width": 448, "height": 1152, "strength": 0.9})
+        self.assertNotIn("sampler_prompt", by_text["a dragon in the sky"])
+        self.assertEqual(by_text["ugly, watermark"]["role"], "negative")
+        self.assertEqual(by_text["detailed face"]["role"], "other")
+        self.assertEqual(by_text["a dragon in the sky"]["node"], "57:4")
+
+    def test_graph_fills_what_the_json_lacks(self):
+        ext = self.ext_of("import/tensorart/tensorart.png")
+        self.assertEqual(ext["record"], "generation_data")
+        self.assertEqual(ext["model_id"], "611399826111234567")
+        self.assertEqual(ext["filled_from"], {"generation_settings/sampler": "prompt",
+                                              "generation_settings/scheduler": "prompt"})
+
+    def test_workflow_only(self):
+        ext = self.ext_of("import/comfyui-regional/workflow-subgraph.png")
+        self.assertEqual((ext["record"], ext["from_workflow"]), ("workflow", True))
+
+
 class Export(unittest.TestCase):
     def roundtrip(self, name, ext):
         a = tmp("rt-" + name + ".raiiaf")
