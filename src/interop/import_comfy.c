@@ -284,6 +284,13 @@ static void walk_model(json_t *g, json_t *link, import_result *r)
             const char *s = resolve_str(g, json_object_get(in, names[k]), 0);
             if (s && strstr(cls(t), "Lora") == NULL) {
                 imp_set_model(r, s);
+                /* a loader that also encodes the prompts (the Efficiency
+                 * nodes') holds the clip skip as -N */
+                double cs;
+                json_t *g_s = json_object_get(r->model_info, "generation_settings");
+                if (!json_object_get(g_s, "clip_skip") && !resolve_num(g, json_object_get(in, "clip_skip"), &cs, 0) &&
+                    cs < 0 && cs >= -64 && cs == floor(cs))
+                    imp_set_gs_int(r, "clip_skip", (long long)-cs, 1, "clip_skip");
                 return;
             }
         }
@@ -435,9 +442,67 @@ static void list_prompts(json_t *g, json_t *sampler, import_result *r)
     json_decref(out);
 }
 
+/* String-joining nodes (core StringConcatenate string_a/string_b, WAS
+ * "Text Concatenate" text_a..text_d, and look-alikes): the joined text is
+ * what the encoder received, so it is worked out once and set as the
+ * node's "text" input, where the walks above read it.  A few sweeps settle
+ * joins of joins; the text is bounded. */
+#define CONCAT_MAX ((size_t)1 << 20)       /* one joined text */
+#define CONCAT_TOTAL ((size_t)16 << 20)    /* all joined texts of a graph */
+
+static void join_strings(json_t *g)
+{
+    static const char *const parts[][4] = {{"string_a", "string_b", "string_c", "string_d"},
+                                           {"text_a", "text_b", "text_c", "text_d"},
+                                           {"text1", "text2", "text3", "text4"}};
+    size_t total = 0;
+    for (int sweep = 0; sweep < 3; sweep++) {
+        const char *id;
+        json_t *node;
+        json_object_foreach(g, id, node)
+        {
+            json_t *in = inputs(node);
+            if (!json_is_object(in) || json_object_get(in, "text")) continue;
+            for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++) {
+                if (!json_object_get(in, parts[p][0]) || !json_object_get(in, parts[p][1])) continue;
+                const char *delim = json_string_value(json_object_get(in, "delimiter"));
+                if (!delim) delim = "";
+                char *buf = NULL;
+                size_t n = 0, cap = 0;
+                int ok = 1;
+                for (size_t k = 0; k < 4 && ok; k++) {
+                    json_t *x = json_object_get(in, parts[p][k]);
+                    if (!x) continue;
+                    const char *t = resolve_str(g, x, 0);
+                    if (!t) {
+                        ok = 0; /* a part not known yet (a later sweep) or at all */
+                        break;
+                    }
+                    if (!*t) continue;
+                    size_t add = strlen(t) + (n ? strlen(delim) : 0);
+                    if (n + add + 1 > CONCAT_MAX || total + add > CONCAT_TOTAL) ok = 0;
+                    else if (n + add + 1 > cap) {
+                        cap = (n + add + 1) * 2;
+                        char *q = realloc(buf, cap);
+                        if (!q) ok = 0;
+                        else buf = q;
+                    }
+                    if (!ok) break;
+                    n += (size_t)snprintf(buf + n, cap - n, "%s%s", n ? delim : "", t);
+                    total += add;
+                }
+                if (ok) json_object_set_new(in, "text", json_string(buf ? buf : ""));
+                free(buf);
+                break;
+            }
+        }
+    }
+}
+
 int import_comfy(json_t *g, import_result *r)
 {
     if (!json_is_object(g)) return 0;
+    join_strings(g);
     json_t *sampler = NULL, *first = NULL;
     const char *id;
     json_t *node;
@@ -471,10 +536,7 @@ int import_comfy(json_t *g, import_result *r)
     json_t *enc = text_node(g, pos, 0, &text, 0);
     if (text) imp_set_str(r, "prompt", text);
     if (enc) walk_clip(g, json_object_get(inputs(enc), "clip"), r);
-    double cs; /* a loader that encodes the prompts itself (Efficiency nodes) holds clip_skip */
-    if (enc && !json_object_get(inputs(enc), "clip") &&
-        !resolve_num(g, json_object_get(inputs(enc), "clip_skip"), &cs, 0) && cs < 0 && cs >= -64 && cs == floor(cs))
-        imp_set_gs_int(r, "clip_skip", (long long)-cs, 1, "clip_skip");
+
     text = NULL;
     text_node(g, sampler_input(g, sampler, "negative", 0), 1, &text, 0);
     if (text) imp_set_str(r, "negative_prompt", text);

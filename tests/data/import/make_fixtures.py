@@ -278,10 +278,15 @@ def comfy_flux_and_efficiency():
             "preview_method": "auto", "vae_decode": "true", "model": ["1", 0], "positive": ["1", 1],
             "negative": ["1", 2], "latent_image": ["1", 3], "optional_vae": ["1", 4]}},
     }
+    # a style string joined to the prompt by the core StringConcatenate node
+    eff["5"] = {"class_type": "PrimitiveStringMultiline", "inputs": {"value": "golden hour, 35mm"}}
+    eff["6"] = {"class_type": "StringConcatenate", "inputs": {"string_a": "a photo of a bakery at dawn",
+                                                              "string_b": ["5", 0], "delimiter": ", "}}
+    eff["1"]["inputs"]["positive"] = ["6", 0]
     p = d("comfyui-regional", "efficiency-nodes.png")
     png(p, [("prompt", cj(eff), "t")], 22)
     expect(p, "ComfyUI", "ComfyUI",
-           {"prompt": "a photo of a bakery at dawn", "negative_prompt": "cartoon, 3d, lowres",
+           {"prompt": "a photo of a bakery at dawn, golden hour, 35mm", "negative_prompt": "cartoon, 3d, lowres",
             "model_name": "epicrealism_naturalSinRC1VAE"},
            {"seed": 4242, "steps": 30, "cfg_scale": 5, "sampler": "dpmpp_2m", "scheduler": "karras", "width": 512,
             "height": 704, "clip_skip": 2})
