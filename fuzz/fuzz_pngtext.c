@@ -1,7 +1,9 @@
 /* fuzz_pngtext.c -- libFuzzer harness for the importer's readers: PNG
  * tEXt/zTXt/iTXt chunks, JPEG APP1 and WebP EXIF containers, the TIFF/EXIF
  * parser, UserComment decoding, the tool recognisers (A1111 text, ComfyUI
- * graphs, InvokeAI, NovelAI, SwarmUI, Fooocus JSON) and the A1111 text
+ * graphs and editor workflows with subgraphs, InvokeAI, NovelAI, SwarmUI,
+ * Fooocus, Stability Matrix, TensorArt, Easy Diffusion, HF Space JSON,
+ * Draw Things XMP), the choice among several records, and the A1111 text
  * written back from what they found.
  *
  * Then the public import (raiiaf_import_image: our own export's record,

@@ -869,7 +869,12 @@ RAIIAF_API int raiiaf_tensor_file_write(raiiaf_reader *r, const char *path, cons
  * mapped to the schema.  Recognised: AUTOMATIC1111 / Forge / SD.Next
  * `parameters`, ComfyUI `prompt` graphs, InvokeAI, NovelAI, SwarmUI,
  * Fooocus / RuinedFooocus, and a PNG written by raiiaf_export() (its whole
- * record is restored).  Every text record is also kept verbatim under
+ * record is restored); since 0.3.0 also Forge Neo / Forge Classic /
+ * reForge, Stability Matrix, TensorArt, Easy Diffusion, Hugging Face Spaces
+ * and Draw Things.  Since 0.3.0 every record a file carries is imported
+ * and the most exact wins (a generator's own JSON, then a ComfyUI graph,
+ * then A1111-style text); the extension names the exact "tool" and its
+ * "family".  Every text record is also kept verbatim under
  * /raiiaf_metadata/extensions/org.raiiaf.import with the tool, its version
  * and whatever could not be mapped.  The input is hostile: every length is
  * checked and decompressed text is bounded. */
@@ -891,7 +896,8 @@ RAIIAF_API void raiiaf_import_free(raiiaf_import *imp);
 RAIIAF_API const char *raiiaf_import_errmsg(const raiiaf_import *imp);
 
 /* The recognised tool as it names itself ("AUTOMATIC1111", "Forge",
- * "SD.Next", "ComfyUI", "InvokeAI", "NovelAI", "SwarmUI", "Fooocus", ...,
+ * "Forge Neo", "reForge", "SD.Next", "ComfyUI", "InvokeAI", "NovelAI",
+ * "SwarmUI", "Fooocus", "Stability Matrix", "TensorArt", ...,
  * or "raiiaf" for our own export), or NULL when none was recognised. */
 RAIIAF_API const char *raiiaf_import_tool(const raiiaf_import *imp);
 

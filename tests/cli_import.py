@@ -30,6 +30,12 @@ TMP = None
 
 P_WEBUI = "general, masterpiece, best quality, amazing quality, \n1girl, solo, hatsune miku, テスト"
 N_WEBUI = "bad quality, worst quality, worst detail, sketch, censor,"
+# sd-webui's text is "...テスト\n\nNegative prompt: ...censor, \n\nSteps: ...": A1111
+# writes PROMPT + "\nNegative prompt: " + NEGATIVE + "\n" + SETTINGS
+# (create_infotext), so the prompts as typed end in a newline (the same
+# negative, newline included, as in the ComfyUI and InvokeAI fixtures).
+P_WEBUI_RAW = P_WEBUI + "\n"
+N_WEBUI_RAW = "bad quality, worst quality, worst detail, sketch, censor, \n"
 P_HASH = "general, masterpiece, best quality, amazing quality, \n1girl, solo, hatsune miku, #テスト"
 N_SPACE = "bad quality, worst quality, worst detail, sketch, censor, "
 WAI = "waiIllustriousSDXL_v160"
@@ -37,7 +43,7 @@ WAI = "waiIllustriousSDXL_v160"
 # fixture -> (tool, model_info fields, generation_settings fields)
 EXPECTED = {
     "sd-webui.png": ("AUTOMATIC1111",
-                     {"prompt": P_WEBUI, "negative_prompt": N_WEBUI, "model_name": WAI, "model_hash": "autov2:45a21ea00a"},
+                     {"prompt": P_WEBUI_RAW, "negative_prompt": N_WEBUI_RAW, "model_name": WAI, "model_hash": "autov2:45a21ea00a"},
                      {"steps": 20, "sampler": "DPM++ 2M", "scheduler": "Karras", "cfg_scale": 7, "seed": 3782896554,
                       "width": 1024, "height": 1024}),
     "forge.png": ("Forge",
@@ -72,11 +78,11 @@ EXPECTED = {
                            {"steps": 30, "sampler": "dpmpp_2m_sde_gpu", "scheduler": "karras", "cfg_scale": 8,
                             "seed": 2020047614, "width": 1024, "height": 1024, "clip_skip": 1}),
     "sd-webui.jpg": ("AUTOMATIC1111",
-                     {"prompt": P_WEBUI, "negative_prompt": N_WEBUI, "model_name": WAI, "model_hash": "autov2:45a21ea00a"},
+                     {"prompt": P_WEBUI_RAW, "negative_prompt": N_WEBUI_RAW, "model_name": WAI, "model_hash": "autov2:45a21ea00a"},
                      {"steps": 20, "sampler": "DPM++ 2M", "scheduler": "Karras", "cfg_scale": 5.5, "seed": 3623174757,
                       "width": 1024, "height": 1024}),
     "sd-webui.webp": ("AUTOMATIC1111",
-                      {"prompt": P_WEBUI, "negative_prompt": N_WEBUI, "model_name": WAI, "model_hash": "autov2:45a21ea00a"},
+                      {"prompt": P_WEBUI_RAW, "negative_prompt": N_WEBUI_RAW, "model_name": WAI, "model_hash": "autov2:45a21ea00a"},
                       {"steps": 20, "sampler": "DPM++ 2M", "scheduler": "Karras", "cfg_scale": 5.5, "seed": 1028435836,
                        "width": 1024, "height": 1024}),
     "comfyui-saveimage-plus.jpg": ("ComfyUI",
@@ -277,6 +283,46 @@ class Import(unittest.TestCase):
         self.assertEqual(m["model_info"]["adapters"], [{"name": "cute", "type": "lora", "weight": 0.7, "hash": "0123abcd"}])
 
 
+class ImportChoices(unittest.TestCase):
+    """What the accuracy table does not show: which record won, the other
+    prompts of a graph.  Expected values are those written into the
+    fixtures by tests/data/import/make_fixtures.py."""
+
+    def ext_of(self, rel):
+        out = tmp(os.path.basename(rel) + ".x.raiiaf")
+        run("import", os.path.join(DATA, rel), "-o", out, "-q")
+        return manifest(out)["extensions"]["org.raiiaf.import"]
+
+    def test_saver_text_loses_to_the_graph(self):
+        ext = self.ext_of("import/comfyui-image-saver/image-saver.png")
+        self.assertEqual((ext["tool"], ext["family"], ext["record"]), ("ComfyUI", "ComfyUI", "prompt"))
+        self.assertEqual(ext["other_records"], [{"record": "parameters", "tool": "ComfyUI"}])
+        self.assertNotIn("filled_from", ext)
+
+    def test_regional_prompts_all_kept(self):
+        ext = self.ext_of("import/comfyui-regional/regional.png")
+        by_text = {p["text"]: p for p in ext["prompts"]}
+        self.assertEqual(by_text["a castle on a hill"]["role"], "positive")
+        self.assertTrue(by_text["a castle on a hill"]["sampler_prompt"])
+        self.assertEqual(by_text["a dragon in the sky"]["area"],
+                         {"x": 448, "y": 0, "width": 448, "height": 1152, "strength": 0.9})
+        self.assertNotIn("sampler_prompt", by_text["a dragon in the sky"])
+        self.assertEqual(by_text["ugly, watermark"]["role"], "negative")
+        self.assertEqual(by_text["detailed face"]["role"], "other")
+        self.assertEqual(by_text["a dragon in the sky"]["node"], "57:4")
+
+    def test_graph_fills_what_the_json_lacks(self):
+        ext = self.ext_of("import/tensorart/tensorart.png")
+        self.assertEqual(ext["record"], "generation_data")
+        self.assertEqual(ext["model_id"], "611399826111234567")
+        self.assertEqual(ext["filled_from"], {"generation_settings/sampler": "prompt",
+                                              "generation_settings/scheduler": "prompt"})
+
+    def test_workflow_only(self):
+        ext = self.ext_of("import/comfyui-regional/workflow-subgraph.png")
+        self.assertEqual((ext["record"], ext["from_workflow"]), ("workflow", True))
+
+
 class Export(unittest.TestCase):
     def roundtrip(self, name, ext):
         a = tmp("rt-" + name + ".raiiaf")
@@ -415,7 +461,7 @@ class Safetensors(unittest.TestCase):
         np.testing.assert_array_equal(np.frombuffer(data, "<f4").reshape(arr.shape), arr)
         md = h["__metadata__"]
         self.assertTrue(all(isinstance(v, str) for v in md.values()))
-        self.assertEqual(md["raiiaf.prompt"], P_WEBUI)
+        self.assertEqual(md["raiiaf.prompt"], P_WEBUI_RAW)
         self.assertEqual(md["raiiaf.seed"], "3782896554")
         self.assertEqual(json.loads(md["raiiaf.manifest"])["raiiaf_metadata"]["model_info"]["model_name"], WAI)
 

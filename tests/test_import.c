@@ -143,7 +143,8 @@ static void test_a1111_grammar(void **state)
                                   "Custom thing: 7, Version: v1.9.0\n",
                                   &r),
                      1);
-    assert_string_equal(mi_str(&r, "prompt"), "a cat <lora:fluffy:0.6> <lora:bad>\n  on a sofa");
+    /* verbatim: A1111 writes the prompts as typed, so only the separators go */
+    assert_string_equal(mi_str(&r, "prompt"), "  a cat <lora:fluffy:0.6> <lora:bad>\n  on a sofa");
     assert_string_equal(mi_str(&r, "negative_prompt"), "dog,\n blurry");
     assert_string_equal(mi_str(&r, "model_name"), "sd_xl_base_1.0");
     assert_string_equal(mi_str(&r, "model_hash"), "autov2:abcdef0123");
@@ -428,11 +429,177 @@ static void test_chunks_json_binary(void **state)
     meta_list_free(&l);
 }
 
+
+/* A meta_list built by hand: (keyword, type, text) records. */
+static void push_text(meta_list *l, const char *keyword, const char *type, const char *text)
+{
+    l->items = realloc(l->items, (l->count + 1) * sizeof *l->items);
+    assert_non_null(l->items);
+    meta_text *t = &l->items[l->count++];
+    memset(t, 0, sizeof *t);
+    snprintf(t->keyword, sizeof t->keyword, "%s", keyword);
+    snprintf(t->type, sizeof t->type, "%s", type);
+    t->text = strdup(text);
+    t->len = strlen(text);
+    t->encoding = "utf-8";
+}
+
+/* Issue 14 defect 5: a saver's placeholder text beside the graph that ran:
+ * the graph wins, the placeholders fill nothing, the text is named. */
+static void test_richer_record_wins(void **state)
+{
+    (void)state;
+    meta_list l = {0};
+    push_text(&l, "parameters", "tEXt",
+              "unknown\nNegative prompt: unknown\nSteps: 20, Sampler: euler, CFG scale: 7.0, Seed: 0, Size: 512x512, "
+              "Model hash: unknown, Model: unknown, Version: ComfyUI");
+    push_text(&l, "prompt", "tEXt",
+              "{\"4\": {\"class_type\": \"CheckpointLoaderSimple\", \"inputs\": {\"ckpt_name\": \"m.safetensors\"}},"
+              " \"6\": {\"class_type\": \"CLIPTextEncode\", \"inputs\": {\"text\": \"a fox\", \"clip\": [\"4\", 1]}},"
+              " \"5\": {\"class_type\": \"EmptyLatentImage\", \"inputs\": {\"width\": 512, \"height\": 768}},"
+              " \"3\": {\"class_type\": \"KSampler\", \"inputs\": {\"seed\": 99, \"steps\": 28, \"cfg\": 6.5,"
+              " \"sampler_name\": \"euler_ancestral\", \"scheduler\": \"karras\", \"model\": [\"4\", 0],"
+              " \"positive\": [\"6\", 0], \"latent_image\": [\"5\", 0]}}}");
+    import_result r;
+    import_result_init(&r);
+    assert_int_equal(import_detect(&l, &r), 1);
+    assert_string_equal(r.tool, "ComfyUI");
+    assert_string_equal(mi_str(&r, "prompt"), "a fox");
+    assert_null(json_object_get(r.model_info, "negative_prompt")); /* not "unknown" */
+    assert_null(json_object_get(r.model_info, "model_hash"));
+    assert_string_equal(mi_str(&r, "model_name"), "m");
+    assert_int_equal(json_integer_value(gs_get(&r, "seed")), 99);
+    assert_int_equal(json_integer_value(gs_get(&r, "height")), 768);
+    assert_string_equal(json_string_value(json_object_get(r.ext, "record")), "prompt");
+    json_t *o = json_array_get(json_object_get(r.ext, "other_records"), 0);
+    assert_string_equal(json_string_value(json_object_get(o, "record")), "parameters");
+    assert_null(json_object_get(r.ext, "filled_from")); /* it disagrees (seed 0): nothing taken from it */
+    import_result_free(&r);
+    meta_list_free(&l);
+}
+
+/* Issue 14: the exact A1111-family tool, and its family. */
+static void test_a1111_tool_names(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"Version: v1.10.1", "AUTOMATIC1111"},
+        {"Version: f2.0.1v1.10.1-previous-669-gdfdcbab6", "Forge"},
+        {"Version: f1.7.0-v1.10.1RC-latest-2173-g0b6ba9a7", "reForge"},
+        {"Version: neo", "Forge Neo"},
+        {"Version: classic", "Forge Classic"},
+        {"App: SD.Next, Version: 6a51c04", "SD.Next"},
+        {"Version: Fooocus v2.5.5", "Fooocus"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "p\nSteps: 20, Sampler: Euler, Seed: 1, %s", cases[i][0]);
+        import_result r;
+        import_result_init(&r);
+        assert_int_equal(import_a1111(text, &r), 1);
+        assert_string_equal(r.tool, cases[i][1]);
+        import_result_free(&r);
+    }
+    assert_string_equal(import_family("reForge"), "AUTOMATIC1111");
+    assert_string_equal(import_family("TensorArt"), "ComfyUI");
+    assert_string_equal(import_family("RuinedFooocus"), "Fooocus");
+    assert_string_equal(import_family("Something New"), "Something New");
+    assert_null(import_family(NULL));
+}
+
+/* Issue 14 defect 6: what export writes reads back the same from the text
+ * alone: whitespace at the prompts' ends, the full SHA-256, LoRA weights
+ * from a loader, a seed above 2^53. */
+static void test_export_text_reads_back(void **state)
+{
+    (void)state;
+    json_t *m = json_loads("{\"raiiaf_metadata\": {\"model_info\": {\"prompt\": \" a cat \\n\","
+                           " \"negative_prompt\": \"dog, \", \"model_name\": \"m\", \"model_hash\": \"sha256:"
+                           "aeb7e9e6897a1e58b10494bd989d001e3d4bc9b634633cd7b559838f612c2867\","
+                           " \"adapters\": [{\"name\": \"fox_style.v2\", \"type\": \"lora\", \"weight\": 0.8}],"
+                           " \"generation_settings\": {\"seed\": 6952411511246973023, \"steps\": 30}}}}",
+                           0, NULL);
+    assert_non_null(m);
+    char *text = export_parameters_text(m);
+    assert_non_null(text);
+    import_result r;
+    import_result_init(&r);
+    assert_int_equal(import_a1111(text, &r), 1);
+    json_t *want = json_object_get(json_object_get(m, "raiiaf_metadata"), "model_info");
+    assert_string_equal(mi_str(&r, "prompt"), " a cat \n");
+    assert_string_equal(mi_str(&r, "negative_prompt"), "dog, ");
+    assert_true(json_equal(json_object_get(r.model_info, "model_hash"), json_object_get(want, "model_hash")));
+    assert_true(json_equal(json_object_get(r.model_info, "adapters"), json_object_get(want, "adapters")));
+    assert_int_equal(json_integer_value(gs_get(&r, "seed")), 6952411511246973023LL);
+    import_result_free(&r);
+    free(text);
+    json_decref(m);
+}
+
+/* Hostile graphs terminate: a 2000-node chain of size links, a workflow
+ * whose subgraph instances itself. */
+static void test_comfy_hostile(void **state)
+{
+    (void)state;
+    json_t *g = json_object();
+    for (int i = 0; i < 2000; i++) {
+        char id[16], next[16];
+        snprintf(id, sizeof id, "%d", i);
+        snprintf(next, sizeof next, "%d", i + 1);
+        json_object_set_new(g, id, json_pack("{s:s,s:{s:[si],s:[si],s:[si],s:f}}", "class_type", "Resize", "inputs",
+                                             "width", next, 0, "height", next, 1, "samples", next, 0, "scale_by", 1.5));
+    }
+    json_object_set_new(g, "s", json_pack("{s:s,s:{s:i,s:i,s:[si],s:[si]}}", "class_type", "KSampler", "inputs", "seed",
+                                          1, "steps", 2, "positive", "s", 0, "latent_image", "0", 0));
+    import_result r;
+    import_result_init(&r);
+    assert_int_equal(import_comfy(g, &r), 1);
+    import_result_free(&r);
+    json_decref(g);
+
+    /* every node links every conditioning input to the next: a walk trying
+     * each in turn would take 6^24 steps */
+    g = json_object();
+    for (int i = 0; i < 200; i++) {
+        char id[16], next[16];
+        snprintf(id, sizeof id, "%d", i);
+        snprintf(next, sizeof next, "%d", i + 1);
+        json_object_set_new(g, id, json_pack("{s:s,s:{s:[si],s:[si],s:[si],s:[si],s:[si],s:[si]}}", "class_type", "Mix",
+                                             "inputs", "conditioning", next, 0, "conditioning_to", next, 0,
+                                             "conditioning_1", next, 0, "conditioning_from", next, 0, "positive", next,
+                                             0, "negative", next, 0));
+    }
+    json_object_set_new(g, "s", json_pack("{s:s,s:{s:i,s:i,s:[si],s:[si]}}", "class_type", "KSampler", "inputs", "seed",
+                                          1, "steps", 2, "positive", "0", 0, "negative", "0", 0));
+    import_result_init(&r);
+    assert_int_equal(import_comfy(g, &r), 1);
+    import_result_free(&r);
+    json_decref(g);
+
+    json_t *wf = json_loads("{\"nodes\": [{\"id\": 1, \"type\": \"S\"}], \"links\": [],"
+                            " \"definitions\": {\"subgraphs\": [{\"id\": \"S\", \"nodes\": [{\"id\": 1, \"type\": \"S\"},"
+                            " {\"id\": 2, \"type\": \"S\"}, {\"id\": 3, \"type\": \"KSampler\", \"inputs\": [{\"name\":"
+                            " \"positive\", \"link\": 9}], \"widgets_values\": [1, \"fixed\", 2]}],"
+                            " \"links\": [{\"id\": 9, \"origin_id\": -10, \"origin_slot\": 0, \"target_id\": 3,"
+                            " \"target_slot\": 0}]}]}}",
+                            0, NULL);
+    assert_non_null(wf);
+    json_t *api = comfy_workflow_to_api(wf);
+    assert_non_null(api); /* bounded: at most the node budget */
+    assert_true(json_object_size(api) <= 4096);
+    json_decref(api);
+    json_decref(wf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a1111_pairs),
         cmocka_unit_test(test_a1111_grammar),
+        cmocka_unit_test(test_richer_record_wins),
+        cmocka_unit_test(test_a1111_tool_names),
+        cmocka_unit_test(test_export_text_reads_back),
+        cmocka_unit_test(test_comfy_hostile),
         cmocka_unit_test(test_text_budget),
         cmocka_unit_test(test_a1111_json_values_and_key_spelling),
         cmocka_unit_test(test_comfy_graph),

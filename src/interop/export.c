@@ -103,7 +103,11 @@ static int text_chunk(buf *b, const char *keyword, const char *text, int compres
 static int drop_png_text(const unsigned char *type, const unsigned char *d, size_t n)
 {
     if (memcmp(type, "tEXt", 4) && memcmp(type, "zTXt", 4) && memcmp(type, "iTXt", 4)) return 0;
-    return (n >= 11 && !memcmp(d, "parameters\0", 11)) || (n >= 7 && !memcmp(d, "raiiaf\0", 7));
+    /* Fooocus's `fooocus_scheme` names the format of `parameters`
+     * ("fooocus" JSON or "a1111" text); the new `parameters` is our A1111
+     * text, so a scheme left behind would misdescribe it. */
+    return (n >= 11 && !memcmp(d, "parameters\0", 11)) || (n >= 7 && !memcmp(d, "raiiaf\0", 7)) ||
+           (n >= 15 && !memcmp(d, "fooocus_scheme\0", 15));
 }
 
 static int export_png(const unsigned char *d, size_t size, const char *params, const char *manifest, buf *o,

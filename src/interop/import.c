@@ -74,6 +74,7 @@ static int build_doc(raiiaf_import *imp)
         note(imp, msg);
     }
     if (ir.tool) json_object_set_new(ir.ext, "tool", json_string(ir.tool));
+    if (ir.tool) json_object_set_new(ir.ext, "family", json_string(import_family(ir.tool)));
     json_object_set_new(ir.ext, "source_format", json_string(imp->records.format));
     json_object_set_new(ir.ext, "chunks", import_chunks_json(&imp->records));
     size_t i;

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---------------------------------------------------------------------- */
 /* Parsing                                                                 */
@@ -34,7 +35,7 @@
 
 static int keych(unsigned char c)
 {
-    return isalnum(c) || c == '_' || c == ' ' || c == '-' || c == '/' || c >= 0x80;
+    return isalnum(c) || c == '_' || c == ' ' || c == '-' || c == '/' || c == '.' || c >= 0x80; /* '.': LoRA names in Lora hashes/weights */
 }
 
 /* Setting keys compared as the generators' readers do: letters and digits
@@ -143,13 +144,6 @@ json_t *a1111_parse_pairs(const char *line)
     return o;
 }
 
-static char *trim_dup(const char *s, size_t n)
-{
-    while (n && isspace((unsigned char)*s)) s++, n--;
-    while (n && isspace((unsigned char)s[n - 1])) n--;
-    return strndup(s, n);
-}
-
 static int parse_ll(const char *s, long long *v)
 {
     char *end;
@@ -228,6 +222,58 @@ static void lora_hashes(const char *s, import_result *r)
     json_decref(pairs);
 }
 
+/* "name: weight, ..." (Fooocus's `Lora weights`, and ours for LoRAs a
+ * prompt does not name) -> weights on the matching adapters, adding
+ * those not yet listed. */
+static void lora_weights(const char *s, import_result *r)
+{
+    json_t *pairs = a1111_parse_pairs(s);
+    const char *k;
+    json_t *v;
+    json_object_foreach(pairs, k, v)
+    {
+        double w;
+        if (parse_d(json_string_value(v), &w)) continue;
+        json_t *ads = json_object_get(r->model_info, "adapters");
+        size_t i;
+        json_t *a;
+        int found = 0;
+        json_array_foreach(ads, i, a)
+        {
+            if (!strcmp(json_string_value(json_object_get(a, "name")), k)) {
+                json_object_set_new(a, "weight", json_real(w));
+                found = 1;
+            }
+        }
+        if (!found) imp_add_adapter(r, k, "lora", 1, w, NULL);
+    }
+    json_decref(pairs);
+}
+
+/* The A1111-family tool that wrote the text, told apart the way the
+ * forks mark themselves: SD.Next writes `App: SD.Next`; the others keep
+ * A1111's `Version:` field with their own tag in front: Forge "f2.0.1v1.10.1-...",
+ * old Forge "f0.0.17v1.8.0rc-...", reForge "f1.x.x-v1.10.1RC-..." (a dash
+ * before the A1111 version), Forge Classic "classic", Forge Neo "neo",
+ * Fooocus in its A1111 scheme "Fooocus v2.5.5", ComfyUI savers "ComfyUI". */
+static const char *a1111_tool_name(const char *app, const char *version)
+{
+    if (app && strstr(app, "SD.Next")) return "SD.Next";
+    if (!version) return "AUTOMATIC1111";
+    if (!strncasecmp(version, "neo", 3)) return "Forge Neo";
+    if (!strncasecmp(version, "classic", 7)) return "Forge Classic";
+    if (!strncmp(version, "Fooocus", 7)) return "Fooocus";
+    if (!strncmp(version, "RuinedFooocus", 13)) return "RuinedFooocus";
+    if (!strncmp(version, "ComfyUI", 7)) return "ComfyUI";
+    if (!strncmp(version, "StabilityMatrix", 15) || !strncmp(version, "Stability Matrix", 16)) return "Stability Matrix";
+    if (version[0] == 'f' && isdigit((unsigned char)version[1])) {
+        const char *v = version + 1;
+        while (isdigit((unsigned char)*v) || *v == '.') v++;
+        return !strncmp(v, "-v", 2) ? "reForge" : "Forge";
+    }
+    return "AUTOMATIC1111";
+}
+
 int import_a1111(const char *text, import_result *r)
 {
     size_t n = strlen(text);
@@ -243,10 +289,15 @@ int import_a1111(const char *text, import_result *r)
         json_decref(pairs);
         return 0;
     }
-    /* Prompt / negative prompt: everything before the last line. */
+    /* Prompt / negative prompt: everything before the last line, taken
+     * verbatim.  A1111 writes them as given (create_infotext: PROMPT
+     * "\nNegative prompt: " NEGATIVE "\n" SETTINGS), so only those
+     * separators are removed: whitespace at either end is the user's. */
     size_t head = (size_t)(last - text);
+    if (head && text[head - 1] == '\n') head--; /* the newline before the settings line */
+    if (head && text[head - 1] == '\r') head--;
     const char *neg = NULL;
-    for (const char *l = text; l < text + head;) {
+    for (const char *l = text; l <= text + head;) {
         const char *s = l;
         while (s < text + head && (*s == ' ' || *s == '\t')) s++;
         if ((size_t)(text + head - s) >= 16 && !strncmp(s, "Negative prompt:", 16)) {
@@ -257,8 +308,21 @@ int import_a1111(const char *text, import_result *r)
         if (!nl) break;
         l = nl + 1;
     }
-    char *prompt = trim_dup(text, (size_t)((neg ? neg : text + head) - text));
-    char *negative = neg ? trim_dup(neg + 16, (size_t)(text + head - neg - 16)) : NULL;
+    size_t plen = (size_t)((neg ? neg : text + head) - text);
+    if (neg) {
+        /* the line break that introduced "Negative prompt:" (and any
+         * indentation before it) is not part of the prompt */
+        while (plen && (text[plen - 1] == ' ' || text[plen - 1] == '\t')) plen--;
+        if (plen && text[plen - 1] == '\n') plen--;
+        if (plen && text[plen - 1] == '\r') plen--;
+    }
+    char *prompt = strndup(text, plen);
+    char *negative = NULL;
+    if (neg) {
+        const char *n0 = neg + 16;
+        if (*n0 == ' ') n0++; /* A1111 writes one space after the colon */
+        negative = strndup(n0, (size_t)(text + head > n0 ? text + head - n0 : 0));
+    }
     if (prompt && *prompt) {
         imp_set_str(r, "prompt", prompt);
         prompt_loras(prompt, r);
@@ -266,9 +330,9 @@ int import_a1111(const char *text, import_result *r)
     if (negative && *negative) imp_set_str(r, "negative_prompt", negative);
     free(prompt);
     free(negative);
-
     r->tool = "AUTOMATIC1111";
     json_t *hires = NULL;
+    const char *app = NULL, *version = NULL, *raw_prompt = NULL, *raw_negative = NULL;
     const char *k;
     json_t *v;
     json_object_foreach(pairs, k, v)
@@ -279,7 +343,9 @@ int import_a1111(const char *text, import_result *r)
         if (key_is(k, "Steps") && !imp_set_gs_int_text(r, "steps", s, 1, "Steps")) { /* exact to 2^64-1 */
         }
         else if (key_is(k, "Sampler")) imp_set_gs_str(r, "sampler", s);
-        else if (key_is(k, "Schedule type")) imp_set_gs_str(r, "scheduler", s);
+        else if (key_is(k, "Schedule type") || key_is(k, "Scheduler")) imp_set_gs_str(r, "scheduler", s);
+        else if (key_is(k, "Raw prompt")) raw_prompt = s;
+        else if (key_is(k, "Raw negative prompt")) raw_negative = s;
         else if (key_is(k, "CFG scale") && !parse_d(s, &dv)) imp_set_gs_num(r, "cfg_scale", dv, 0, INFINITY, "CFG scale");
         else if (key_is(k, "Seed") && !parse_ll(s, &iv) && iv < 0) {
             imp_note(r, "Seed %lld (random) is not a seed the schema can hold; kept in unmapped only", iv);
@@ -304,15 +370,28 @@ int import_a1111(const char *text, import_result *r)
             if (!hires) hires = json_object();
             json_object_set(hires, k, v);
         } else if (key_is(k, "Lora hashes")) lora_hashes(s, r);
+        else if (key_is(k, "Lora weights")) lora_weights(s, r);
         else if (key_is(k, "Version")) {
             json_object_set(r->ext, "tool_version", v);
-            if (s[0] == 'f' && isdigit((unsigned char)s[1])) r->tool = "Forge";
+            if (!app) version = s;
         } else if (key_is(k, "App")) {
-            if (strstr(s, "SD.Next")) r->tool = "SD.Next";
+            app = s;
             json_object_set(r->ext, "app", v);
         } else imp_unmapped(r, k, json_incref(v));
     }
     if (hires) json_object_set_new(r->ext, "hires", hires);
+    r->tool = a1111_tool_name(app, version);
+    /* Fooocus's A1111 scheme: the text's prompt is the style-expanded one;
+     * what the user typed is `Raw prompt` (Fooocus's own reader takes it). */
+    static const char *const which[2][2] = {{"prompt", "full_prompt"}, {"negative_prompt", "full_negative_prompt"}};
+    const char *raw[2] = {raw_prompt, raw_negative};
+    for (int i = 0; i < 2; i++) {
+        if (!raw[i]) continue;
+        json_t *full = json_object_get(r->model_info, which[i][0]);
+        if (full) imp_unmapped(r, which[i][1], json_incref(full));
+        json_object_del(r->model_info, which[i][0]);
+        imp_set_str(r, which[i][0], raw[i]);
+    }
     json_decref(pairs);
     return 1;
 }
@@ -421,13 +500,10 @@ char *export_parameters_text(json_t *manifest)
     }
     const char *hash = json_string_value(json_object_get(mi, "model_hash"));
     if (hash) {
-        char hb[16];
         const char *colon = strchr(hash, ':');
         if (colon && (!strncmp(hash, "autov2:", 7) || !strncmp(hash, "autov1:", 7))) hash = colon + 1;
-        else if (colon && !strncmp(hash, "sha256:", 7) && strlen(colon + 1) >= 10) {
-            snprintf(hb, sizeof hb, "%.10s", colon + 1); /* AutoV2 is the first 10 hex digits of the SHA-256 */
-            hash = hb;
-        }
+        else if (colon && !strncmp(hash, "sha256:", 7)) hash = colon + 1; /* the full SHA-256: a reader
+                                                                            keeps all 64 digits */
         json_t *hv = json_string(hash);
         pair(&l, &first, "Model hash", hv);
         json_decref(hv);
@@ -460,6 +536,31 @@ char *export_parameters_text(json_t *manifest)
         json_decref(lv);
     }
     free(lh.p);
+    /* Weights of LoRAs the prompt does not carry as <lora:NAME:W> (a
+     * ComfyUI loader's, a JSON record's): `Lora weights`, as Fooocus
+     * writes it, so that the text alone gives them back. */
+    sbuf lw = {0};
+    json_array_foreach(json_object_get(mi, "adapters"), i, a)
+    {
+        const char *an = json_string_value(json_object_get(a, "name"));
+        json_t *aw = json_object_get(a, "weight");
+        if (!an || !json_is_number(aw) || strpbrk(an, ",:")) continue;
+        char tag[600];
+        snprintf(tag, sizeof tag, "<lora:%s:", an);
+        if (prompt && strstr(prompt, tag)) continue;
+        char num[64];
+        num_text(aw, num, sizeof num);
+        if (lw.n) sb_str(&lw, ", ");
+        sb_str(&lw, an);
+        sb_str(&lw, ": ");
+        sb_str(&lw, num);
+    }
+    if (lw.n) {
+        json_t *wv = json_string(lw.p);
+        pair(&l, &first, "Lora weights", wv);
+        json_decref(wv);
+    }
+    free(lw.p);
     json_object_foreach(json_object_get(ext, "unmapped"), k, v) pair(&l, &first, k, v);
     pair(&l, &first, "App", json_object_get(ext, "app"));
     pair(&l, &first, "Version", json_object_get(ext, "tool_version"));

@@ -204,3 +204,100 @@ void imp_set_model_hash(import_result *r, const char *hash)
     }
 }
 
+
+/* ---------------------------------------------------------------------- */
+/* Reading JSON-speaking generators' values                                */
+/* ---------------------------------------------------------------------- */
+
+const char *imp_jstr(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+
+int imp_jnum(json_t *x, double *v)
+{
+    if (json_is_number(x)) {
+        *v = json_number_value(x);
+        return 0;
+    }
+    if (json_is_string(x)) {
+        const char *s = json_string_value(x);
+        char *end;
+        *v = strtod(s, &end);
+        while (*end == ' ') end++;
+        return *s && !*end && isfinite(*v) ? 0 : -1;
+    }
+    return -1;
+}
+
+/* An integer exactly: a JSON integer, or a string of digits (Fooocus and
+ * TensorArt write seeds as strings, often above 2^53, so never through a
+ * double). */
+int imp_jint(json_t *x, long long *v)
+{
+    if (json_is_integer(x)) {
+        *v = (long long)json_integer_value(x);
+        return 0;
+    }
+    if (json_is_real(x)) {
+        double d = json_real_value(x);
+        if (d != floor(d) || fabs(d) > 9.0e15) return -1;
+        *v = (long long)d;
+        return 0;
+    }
+    if (json_is_string(x)) {
+        const char *s = json_string_value(x);
+        while (*s == ' ') s++;
+        char *end;
+        errno = 0;
+        *v = strtoll(s, &end, 10);
+        while (*end == ' ') end++;
+        return end != s && !*end && errno == 0 ? 0 : -1;
+    }
+    return -1;
+}
+
+void imp_gs_int(import_result *r, json_t *o, const char *k, const char *field, long long min)
+{
+    json_t *x = json_object_get(o, k);
+    long long v;
+    /* Exact first (integers and digit strings up to 2^64-1), then a whole real such as 20.0. */
+    if (x && imp_set_gs_int_json(r, field, x, min, k) && !imp_jint(x, &v)) imp_set_gs_int(r, field, v, min, k);
+}
+
+void imp_gs_num(import_result *r, json_t *o, const char *k, const char *field, double min, double max)
+{
+    double v;
+    if (!imp_jnum(json_object_get(o, k), &v)) imp_set_gs_num(r, field, v, min, max, k);
+}
+
+void imp_set_size(import_result *r, const char *s, const char *src)
+{
+    /* "1024x1024", "832 x 1216", "(1024, 1024)", "1024*1024" */
+    if (!s) return;
+    while (*s == '(' || *s == ' ') s++;
+    char *end;
+    long long w = strtoll(s, &end, 10);
+    if (end == s) return;
+    while (*end == ' ') end++;
+    if (*end != 'x' && *end != 'X' && *end != ',' && *end != '*' && strncmp(end, "\xc3\x97", 2)) return;
+    end += strncmp(end, "\xc3\x97", 2) ? 1 : 2;
+    const char *p = end;
+    long long h = strtoll(p, &end, 10);
+    if (end == p || w < 1 || h < 1) return;
+    imp_set_gs_int(r, "width", w, 1, src);
+    imp_set_gs_int(r, "height", h, 1, src);
+}
+
+const char *import_family(const char *tool)
+{
+    static const char *const map[][2] = {
+        {"AUTOMATIC1111", "AUTOMATIC1111"}, {"Forge", "AUTOMATIC1111"},     {"Forge Neo", "AUTOMATIC1111"},
+        {"Forge Classic", "AUTOMATIC1111"}, {"reForge", "AUTOMATIC1111"},   {"SD.Next", "AUTOMATIC1111"},
+        {"ComfyUI", "ComfyUI"},             {"TensorArt", "ComfyUI"},       {"Stability Matrix", "ComfyUI"},
+        {"SwarmUI", "SwarmUI"},             {"InvokeAI", "InvokeAI"},       {"NovelAI", "NovelAI"},
+        {"Fooocus", "Fooocus"},             {"RuinedFooocus", "Fooocus"},   {"Easy Diffusion", "Easy Diffusion"},
+        {"Draw Things", "Draw Things"},     {"Hugging Face Space", "Diffusers"},
+    };
+    if (!tool) return NULL;
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(map[i][0], tool)) return map[i][1];
+    return tool; /* a tool not listed is its own family */
+}

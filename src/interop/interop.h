@@ -8,7 +8,11 @@
  *   import_result.c the record an importer builds, with the schema's ranges
  *   import_a1111.c  A1111 `parameters` text, both ways (import and export)
  *   import_comfy.c  ComfyUI prompt graphs
- *   import_tools.c  InvokeAI, NovelAI, SwarmUI, Fooocus; tool detection
+ *   import_tools.c  InvokeAI, NovelAI, SwarmUI; tool detection and which
+ *                   record wins when a file carries several
+ *   import_fooocus.c Fooocus / RuinedFooocus (both Fooocus schemes)
+ *   import_more.c   Stability Matrix, TensorArt, Easy Diffusion, HF Spaces,
+ *                   Draw Things
  *   import.c        raiiaf_import_*: image -> metadata -> writer
  *   export.c        raiiaf_export*: stored image + record -> PNG/JPEG/WebP
  *   convert.c       raiiaf_convert: format 1 <-> 2 rules
@@ -135,6 +139,24 @@ void imp_set_model(import_result *r, const char *name);
  * old one; anything else as given. */
 void imp_set_model_hash(import_result *r, const char *hash);
 
+/* Values of JSON-speaking generators: a string member (NULL when absent or
+ * not a string); a number from a JSON number or numeric string; an
+ * integer exactly (JSON integer or a string of digits, never through a
+ * double).  imp_gs_int / imp_gs_num set generation_settings/FIELD from
+ * member K of O when it reads as such.  imp_set_size: "1024x768",
+ * "832 x 1216", "(1024, 1024)" -> width and height. */
+const char *imp_jstr(json_t *o, const char *k);
+int imp_jnum(json_t *x, double *v);
+int imp_jint(json_t *x, long long *v);
+void imp_gs_int(import_result *r, json_t *o, const char *k, const char *field, long long min);
+void imp_gs_num(import_result *r, json_t *o, const char *k, const char *field, double min, double max);
+void imp_set_size(import_result *r, const char *s, const char *src);
+
+/* The family a tool belongs to ("Forge" -> "AUTOMATIC1111", "TensorArt" ->
+ * "ComfyUI", "RuinedFooocus" -> "Fooocus", ...); a tool not listed is its
+ * own family.  NULL for NULL. */
+const char *import_family(const char *tool);
+
 /* A1111 / Forge / SD.Next `parameters` text.  Returns 1 when the text
  * follows the grammar (a last line of at least 3 `Key: value` pairs or a
  * Steps: field), 0 when it does not (then nothing is set). */
@@ -145,12 +167,26 @@ json_t *a1111_parse_pairs(const char *line);
 /* ComfyUI API graph (node id -> {class_type, inputs}).  1 when a sampler
  * node was found. */
 int import_comfy(json_t *graph, import_result *r);
+/* A ComfyUI editor `workflow` (subgraphs flattened to "INSTANCE:NODE"
+ * ids, widget values named) as an API graph for import_comfy(); NULL when
+ * it is not one.  import_comfy_workflow.c. */
+json_t *comfy_workflow_to_api(json_t *workflow);
 /* InvokeAI invokeai_metadata, NovelAI Comment, SwarmUI sui_image_params,
  * Fooocus / RuinedFooocus parameters JSON. */
 int import_invokeai(json_t *meta, import_result *r);
 int import_novelai(json_t *comment, const meta_list *l, import_result *r);
 int import_swarmui(json_t *params, import_result *r);
 int import_fooocus(json_t *params, import_result *r);
+/* import_more.c: Stability Matrix `parameters-json` (+ `smproj`), TensorArt
+ * `generation_data`, Easy Diffusion (one chunk per field, or JSON), a
+ * Hugging Face Space's `parameters` JSON, Draw Things (XMP UserComment
+ * JSON).  Each returns 1 when it recognised its record. */
+int import_stability_matrix(const meta_list *l, import_result *r);
+int import_tensorart(const meta_list *l, import_result *r);
+int import_easydiffusion_chunks(const meta_list *l, import_result *r);
+int import_easydiffusion_json(json_t *j, import_result *r);
+int import_hfspace(json_t *j, import_result *r);
+int import_drawthings(const meta_list *l, import_result *r);
 
 /* Recognises the tool from the text records and maps what it can.  Returns
  * 1 when some generator was recognised.  A record with keyword "raiiaf"
