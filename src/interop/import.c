@@ -54,6 +54,17 @@ static void note(raiiaf_import *imp, const char *text)
     json_array_append_new(imp->notes, json_string(text));
 }
 
+/* A PNG without a recognised text record may hide one in its pixels'
+ * least significant bits (stealth_png.c): add it and map it. */
+static int import_stealth(raiiaf_import *imp, import_result *ir)
+{
+    if (!imp->records.format || strcmp(imp->records.format, "png")) return 0;
+    char msg[256];
+    int found = stealth_collect(imp->image, imp->image_len, &imp->records, msg, sizeof msg);
+    if (*msg) note(imp, msg);
+    return found == 1 && import_detect_more(&imp->records, ir);
+}
+
 /* Maps the collected records: our own export restored whole, else the
  * generator's record with every text record kept verbatim. */
 static int build_doc(raiiaf_import *imp)
@@ -65,6 +76,10 @@ static int build_doc(raiiaf_import *imp)
     import_result ir;
     import_result_init(&ir);
     int known = import_detect(&imp->records, &ir);
+    if (known) import_refine(&imp->records, &ir);
+    else known = import_detect_more(&imp->records, &ir) || import_stealth(imp, &ir);
+    c2pa_probe(imp->image, imp->image_len, &ir, !known); /* C2PA: recorded always, the tool when nothing else */
+    known = known || ir.tool;
     imp->tool = ir.tool;
     if (!known) {
         char msg[256];
