@@ -151,6 +151,19 @@ static void test_civitai(void **state)
     assert_int_equal(json_array_size(ads), 1);
     assert_string_equal(json_string_value(json_object_get(json_array_get(ads, 0), "name")), "Tweak");
     import_result_free(&r);
+    /* a plain graph whose checkpoint is an AIR URN: Civitai's generator */
+    import_result_init(&r);
+    j = json_loads("{\"1\": {\"class_type\": \"CheckpointLoaderSimple\", \"inputs\": {\"ckpt_name\": \"urn:air:sdxl:"
+                   "checkpoint:civitai:1@2\"}}, \"2\": {\"class_type\": \"KSampler\", \"inputs\": {\"seed\": 4, \"steps\": 9, "
+                   "\"positive\": [\"3\", 0], \"model\": [\"1\", 0]}}, \"3\": {\"class_type\": \"CLIPTextEncode\", "
+                   "\"inputs\": {\"text\": \"t\"}}}", 0, NULL);
+    meta_list none = {0};
+    assert_int_equal(import_comfy(j, &r), 1);
+    import_refine(&none, &r);
+    assert_string_equal(r.tool, "Civitai");
+    assert_string_equal(ext_str(&r, "family"), "ComfyUI");
+    json_decref(j);
+    import_result_free(&r);
     import_result_init(&r);
     assert_int_equal(import_a1111("cat\nSteps: 5, Seed: 1, Civitai resources: [oops", &r), 1);
     import_civitai_resources(&r);

@@ -85,5 +85,13 @@ void import_refine(const meta_list *l, import_result *r)
         imp_set_family(r, "NovelAI");
     } else if (!strcmp(tool, "InvokeAI")) {
         imp_set_family(r, "InvokeAI");
+    } else if (!strcmp(tool, "ComfyUI")) {
+        /* A graph whose checkpoint is an AIR URN ran on Civitai's generator
+         * (its JSON without extraMetadata is a plain graph). */
+        const char *m = json_string_value(json_object_get(r->model_info, "model_name"));
+        if (m && !strncmp(m, "urn:air:", 8)) {
+            r->tool = "Civitai";
+            imp_set_family(r, "ComfyUI");
+        }
     }
 }

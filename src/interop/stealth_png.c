@@ -31,22 +31,36 @@
 #define SIG_BITS 120u /* 15 bytes */
 #define HDR_BITS 152u /* signature + 32-bit length */
 
-static int bit(const unsigned char *plane, uint64_t i) { return plane[i >> 3] >> (7 - (i & 7)) & 1; }
+/* A bit plane as decoded: row-major (cheap to fill a row at a time), one
+ * bit per pixel (alpha) or three (R, G, B); read in the writer's order,
+ * column-major. */
+typedef struct plane {
+    unsigned char *b;
+    uint64_t w, h;
+    unsigned per;
+} plane;
 
-static void bytes_at(const unsigned char *plane, uint64_t from, size_t n, unsigned char *out)
+static int bit(const plane *p, uint64_t i)
+{
+    uint64_t px = i / p->per, c = i % p->per;
+    uint64_t at = ((px % p->h) * p->w + px / p->h) * p->per + c;
+    return p->b[at >> 3] >> (7 - (at & 7)) & 1;
+}
+
+static void bytes_at(const plane *p, uint64_t from, size_t n, unsigned char *out)
 {
     for (size_t k = 0; k < n; k++) {
         unsigned v = 0;
-        for (int b = 0; b < 8; b++) v = v << 1 | (unsigned)bit(plane, from + 8 * k + (uint64_t)b);
+        for (int b = 0; b < 8; b++) v = v << 1 | (unsigned)bit(p, from + 8 * k + (uint64_t)b);
         out[k] = (unsigned char)v;
     }
 }
 
 /* Which signature the plane starts with: 1 = plain, 2 = gzip, 0 = none. */
-static int sig_kind(const unsigned char *plane, const char *plain, const char *comp)
+static int sig_kind(const plane *p, const char *plain, const char *comp)
 {
     unsigned char s[15];
-    bytes_at(plane, 0, 15, s);
+    bytes_at(p, 0, 15, s);
     return !memcmp(s, plain, 15) ? 1 : !memcmp(s, comp, 15) ? 2 : 0;
 }
 
@@ -105,7 +119,7 @@ static int append(meta_list *out, const char *kw, const char *type, unsigned cha
 }
 
 /* The record in one plane of `bits` bits; see the file comment. */
-static int take(const unsigned char *plane, uint64_t bits, int kind, const char *kw, const char *type, meta_list *out,
+static int take(const plane *pl, uint64_t bits, int kind, const char *kw, const char *type, meta_list *out,
                 char *note, size_t ns)
 {
     unsigned char lb[4];
@@ -113,7 +127,7 @@ static int take(const unsigned char *plane, uint64_t bits, int kind, const char 
         snprintf(note, ns, "stealth PNG info (%s): the image ends inside the header", kw);
         return -1;
     }
-    bytes_at(plane, SIG_BITS, 4, lb);
+    bytes_at(pl, SIG_BITS, 4, lb);
     uint32_t nbits = (uint32_t)lb[0] << 24 | (uint32_t)lb[1] << 16 | (uint32_t)lb[2] << 8 | lb[3];
     if (nbits % 8) {
         snprintf(note, ns, "stealth PNG info (%s): length field %u bits is not a whole number of bytes", kw, nbits);
@@ -132,7 +146,7 @@ static int take(const unsigned char *plane, uint64_t bits, int kind, const char 
     }
     unsigned char *payload = malloc(n + 1);
     if (!payload) return -1;
-    bytes_at(plane, HDR_BITS, n, payload);
+    bytes_at(pl, HDR_BITS, n, payload);
     payload[n] = '\0';
     size_t len = n;
     if (kind == 2) {
@@ -192,6 +206,7 @@ int stealth_collect(const unsigned char *png, size_t size, meta_list *out, char 
     rgb = calloc(1, (size_t)((3 * px + 7) / 8));
     alpha = has_alpha ? calloc(1, (size_t)((px + 7) / 8)) : NULL;
     if (!row || !rgb || (has_alpha && !alpha)) goto done;
+    plane pa = {alpha, w, h, 1}, prgb = {rgb, w, h, 3};
     if (spng_decode_image(ctx, NULL, 0, SPNG_FMT_RGBA8, SPNG_DECODE_PROGRESSIVE)) goto done;
     /* Rows needed before the signatures can be checked: column 0 holds
      * the first h bits of the alpha plane and 3h of the RGB plane. */
@@ -200,25 +215,25 @@ int stealth_collect(const unsigned char *png, size_t size, meta_list *out, char 
     for (uint64_t y = 0; y < h; y++) {
         rc = spng_decode_row(ctx, row, row_size);
         if (rc && rc != SPNG_EOI) goto done; /* damaged image data: no record */
-        for (uint64_t x = 0; x < w; x++) {
+        uint64_t i = y * w;
+        for (uint64_t x = 0; x < w; x++, i++) {
             const unsigned char *p = row + 4 * x;
-            uint64_t i = x * h + y;
             if (alpha && (p[3] & 1)) alpha[i >> 3] |= (unsigned char)(0x80 >> (i & 7));
-            for (int c = 0; c < 3; c++) {
-                uint64_t j = 3 * i + (uint64_t)c;
+            for (unsigned c = 0; c < 3; c++) {
+                uint64_t j = 3 * i + c;
                 if (p[c] & 1) rgb[j >> 3] |= (unsigned char)(0x80 >> (j & 7));
             }
         }
-        if (check_at && y + 1 == check_at && !(alpha && sig_kind(alpha, "stealth_pnginfo", "stealth_pngcomp")) &&
-            !sig_kind(rgb, "stealth_rgbinfo", "stealth_rgbcomp"))
+        if (check_at && y + 1 == check_at && !(alpha && sig_kind(&pa, "stealth_pnginfo", "stealth_pngcomp")) &&
+            !sig_kind(&prgb, "stealth_rgbinfo", "stealth_rgbcomp"))
             goto done; /* no signature: the rest of the image is not decoded */
         if (rc == SPNG_EOI) break;
     }
     int k;
-    if (alpha && px >= SIG_BITS && (k = sig_kind(alpha, "stealth_pnginfo", "stealth_pngcomp")))
-        result = take(alpha, px, k, k == 1 ? "stealth_pnginfo" : "stealth_pngcomp", "stealth-alpha", out, note, ns);
-    else if (3 * px >= SIG_BITS && (k = sig_kind(rgb, "stealth_rgbinfo", "stealth_rgbcomp")))
-        result = take(rgb, 3 * px, k, k == 1 ? "stealth_rgbinfo" : "stealth_rgbcomp", "stealth-rgb", out, note, ns);
+    if (alpha && px >= SIG_BITS && (k = sig_kind(&pa, "stealth_pnginfo", "stealth_pngcomp")))
+        result = take(&pa, px, k, k == 1 ? "stealth_pnginfo" : "stealth_pngcomp", "stealth-alpha", out, note, ns);
+    else if (3 * px >= SIG_BITS && (k = sig_kind(&prgb, "stealth_rgbinfo", "stealth_rgbcomp")))
+        result = take(&prgb, 3 * px, k, k == 1 ? "stealth_rgbinfo" : "stealth_rgbcomp", "stealth-rgb", out, note, ns);
 done:
     free(row);
     free(rgb);
