@@ -161,7 +161,7 @@ def civitai():
          {"prompt": pos, "negative_prompt": neg, "model_name": ckpt,
           "adapters": [{"name": lora, "type": "lora", "weight": 0.8}]},
          {"seed": 1780429362, "steps": 30, "cfg_scale": 4.5, "sampler": "euler_ancestral", "scheduler": "normal",
-          "width": 832, "height": 1216})
+          "width": 832, "height": 1216, "clip_skip": 2})  # clip skip: only in extraMetadata
 
     # A1111-style text with a Civitai resources list (the site's A1111 mode)
     res = [{"type": "checkpoint", "modelVersionId": 290640, "modelName": "Pony Diffusion V6 XL",
