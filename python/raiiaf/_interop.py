@@ -132,7 +132,8 @@ class Import:
 def import_image(source, tags=None):
     """Reads the generation record an image carries (``raiiaf_import_image``):
     A1111 / Forge / SD.Next, ComfyUI, InvokeAI, NovelAI, SwarmUI, Fooocus,
-    or a PNG written by ``File.export``.  `source` is a path or the image's
+    Civitai, stealth PNG info, C2PA (claim generator only), or a PNG written
+    by ``File.export``.  `source` is a path or the image's
     bytes.  Returns an :class:`Import`."""
     h = ctypes.c_void_p()
     if isinstance(source, (str, os.PathLike)):

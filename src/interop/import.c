@@ -55,6 +55,17 @@ static void note(raiiaf_import *imp, const char *text)
     json_array_append_new(imp->notes, json_string(text));
 }
 
+/* A PNG without a recognised text record may hide one in its pixels'
+ * least significant bits (stealth_png.c): add it and map it. */
+static int import_stealth(raiiaf_import *imp, import_result *ir)
+{
+    if (!imp->records.format || strcmp(imp->records.format, "png")) return 0;
+    char msg[256];
+    int found = stealth_collect(imp->image, imp->image_len, &imp->records, msg, sizeof msg);
+    if (*msg) note(imp, msg);
+    return found == 1 && import_detect_more(&imp->records, ir);
+}
+
 /* Maps the collected records: our own export restored whole, else the
  * generator's record with every text record kept verbatim. */
 static int build_doc(raiiaf_import *imp)
@@ -66,6 +77,10 @@ static int build_doc(raiiaf_import *imp)
     import_result ir;
     import_result_init(&ir);
     int known = import_detect(&imp->records, &ir);
+    if (known) import_refine(&imp->records, &ir);
+    else known = import_detect_more(&imp->records, &ir) || import_stealth(imp, &ir);
+    c2pa_probe(imp->image, imp->image_len, &ir, !known); /* C2PA: recorded always, the tool when nothing else */
+    known = known || ir.tool;
     imp->tool = ir.tool;
     if (!known) {
         char msg[256];
@@ -74,7 +89,8 @@ static int build_doc(raiiaf_import *imp)
         note(imp, msg);
     }
     if (ir.tool) json_object_set_new(ir.ext, "tool", json_string(ir.tool));
-    if (ir.tool) json_object_set_new(ir.ext, "family", json_string(import_family(ir.tool)));
+    if (ir.tool && !json_object_get(ir.ext, "family")) /* a mapper may know better (Civitai, C2PA) */
+        json_object_set_new(ir.ext, "family", json_string(import_family(ir.tool)));
     json_object_set_new(ir.ext, "source_format", json_string(imp->records.format));
     json_object_set_new(ir.ext, "chunks", import_chunks_json(&imp->records));
     size_t i;

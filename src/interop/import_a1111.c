@@ -227,13 +227,17 @@ static void lora_hashes(const char *s, import_result *r)
  * those not yet listed. */
 static void lora_weights(const char *s, import_result *r)
 {
-    json_t *pairs = a1111_parse_pairs(s);
+    /* Our export writes a JSON object when a name holds ',' or ':' (AIR URNs). */
+    json_t *obj = *s == '{' ? json_loads(s, 0, NULL) : NULL;
+    json_t *pairs = json_is_object(obj) ? obj : a1111_parse_pairs(s);
+    if (pairs != obj) json_decref(obj);
     const char *k;
     json_t *v;
     json_object_foreach(pairs, k, v)
     {
         double w;
-        if (parse_d(json_string_value(v), &w)) continue;
+        if (json_is_number(v)) w = json_number_value(v);
+        else if (parse_d(json_string_value(v), &w)) continue;
         json_t *ads = json_object_get(r->model_info, "adapters");
         size_t i;
         json_t *a;
@@ -540,14 +544,18 @@ char *export_parameters_text(json_t *manifest)
      * ComfyUI loader's, a JSON record's): `Lora weights`, as Fooocus
      * writes it, so that the text alone gives them back. */
     sbuf lw = {0};
+    json_t *lwj = json_object(); /* the same as JSON, when a name holds ',' or ':' */
+    int need_json = 0;
     json_array_foreach(json_object_get(mi, "adapters"), i, a)
     {
         const char *an = json_string_value(json_object_get(a, "name"));
         json_t *aw = json_object_get(a, "weight");
-        if (!an || !json_is_number(aw) || strpbrk(an, ",:")) continue;
+        if (!an || !json_is_number(aw)) continue;
         char tag[600];
         snprintf(tag, sizeof tag, "<lora:%s:", an);
         if (prompt && strstr(prompt, tag)) continue;
+        need_json |= strpbrk(an, ",:") != NULL;
+        json_object_set(lwj, an, aw);
         char num[64];
         num_text(aw, num, sizeof num);
         if (lw.n) sb_str(&lw, ", ");
@@ -556,10 +564,13 @@ char *export_parameters_text(json_t *manifest)
         sb_str(&lw, num);
     }
     if (lw.n) {
-        json_t *wv = json_string(lw.p);
+        char *js = need_json ? json_dumps(lwj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_t *wv = json_string(js ? js : lw.p);
         pair(&l, &first, "Lora weights", wv);
         json_decref(wv);
+        free(js);
     }
+    json_decref(lwj);
     free(lw.p);
     json_object_foreach(json_object_get(ext, "unmapped"), k, v) pair(&l, &first, k, v);
     pair(&l, &first, "App", json_object_get(ext, "app"));

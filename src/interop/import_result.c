@@ -301,3 +301,8 @@ const char *import_family(const char *tool)
         if (!strcmp(map[i][0], tool)) return map[i][1];
     return tool; /* a tool not listed is its own family */
 }
+
+void imp_set_family(import_result *r, const char *family)
+{
+    if (family) json_object_set_new(r->ext, "family", json_string(family));
+}

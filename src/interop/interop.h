@@ -220,4 +220,60 @@ const char *st_dtype_name(raiiaf_dtype d);
  * flat "raiiaf.*" keys for tools that only look there. */
 json_t *st_metadata_from_manifest(const char *manifest, size_t len);
 
+/* ---------------------------------------------------------------------- */
+/* More sources (Civitai, NovelAI EXIF/legacy, InvokeAI legacy and graph,  */
+/* stealth PNG info, C2PA); see import_detect_more.c and the files it names.      */
+/* ---------------------------------------------------------------------- */
+
+/* Sets the extension's "family" (the tool's lineage: "AUTOMATIC1111",
+ * "ComfyUI", "InvokeAI", "NovelAI", "C2PA", ...). */
+void imp_set_family(import_result *r, const char *family);
+
+/* Sources import_detect does not know, tried when it found nothing:
+ * Civitai's JSON in EXIF UserComment, NovelAI's record in EXIF, InvokeAI's
+ * `sd-metadata` / `Dream` / `invokeai_graph` chunks, stealth PNG info
+ * records (added by stealth_collect).  1 when one was recognised. */
+int import_detect_more(const meta_list *l, import_result *r);
+/* After import_detect recognised a record: names the exact tool where the
+ * record says more (A1111 text with `Civitai resources` -> Civitai, with
+ * the models and LoRAs of that list), fills what a layout keeps elsewhere
+ * (NovelAI's legacy prompt in `Description`) and sets the family. */
+void import_refine(const meta_list *l, import_result *r);
+
+/* Civitai: its generation JSON (ComfyUI graph + `extraMetadata`) and the
+ * `Civitai resources` list of A1111 text (import_civitai.c). */
+int import_civitai_json(json_t *j, import_result *r);
+void import_civitai_resources(import_result *r);
+/* NovelAI's EXIF UserComment: a JSON object of its PNG text chunks
+ * (Title, Description, Software, Source, Comment) (import_novelai.c). */
+int import_novelai_exif(json_t *j, const meta_list *l, import_result *r);
+/* InvokeAI 2.x `sd-metadata` JSON and `Dream` command line, and the
+ * `invokeai_graph` of 3.x-5.x (import_invoke.c). */
+int import_invoke_sdmeta(json_t *j, import_result *r);
+int import_invoke_dream(const char *text, import_result *r);
+int import_invoke_graph(json_t *g, import_result *r);
+
+/* Stealth PNG info (sd-webui-stealth-pnginfo, NovelAI): the record hidden
+ * in the least significant bits of the alpha channel ("stealth_pnginfo",
+ * "stealth_pngcomp" = gzip) or of R, G, B ("stealth_rgbinfo",
+ * "stealth_rgbcomp"), bits taken column by column (x outer, y inner), most
+ * significant bit first, after the 15-byte signature a 32-bit big-endian
+ * count of payload BITS.  Appends one record (keyword = the signature,
+ * type "stealth-alpha" / "stealth-rgb") to `out`.  Returns 1 when one was
+ * found, 0 when the image has none, -1 when one was found but is damaged
+ * or over a limit (then `note` says what and where). */
+#define STEALTH_MAX_PIXELS ((uint64_t)64 << 20) /* images above this are not searched */
+int stealth_collect(const unsigned char *png, size_t size, meta_list *out, char *note, size_t notesize);
+
+/* C2PA manifest store (PNG caBX chunk, JPEG APP11 JUMBF segments, WebP
+ * C2PA chunk): read-only.  Sets ext "c2pa" {"container", "bytes",
+ * "claim_generator"}; when `set_tool` also the tool (the claim generator's
+ * product name) and family "C2PA".  1 when a manifest store was found. */
+#define C2PA_MAX_STORE ((size_t)16 << 20)
+int c2pa_probe(const unsigned char *data, size_t size, import_result *r, int set_tool);
+/* The claim generator in a JUMBF/CBOR manifest store: the text after the
+ * CBOR key "claim_generator", or the "name" in "claim_generator_info".
+ * A malloc'd string or NULL; *from_info says which of the two it was. */
+char *c2pa_claim_generator(const unsigned char *store, size_t n, int *from_info);
+
 #endif
