@@ -333,60 +333,11 @@ static int zlib_header(const unsigned char *z, size_t n, size_t at, rf_err *e)
     return RAIIAF_OK;
 }
 
-/* Fast path: the IDAT data in one piece, inflated at once by libdeflate. */
-static int pixels_whole(const unsigned char *z, size_t n, const png_layout *L, const png_geom *g,
-                        const struct spng_ihdr *h, rf_err *e)
-{
-    int rc = zlib_header(z, n, L->idat_first, e);
-    if (rc) return rc;
-    unsigned char *raw = malloc(g->total ? (size_t)g->total : 1);
-    struct libdeflate_decompressor *dc = libdeflate_alloc_decompressor();
-    if (!raw || !dc) {
-        free(raw);
-        if (dc) libdeflate_free_decompressor(dc);
-        return rf_fail(e, RAIIAF_E_NOMEM, "PNG: out of memory for %llu bytes of image data",
-                       (unsigned long long)g->total);
-    }
-    size_t used = 0, got = 0;
-    enum libdeflate_result r =
-        libdeflate_deflate_decompress_ex(dc, z + 2, n - 2, raw, (size_t)g->total, &used, &got);
-    libdeflate_free_decompressor(dc);
-    if (r == LIBDEFLATE_INSUFFICIENT_SPACE)
-        rc = rf_fail(e, RAIIAF_E_IMAGE,
-                     "PNG: image data: the zlib stream in IDAT at offset %zu inflates to more than the %llu bytes "
-                     "a %lux%lu image needs",
-                     L->idat_first, (unsigned long long)g->total, (unsigned long)h->width, (unsigned long)h->height);
-    else if (r != LIBDEFLATE_SUCCESS)
-        rc = rf_fail(e, RAIIAF_E_IMAGE,
-                     "PNG: image data: the deflate data of the zlib stream in IDAT at offset %zu (%zu bytes in %u "
-                     "chunks) is corrupt or truncated",
-                     L->idat_first, n, L->idat_count);
-    else if (got != g->total)
-        rc = rf_fail(e, RAIIAF_E_IMAGE,
-                     "PNG: image data: the zlib stream in IDAT at offset %zu inflates to %zu bytes, a %lux%lu image "
-                     "needs %llu",
-                     L->idat_first, got, (unsigned long)h->width, (unsigned long)h->height,
-                     (unsigned long long)g->total);
-    /* The filter bytes while the end of the image is still in cache... and
-     * all of them: one byte per row is nothing next to inflating it. */
-    if (!rc) rc = check_filters(raw, g, e);
-    if (!rc && n - 2 - used < 4)
-        rc = rf_fail(e, RAIIAF_E_IMAGE, "PNG: image data: the zlib stream ends without its Adler-32 (%zu of 4 bytes)",
-                     n - 2 - used);
-    if (!rc) {
-        uint32_t want = be32(z + 2 + used), have = (uint32_t)libdeflate_adler32(1, raw, got);
-        if (want != have)
-            rc = rf_fail(e, RAIIAF_E_IMAGE, "PNG: image data: Adler-32 mismatch (stored %08lx, computed %08lx)",
-                         (unsigned long)want, (unsigned long)have);
-    }
-    free(raw);
-    return rc;
-}
-
 /* The IDAT run as zlib input, one chunk at a time. */
 typedef struct idat_feed {
     const unsigned char *d;
     size_t pos, end; /* next chunk; end of the run */
+    int ended;       /* inflate has reported the end of the stream */
 } idat_feed;
 
 static int feed_more(idat_feed *f, z_stream *zs)
@@ -409,10 +360,14 @@ static int inflate_exact(z_stream *zs, idat_feed *f, unsigned char *out, size_t 
 {
     zs->next_out = out;
     zs->avail_out = (uInt)n;
+    if (f->ended) return Z_STREAM_END;
     while (zs->avail_out) {
         if (!zs->avail_in && !feed_more(f, zs)) return Z_BUF_ERROR;
         int r = inflate(zs, Z_NO_FLUSH);
-        if (r == Z_STREAM_END) return zs->avail_out ? Z_STREAM_END : Z_OK;
+        if (r == Z_STREAM_END) {
+            f->ended = 1;
+            return zs->avail_out ? Z_STREAM_END : Z_OK;
+        }
         if (r == Z_BUF_ERROR) continue; /* needs input: the loop feeds it */
         if (r != Z_OK) return r;
     }
@@ -425,7 +380,7 @@ static int pixels_streamed(const unsigned char *d, const png_layout *L, const pn
 {
     if (L->idat_bytes < 2) return zlib_header(NULL, L->idat_bytes, L->idat_first, e);
     /* The header may straddle chunks; read its two bytes through the feed. */
-    idat_feed f = {d, L->idat_first, L->idat_end};
+    idat_feed f = {d, L->idat_first, L->idat_end, 0};
     unsigned char hdr[2];
     size_t k = 0;
     for (size_t pos = L->idat_first; pos < L->idat_end && k < 2;) {
@@ -483,6 +438,62 @@ static int pixels_streamed(const unsigned char *d, const png_layout *L, const pn
     return rc;
 }
 
+/* Fast path: the IDAT data in one piece, inflated at once by libdeflate. */
+static int pixels_whole(const unsigned char *d, const unsigned char *z, size_t n, const png_layout *L, const png_geom *g,
+                        const struct spng_ihdr *h, rf_err *e)
+{
+    int rc = zlib_header(z, n, L->idat_first, e);
+    if (rc) return rc;
+    unsigned char *raw = malloc(g->total ? (size_t)g->total : 1);
+    struct libdeflate_decompressor *dc = libdeflate_alloc_decompressor();
+    if (!raw || !dc) {
+        free(raw);
+        if (dc) libdeflate_free_decompressor(dc);
+        return rf_fail(e, RAIIAF_E_NOMEM, "PNG: out of memory for %llu bytes of image data",
+                       (unsigned long long)g->total);
+    }
+    size_t used = 0, got = 0;
+    enum libdeflate_result r =
+        libdeflate_deflate_decompress_ex(dc, z + 2, n - 2, raw, (size_t)g->total, &used, &got);
+    libdeflate_free_decompressor(dc);
+    if (r == LIBDEFLATE_INSUFFICIENT_SPACE)
+        rc = rf_fail(e, RAIIAF_E_IMAGE,
+                     "PNG: image data: the zlib stream in IDAT at offset %zu inflates to more than the %llu bytes "
+                     "a %lux%lu image needs",
+                     L->idat_first, (unsigned long long)g->total, (unsigned long)h->width, (unsigned long)h->height);
+    else if (r != LIBDEFLATE_SUCCESS) {
+        /* libdeflate does not say what is wrong or where; zlib does.  On
+         * this failure path only, inflate again row by row for the message
+         * (and refuse even if zlib were to accept what libdeflate did not). */
+        rc = pixels_streamed(d, L, g, h, e);
+        if (!rc)
+            rc = rf_fail(e, RAIIAF_E_IMAGE,
+                         "PNG: image data: the deflate data of the zlib stream in IDAT at offset %zu (%zu bytes in %u "
+                         "chunks) is corrupt",
+                         L->idat_first, n, L->idat_count);
+    }
+    else if (got != g->total)
+        rc = rf_fail(e, RAIIAF_E_IMAGE,
+                     "PNG: image data: the zlib stream in IDAT at offset %zu inflates to %zu bytes, a %lux%lu image "
+                     "needs %llu",
+                     L->idat_first, got, (unsigned long)h->width, (unsigned long)h->height,
+                     (unsigned long long)g->total);
+    /* The filter bytes while the end of the image is still in cache... and
+     * all of them: one byte per row is nothing next to inflating it. */
+    if (!rc) rc = check_filters(raw, g, e);
+    if (!rc && n - 2 - used < 4)
+        rc = rf_fail(e, RAIIAF_E_IMAGE, "PNG: image data: the zlib stream ends without its Adler-32 (%zu of 4 bytes)",
+                     n - 2 - used);
+    if (!rc) {
+        uint32_t want = be32(z + 2 + used), have = (uint32_t)libdeflate_adler32(1, raw, got);
+        if (want != have)
+            rc = rf_fail(e, RAIIAF_E_IMAGE, "PNG: image data: Adler-32 mismatch (stored %08lx, computed %08lx)",
+                         (unsigned long)want, (unsigned long)have);
+    }
+    free(raw);
+    return rc;
+}
+
 int rf_png_check_pixels(const unsigned char *d, size_t size, size_t whole_limit, rf_err *e)
 {
     png_layout L;
@@ -497,7 +508,7 @@ int rf_png_check_pixels(const unsigned char *d, size_t size, size_t whole_limit,
     png_geometry(&h, &g);
     if (g.total > whole_limit) return pixels_streamed(d, &L, &g, &h, e);
 
-    if (L.idat_count == 1) return pixels_whole(d + L.idat_first + 8, L.idat_bytes, &L, &g, &h, e);
+    if (L.idat_count == 1) return pixels_whole(d, d + L.idat_first + 8, L.idat_bytes, &L, &g, &h, e);
     unsigned char *z = malloc(L.idat_bytes ? L.idat_bytes : 1);
     if (!z) return rf_fail(e, RAIIAF_E_NOMEM, "PNG: out of memory for %zu bytes of image data", L.idat_bytes);
     size_t k = 0;
@@ -507,7 +518,7 @@ int rf_png_check_pixels(const unsigned char *d, size_t size, size_t whole_limit,
         k += len;
         pos += 12 + (size_t)len;
     }
-    rc = pixels_whole(z, k, &L, &g, &h, e);
+    rc = pixels_whole(d, z, k, &L, &g, &h, e);
     free(z);
     return rc;
 }
