@@ -512,6 +512,60 @@ static void test_webp_small(void **state)
     expect_fail(buf, sizeof vp8l, "chunk VP8L at offset 12: declares 200 bytes, 6 remain");
 }
 
+
+/* ---- decoding JPEG and WebP ------------------------------------------- */
+
+/* A JPEG cut inside its entropy-coded data with EOI put back: every segment
+ * still fits, so only decoding can tell that the scan stops short. */
+static void test_jpeg_decode(void **state)
+{
+    (void)state;
+    size_t n;
+    unsigned char *d = tu_read_data("sd-webui.jpg", &n);
+    expect_ok(d, n, "jpeg", 1024, 1024);
+    size_t cut = n / 2;
+    while (d[cut] == 0xFF || d[cut - 1] == 0xFF) cut++;
+    d[cut] = 0xFF;
+    d[cut + 1] = 0xD9;
+    expect_structure_only(d, cut + 2, "jpeg", 1024, 1024, "JPEG: does not decode");
+    free(d);
+}
+
+/* WebP: a lossless image whose bitstream is cut short (sizes fixed up so
+ * the RIFF structure holds), a lossy one whose data is damaged, and an
+ * animation (two frames, made with PIL) decoded frame by frame. */
+static void test_webp_decode(void **state)
+{
+    (void)state;
+    size_t n;
+    unsigned char *d = tu_read_data("comfyui-saveimage-plus.webp", &n);
+    expect_ok(d, n, "webp", 1024, 1024);
+    /* Its VP8L chunk (after VP8X and whatever else), half of it rewrapped
+     * as a simple-format WebP: RIFF, WEBP, VP8L of an even size. */
+    size_t pos = 12;
+    while (memcmp(d + pos, "VP8L", 4)) {
+        size_t len = (size_t)d[pos + 4] | ((size_t)d[pos + 5] << 8) | ((size_t)d[pos + 6] << 16);
+        pos += 8 + len + (len & 1);
+        assert_true(pos + 8 < n);
+    }
+    size_t len = (size_t)d[pos + 4] | ((size_t)d[pos + 5] << 8) | ((size_t)d[pos + 6] << 16);
+    size_t keep = len / 4 * 2;
+    unsigned char *w = malloc(20 + keep);
+    assert_non_null(w);
+    memcpy(w, "RIFF\0\0\0\0WEBPVP8L", 16);
+    uint32_t riff = (uint32_t)(keep + 12);
+    w[4] = (unsigned char)riff, w[5] = (unsigned char)(riff >> 8), w[6] = (unsigned char)(riff >> 16), w[7] = 0;
+    w[16] = (unsigned char)keep, w[17] = (unsigned char)(keep >> 8), w[18] = (unsigned char)(keep >> 16), w[19] = 0;
+    memcpy(w + 20, d + pos + 8, keep);
+    expect_structure_only(w, keep + 20, "webp", 1024, 1024, "WebP: image data does not decode");
+    free(w);
+    free(d);
+
+    d = tu_read_data("animated.webp", &n);
+    expect_ok(d, n, "webp", 12, 10);
+    free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -527,6 +581,8 @@ int main(void)
         cmocka_unit_test(test_png_hostile),
         cmocka_unit_test(test_jpeg_small),
         cmocka_unit_test(test_webp_small),
+        cmocka_unit_test(test_jpeg_decode),
+        cmocka_unit_test(test_webp_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
