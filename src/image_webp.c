@@ -37,9 +37,15 @@ static int webp_still(const unsigned char *d, size_t size, uint32_t w, uint32_t 
     if ((uint32_t)config.input.width != w || (uint32_t)config.input.height != h)
         return rf_fail(e, RAIIAF_E_IMAGE, "WebP: the decoder reads a %dx%d image, the chunks say %lux%lu",
                        config.input.width, config.input.height, (unsigned long)w, (unsigned long)h);
-    /* Lossy data decodes to YUV natively: asking for it skips the colour
-     * conversion.  Lossless data is ARGB inside libwebp either way. */
-    config.output.colorspace = config.input.format == 2 ? MODE_RGBA : (config.input.has_alpha ? MODE_YUVA : MODE_YUV);
+    /* Every byte of the bitstream is decoded whatever the output size, so
+     * the output is 1/8 scale: no full-size buffer to allocate and fault
+     * in.  Lossy data decodes to YUV natively (asking for it skips the
+     * colour conversion), lossless data to ARGB (BGRA in memory). */
+    config.output.colorspace =
+        config.input.format == 2 ? MODE_BGRA : (config.input.has_alpha ? MODE_YUVA : MODE_YUV);
+    config.options.use_scaling = 1;
+    config.options.scaled_width = config.input.width >= 8 ? config.input.width / 8 : 1;
+    config.options.scaled_height = config.input.height >= 8 ? config.input.height / 8 : 1;
     s = WebPDecode(d, size, &config);
     WebPFreeDecBuffer(&config.output);
     if (s != VP8_STATUS_OK) return rf_fail(e, RAIIAF_E_IMAGE, "WebP: image data does not decode: %s", vp8_status(s));
