@@ -21,8 +21,9 @@ int rf_image_job_start(rf_image_job *j, const void *data, size_t size, const rf_
     j->data = data;
     j->size = size;
     if (copy && size) {
-        if (!(j->copy = malloc(size)))
+        if (rf_bigbuf_alloc(&j->copy_buf, size))
             return rf_fail(&j->err, RAIIAF_E_NOMEM, "out of memory copying the %zu-byte image", size);
+        j->copy = j->copy_buf.p;
         memcpy(j->copy, data, size);
         j->data = j->copy;
     }
@@ -49,7 +50,7 @@ int rf_image_job_wait(rf_image_job *j)
 void rf_image_job_free(rf_image_job *j)
 {
     rf_image_job_wait(j);
-    free(j->copy);
+    rf_bigbuf_free(&j->copy_buf);
     j->copy = NULL;
     j->state = 0;
 }

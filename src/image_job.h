@@ -8,6 +8,7 @@
 #define RAIIAF_IMAGE_JOB_H
 
 #include "internal.h"
+#include "bigbuf.h"
 
 #include <pthread.h>
 
@@ -17,6 +18,7 @@ typedef struct rf_image_job {
     const unsigned char *data; /* what is checked: the caller's bytes or `copy` */
     size_t size;
     unsigned char *copy;       /* owned: the caller's bytes may go away first */
+    rf_bigbuf copy_buf;        /* where `copy` lives */
     int probed;                /* desc holds rf_image_probe()'s result: check the pixels only */
     rf_image_desc desc;
     rf_err err;

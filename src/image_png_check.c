@@ -16,11 +16,13 @@
  * without inflating a byte of it.  tests/test_png_check.c shows this accepts
  * and refuses exactly what the full libspng decode does.
  *
- * Memory: the inflated image is held whole only up to `whole_limit` bytes
+ * Memory: the inflated image is held whole (in huge pages where it is large:
+ * bigbuf.h) only up to `whole_limit` bytes
  * (64 MiB by default, a 4096x4096 RGBA image); beyond that zlib inflates it
  * one scanline at a time, as the decode it replaces did.
  */
 #include "image_codecs.h"
+#include "bigbuf.h"
 
 #include <libdeflate.h>
 #include <spng.h>
@@ -444,10 +446,11 @@ static int pixels_whole(const unsigned char *d, const unsigned char *z, size_t n
 {
     int rc = zlib_header(z, n, L->idat_first, e);
     if (rc) return rc;
-    unsigned char *raw = malloc(g->total ? (size_t)g->total : 1);
+    rf_bigbuf rb;
+    unsigned char *raw = rf_bigbuf_alloc(&rb, (size_t)g->total) ? NULL : rb.p;
     struct libdeflate_decompressor *dc = libdeflate_alloc_decompressor();
     if (!raw || !dc) {
-        free(raw);
+        rf_bigbuf_free(&rb);
         if (dc) libdeflate_free_decompressor(dc);
         return rf_fail(e, RAIIAF_E_NOMEM, "PNG: out of memory for %llu bytes of image data",
                        (unsigned long long)g->total);
@@ -490,7 +493,7 @@ static int pixels_whole(const unsigned char *d, const unsigned char *z, size_t n
             rc = rf_fail(e, RAIIAF_E_IMAGE, "PNG: image data: Adler-32 mismatch (stored %08lx, computed %08lx)",
                          (unsigned long)want, (unsigned long)have);
     }
-    free(raw);
+    rf_bigbuf_free(&rb);
     return rc;
 }
 
@@ -509,7 +512,8 @@ int rf_png_check_pixels(const unsigned char *d, size_t size, size_t whole_limit,
     if (g.total > whole_limit) return pixels_streamed(d, &L, &g, &h, e);
 
     if (L.idat_count == 1) return pixels_whole(d, d + L.idat_first + 8, L.idat_bytes, &L, &g, &h, e);
-    unsigned char *z = malloc(L.idat_bytes ? L.idat_bytes : 1);
+    rf_bigbuf zb;
+    unsigned char *z = rf_bigbuf_alloc(&zb, L.idat_bytes) ? NULL : zb.p;
     if (!z) return rf_fail(e, RAIIAF_E_NOMEM, "PNG: out of memory for %zu bytes of image data", L.idat_bytes);
     size_t k = 0;
     for (size_t pos = L.idat_first; pos < L.idat_end;) {
@@ -519,6 +523,6 @@ int rf_png_check_pixels(const unsigned char *d, size_t size, size_t whole_limit,
         pos += 12 + (size_t)len;
     }
     rc = pixels_whole(d, z, k, &L, &g, &h, e);
-    free(z);
+    rf_bigbuf_free(&zb);
     return rc;
 }
