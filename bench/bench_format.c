@@ -32,6 +32,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
+#include <libdeflate.h>
+#include <spng.h>
+#ifdef BENCH_HAVE_ISAL
+#include <isa-l.h>
+#endif
 
 /* The writer's zstd level for tensors (TENSOR_ZSTD_LEVEL in src/writer.c). */
 #define BENCH_TENSOR_ZSTD_LEVEL 1
@@ -193,6 +198,179 @@ static void op_zstd_encode(const bench_ctx *b)
     if (rc) die("zstd encode", rc, e.msg);
     sink_u32 = (uint32_t)n;
     free(out);
+}
+
+
+/* ---- image validation: create and verify per image format ------------- */
+
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void create_with(const bench_ctx *b, const char *path, const unsigned char *img, size_t n, unsigned threads)
+{
+    raiiaf_writer *w = NULL;
+    int rc = raiiaf_writer_new(path, &w);
+    if (!rc) rc = raiiaf_writer_set_threads(w, threads);
+    if (!rc) rc = raiiaf_writer_add_image(w, img, n);
+    if (!rc) rc = raiiaf_writer_add_tensor(w, "latent", RAIIAF_F32, 4, latent_shape, b->latent,
+                                           LAT_N * sizeof(float), RAIIAF_CODEC_AUTO, 0);
+    if (!rc) rc = raiiaf_writer_set_string(w, "/raiiaf_metadata/model_info/model_name", "sd_xl_base_1.0");
+    if (!rc) rc = raiiaf_writer_set_string(w, "/raiiaf_metadata/model_info/prompt",
+                                           "a lighthouse on a cliff at dusk, volumetric light, 35mm photo");
+    if (!rc) rc = raiiaf_writer_set_string(w, "/raiiaf_metadata/model_info/negative_prompt", "blurry, lowres");
+    if (!rc) rc = raiiaf_writer_set_json(w, "/raiiaf_metadata/model_info/generation_settings/steps", "30");
+    if (!rc) rc = raiiaf_writer_finish(w);
+    if (rc) die("create", rc, w ? raiiaf_writer_errmsg(w) : NULL);
+    raiiaf_writer_free(w);
+}
+
+static void verify_with(const char *path, unsigned threads)
+{
+    raiiaf_reader *r = open_or_die(path, 0);
+    int rc = raiiaf_reader_set_threads(r, threads);
+    if (!rc) rc = raiiaf_reader_verify(r, NULL, NULL);
+    if (rc) die("verify", rc, raiiaf_reader_errmsg(r));
+    raiiaf_reader_free(r);
+}
+
+/* The concatenated IDAT data of a PNG (for the inflate-only rows). */
+static unsigned char *png_idat(const unsigned char *d, size_t n, size_t *zn)
+{
+    unsigned char *z = xmalloc(n);
+    size_t k = 0;
+    for (size_t pos = 8; pos + 12 <= n;) {
+        size_t len = ((size_t)d[pos] << 24) | ((size_t)d[pos + 1] << 16) | ((size_t)d[pos + 2] << 8) | d[pos + 3];
+        if (!memcmp(d + pos + 4, "IDAT", 4)) memcpy(z + k, d + pos + 8, len), k += len;
+        pos += 12 + len;
+    }
+    *zn = k;
+    return z;
+}
+
+/* The check this library did before 0.3.0: a full libspng decode, row by row. */
+static void spng_full_decode(const unsigned char *d, size_t n)
+{
+    spng_ctx *ctx = spng_ctx_new(0);
+    size_t sz = 0;
+    struct spng_ihdr ih;
+    int r = spng_set_png_buffer(ctx, d, n);
+    if (!r) r = spng_get_ihdr(ctx, &ih);
+    if (!r) r = spng_decoded_image_size(ctx, SPNG_FMT_PNG, &sz);
+    unsigned char *row = xmalloc(sz / ih.height);
+    if (!r) r = spng_decode_image(ctx, NULL, 0, SPNG_FMT_PNG, SPNG_DECODE_PROGRESSIVE);
+    while (!r) r = spng_decode_row(ctx, row, sz / ih.height);
+    if (r != SPNG_EOI || spng_decode_chunks(ctx)) die("libspng decode", RAIIAF_E_IMAGE, spng_strerror(r));
+    free(row);
+    spng_ctx_free(ctx);
+}
+
+static void image_section(const bench_ctx *b, const char *dir, int runs)
+{
+    static const char *const files[] = {"comfyui.png", "comfyui-saveimage-plus.jpg", "comfyui-saveimage-plus.webp"};
+    static const char *const dirs[] = {"tests/data/", "../tests/data/"};
+    enum { SHA, C1, C2, V1, V2, CHECK, SPNG, DEFL, ISAL, NROWS };
+    static const char *const names[NROWS] = {
+        "sha256", "create 1 thread", "create 2 threads", "verify 1 thread", "verify 2 threads",
+        "image check", "libspng decode", "libdeflate only", "ISA-L only"};
+    printf("image validation: create (set_threads 1|2) and verify (reader set_threads 1|2) of the image + the latent\n");
+    printf("above; x sha256 = ratio to SHA-256 of that image + latent in the same run; cpu = CPU time of the\n"
+           "process (both threads), which a loaded machine inflates less than wall time\n");
+    printf("%-28s %-18s %10s %10s %10s %10s\n", "image", "operation", "median ms", "x sha256", "cpu ms", "cpu x sha");
+    for (size_t f = 0; f < 3; f++) {
+        char src[256], path[400];
+        unsigned char *img = NULL;
+        size_t n = 0;
+        for (size_t k = 0; k < 2 && !img; k++) {
+            snprintf(src, sizeof src, "%s%s", dirs[k], files[f]);
+            img = read_whole(src, &n);
+        }
+        if (!img) {
+            printf("%-28s (not found: run from the source folder)\n", files[f]);
+            continue;
+        }
+        rf_image_desc desc;
+        rf_err e = {0};
+        if (rf_image_validate(img, n, &desc, &e)) die(files[f], RAIIAF_E_IMAGE, e.msg);
+        snprintf(path, sizeof path, "%s/image-%zu.raiiaf", dir, f);
+        int png = !strcmp(desc.format, "png");
+        size_t zn = 0, raw = 0;
+        unsigned char *z = png ? png_idat(img, n, &zn) : NULL, *out = NULL;
+        if (png) {
+            size_t sz;
+            spng_ctx *ctx = spng_ctx_new(0);
+            spng_set_png_buffer(ctx, img, n);
+            spng_decoded_image_size(ctx, SPNG_FMT_PNG, &sz);
+            spng_ctx_free(ctx);
+            raw = sz + desc.height * 8; /* filtered data: a filter byte per row, room to spare */
+            out = xmalloc(raw);
+        }
+        struct libdeflate_decompressor *dc = libdeflate_alloc_decompressor();
+        double *t[NROWS], *c[NROWS];
+        for (int k = 0; k < NROWS; k++) t[k] = xmalloc((size_t)runs * sizeof(double)), c[k] = xmalloc((size_t)runs * sizeof(double));
+        create_with(b, path, img, n, 1);
+        for (int run = -1; run < runs; run++)
+            for (int k = 0; k < NROWS; k++) {
+                if (!png && k >= SPNG) continue;
+                double t0 = now_s(), c0 = cpu_s();
+                size_t got = 0;
+                switch (k) {
+                case SHA:
+                    if (rf_sha256_hex(img, n, sink_hex) || rf_sha256_hex(b->latent, LAT_N * sizeof(float), sink_hex))
+                        die("sha256", RAIIAF_E_NOMEM, NULL);
+                    break;
+                case C1: create_with(b, path, img, n, 1); break;
+                case C2: create_with(b, path, img, n, 2); break;
+                case V1: verify_with(path, 1); break;
+                case V2: verify_with(path, 2); break;
+                case CHECK:
+                    if (rf_image_validate(img, n, &desc, &e)) die("check", RAIIAF_E_IMAGE, e.msg);
+                    break;
+                case SPNG: spng_full_decode(img, n); break;
+                case DEFL:
+                    if (libdeflate_zlib_decompress(dc, z, zn, out, raw, &got)) die("libdeflate", RAIIAF_E_IMAGE, NULL);
+                    break;
+                case ISAL:
+#ifdef BENCH_HAVE_ISAL
+                {
+                    struct inflate_state st;
+                    isal_inflate_init(&st);
+                    st.crc_flag = ISAL_ZLIB;
+                    st.next_in = z;
+                    st.avail_in = (uint32_t)zn;
+                    st.next_out = out;
+                    st.avail_out = (uint32_t)raw;
+                    if (isal_inflate(&st) != ISAL_DECOMP_OK || st.block_state != ISAL_BLOCK_FINISH)
+                        die("isa-l", RAIIAF_E_IMAGE, NULL);
+                }
+#endif
+                    break;
+                }
+                if (run >= 0) t[k][run] = now_s() - t0, c[k][run] = cpu_s() - c0;
+            }
+        double base = median(t[SHA], runs), cbase = median(c[SHA], runs);
+        char label[64];
+        snprintf(label, sizeof label, "%s %ux%u", desc.format, desc.width, desc.height);
+        for (int k = 0; k < NROWS; k++) {
+            if (!png && k >= SPNG) continue;
+#ifndef BENCH_HAVE_ISAL
+            if (k == ISAL) continue;
+#endif
+            double m = median(t[k], runs), mc = median(c[k], runs);
+            printf("%-28s %-18s %10.3f %10.2f %10.3f %10.2f\n", k ? "" : label, names[k], m * 1e3, m / base, mc * 1e3,
+                   mc / cbase);
+        }
+        for (int k = 0; k < NROWS; k++) free(t[k]), free(c[k]);
+        libdeflate_free_decompressor(dc);
+        free(z);
+        free(out);
+        free(img);
+        unlink(path);
+    }
+    printf("\n");
 }
 
 typedef struct op {
@@ -388,7 +566,7 @@ int main(int argc, char **argv)
         {"read --no-digest", "the same with RAIIAF_READ_NO_DIGEST (CRC-32C only)", op_read_nodigest},
         {"verify", "open + raiiaf_reader_verify (everything)", op_verify},
         {"crc32c", "CRC-32C of image + latent bytes", op_crc32c},
-        {"png validate", "rf_image_validate: full PNG decode (libspng)", op_png_validate},
+        {"png validate", "rf_image_validate: PNG check (CRCs, libspng chunk rules, libdeflate inflate)", op_png_validate},
         {"zstd encode", "byte planes + zstd of the latent (level 1)", op_zstd_encode},
         {"create no image", "create without add_image (latent + fields + finish)", NULL},
     };
@@ -418,6 +596,8 @@ int main(int argc, char **argv)
         printf("%-18s %10.3f %10.2f  %s\n", ops[k].name, med[k] * 1e3, med[k] / base, ops[k].what);
     }
     printf("sha256 throughput: %.2f GB/s\n\n", (double)payload / base * 1e-9);
+
+    image_section(&b, dir, runs);
 
     /* ---- stored size / raw ---------------------------------------------- */
     float *smooth = xmalloc(LAT_N * sizeof(float));

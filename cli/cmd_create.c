@@ -484,6 +484,9 @@ int cmd_create(int argc, char **argv)
     }
     int rc = raiiaf_writer_new(o.out, &w);
     if (!rc && o.format == 1) rc = raiiaf_writer_set_format(w, 1);
+    /* The image's pixels are checked on a second thread while the latents
+     * are hashed and coded. */
+    if (!rc) rc = raiiaf_writer_set_threads(w, 2);
     if (rc) {
         cli_err("%s", w ? raiiaf_writer_errmsg(w) : "out of memory");
         status = cli_exit_for_output(rc);
@@ -503,7 +506,9 @@ int cmd_create(int argc, char **argv)
     for (int k = 0; k < o.nlatents; k++)
         if ((status = add_latent(w, &o, k, &prev, &counts)) != EXIT_OK) goto done;
     if ((rc = raiiaf_writer_finish(w))) {
-        cli_err("%s: %s", o.out, raiiaf_writer_errmsg(w));
+        /* An image whose pixels do not decode is reported here (the check
+         * ran beside the latents): name the image, as add_image() does. */
+        cli_err("%s: %s", rc == RAIIAF_E_IMAGE && o.image ? o.image : o.out, raiiaf_writer_errmsg(w));
         status = cli_exit_for_output(rc);
         goto done;
     }

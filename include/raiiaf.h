@@ -206,10 +206,25 @@ RAIIAF_API void raiiaf_writer_free(raiiaf_writer *w);
 RAIIAF_API const char *raiiaf_writer_errmsg(const raiiaf_writer *w);
 
 /* Adds an image.  The bytes are stored exactly as given (never recompressed).
- * They must be a PNG (fully decoded and CRC-checked), JPEG or WebP
- * (structurally checked); format, width and height go into the manifest.
- * At most one image per file.  Fails with RAIIAF_E_IMAGE if invalid. */
+ * They must be a PNG, JPEG or WebP that decodes: a PNG's every chunk CRC,
+ * chunk rules and pixel data (inflated to exactly the size its header
+ * implies, legal filter types, Adler-32) are checked, a JPEG is decoded by
+ * libjpeg-turbo, a WebP by libwebp (every frame of an animation); format,
+ * width and height go into the manifest.  At most one image per file.
+ * Fails with RAIIAF_E_IMAGE if invalid -- with raiiaf_writer_set_threads(w,
+ * 2), a fault found only by decoding the pixel data is reported by
+ * raiiaf_writer_finish() instead (the structure is still checked here). */
 RAIIAF_API int raiiaf_writer_add_image(raiiaf_writer *w, const void *data, size_t size);
+
+/* How many threads the writer may use: 1 (the default) or 2.  With 2,
+ * raiiaf_writer_add_image() checks the image's structure, copies the image
+ * and returns while a second thread decodes its pixel data, so hashing and
+ * coding the tensors added next runs beside it; raiiaf_writer_finish()
+ * waits for that thread and fails with its RAIIAF_E_IMAGE (the file is then
+ * not written) -- always there, whichever thread finishes first.  Applies
+ * to images added afterwards.  RAIIAF_E_ARG for any other count.  Since
+ * 0.3.0. */
+RAIIAF_API int raiiaf_writer_set_threads(raiiaf_writer *w, unsigned threads);
 
 /* Adds a whole tensor from one buffer: `shape` has `rank` (0..8) entries,
  * the data is little-endian C order and `size` must equal the product of the
@@ -483,6 +498,13 @@ typedef void (*raiiaf_problem_fn)(void *ctx, int status, const char *message);
  * is wrong, else the status of the first problem (also left as the
  * reader's message). */
 RAIIAF_API int raiiaf_reader_verify(raiiaf_reader *r, raiiaf_problem_fn report, void *ctx);
+
+/* How many threads raiiaf_reader_verify() may use: 2 (the default) checks
+ * the image on a second thread while the tensors are hashed and decoded; 1
+ * does everything on the calling thread.  The problems found and the order
+ * they are reported in are the same either way.  RAIIAF_E_ARG for any other
+ * count.  Since 0.3.0. */
+RAIIAF_API int raiiaf_reader_set_threads(raiiaf_reader *r, unsigned threads);
 
 /* Every reader has a budget of decoded bytes: all the payload bytes it
  * decodes (reads, verify, each link of a reference chain, each regenerated

@@ -7,7 +7,11 @@ set -eu
 PKGS="build-essential cmake pkg-config clang llvm libclang-rt-14-dev \
 libzstd-dev libzfp-dev libssl-dev libjansson-dev libspng-dev libcmocka-dev \
 python3 python3-numpy python3-pytest python3-setuptools python3-pil zlib1g-dev libsqlite3-dev libimage-exiftool-perl \
-python3-torch"
+python3-torch \
+libdeflate-dev libjpeg62-turbo-dev libwebp-dev libisal-dev"
+# libdeflate-dev, libjpeg62-turbo-dev, libwebp-dev: image validation (PNG pixel data inflated at once,
+# JPEG and WebP decoded) in src/image_png_check.c, src/image_jpeg.c, src/image_webp.c.
+# libisal-dev: bench_format only, ISA-L's inflate measured against libdeflate's (optional to the build).
 # python3-torch (large): tests/cli_noise.py checks `raiiaf noise` against torch.randn bit for bit.
 
 missing=""

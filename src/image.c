@@ -2,212 +2,23 @@
  * image.c -- recognising and validating the image a RAIIAF file carries.
  *
  * The image is stored byte for byte as the caller gave it, so it is checked
- * once, here, before it goes in (and again by the verifier).  PNG gets the
- * strictest check because it can: every byte is covered by a chunk CRC and
- * the pixel data is decoded in full.  JPEG and WebP are checked
- * structurally only (segments and chunks fit, a frame header gives the
- * size); decoding them would need codecs the library does not carry.
+ * once, here, before it goes in (and again by the verifier), in two steps:
+ * rf_image_probe() checks the structure (PNG: every chunk and its CRC, the
+ * header and chunk rules; JPEG: segments; WebP: RIFF chunks) and finds the
+ * size, and rf_image_check_pixels() makes sure the image data decodes
+ * (image_png_check.c, image_jpeg.c, image_webp.c).  The writer may run the
+ * second step on another thread while it codes the tensors.
  *
  * Input is hostile: every length is checked against what remains before it
  * is used, arithmetic is done so that it cannot overflow, and memory stays
- * bounded (one decoded row for PNG, nothing for the others).
+ * bounded (see the limits in image_codecs.h and docs/SECURITY.md).
  */
-#include "internal.h"
-
-#include <spng.h>
+#include "image_codecs.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* ---------------------------------------------------------------------- */
-/* PNG                                                                    */
-/* ---------------------------------------------------------------------- */
-
 static const unsigned char png_sig[8] = { 0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A };
-
-/* Caps that keep a hostile header from making libspng allocate without
- * bound.  The dimension cap is far above any generator's output; the real
- * guard is the decoded-size cap, checked before any decoding starts. */
-#define PNG_MAX_DIM (1u << 24)
-#define PNG_MAX_DECODED ((size_t)1 << 30)
-#define PNG_MAX_CHUNK ((size_t)64 << 20)
-#define PNG_MAX_CACHE ((size_t)256 << 20)
-
-static uint32_t be32(const unsigned char *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-/* CRC-32 as PNG and zlib define it (reflected, polynomial 0xEDB88320).  The
- * table lives in the caller's frame rather than in a static so the library
- * keeps no mutable global state; building it costs ~2k operations, nothing
- * next to a decode. */
-typedef struct png_crc {
-    uint32_t t[256];
-} png_crc;
-
-static void png_crc_init(png_crc *c)
-{
-    for (uint32_t n = 0; n < 256; n++) {
-        uint32_t v = n;
-        for (int k = 0; k < 8; k++) v = (v & 1) ? 0xEDB88320u ^ (v >> 1) : v >> 1;
-        c->t[n] = v;
-    }
-}
-
-static uint32_t png_crc_calc(const png_crc *c, const unsigned char *p, size_t n)
-{
-    uint32_t v = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) v = c->t[(v ^ p[i]) & 0xFF] ^ (v >> 8);
-    return v ^ 0xFFFFFFFFu;
-}
-
-static int is_letter(unsigned char ch) { return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z'); }
-
-/* Walks every chunk and checks its framing and CRC ourselves, because
- * libspng stops reading once it has the pixels and never looks at what may
- * follow: this is what makes a flipped bit anywhere in the file an error. */
-static int png_walk(const unsigned char *d, size_t size, rf_err *e)
-{
-    png_crc crc;
-    png_crc_init(&crc);
-
-    size_t pos = sizeof png_sig;
-    int first = 1;
-    for (;;) {
-        if (pos == size) return rf_fail(e, RAIIAF_E_IMAGE, "PNG: data ends at offset %zu before IEND", pos);
-        if (size - pos < 12)
-            return rf_fail(e, RAIIAF_E_IMAGE,
-                           "PNG: truncated chunk at offset %zu (12 header and CRC bytes needed, %zu remain)",
-                           pos, size - pos);
-
-        uint32_t len = be32(d + pos);
-        const unsigned char *type = d + pos + 4;
-        if (!is_letter(type[0]) || !is_letter(type[1]) || !is_letter(type[2]) || !is_letter(type[3]))
-            return rf_fail(e, RAIIAF_E_IMAGE,
-                           "PNG: chunk at offset %zu: type bytes %02X %02X %02X %02X are not ASCII letters",
-                           pos, type[0], type[1], type[2], type[3]);
-        char name[5];
-        memcpy(name, type, 4);
-        name[4] = '\0';
-
-        if (len > 0x7FFFFFFFu)
-            return rf_fail(e, RAIIAF_E_IMAGE, "PNG: chunk %s at offset %zu: length %lu exceeds 2^31-1",
-                           name, pos, (unsigned long)len);
-        if (len > size - pos - 12)
-            return rf_fail(e, RAIIAF_E_IMAGE,
-                           "PNG: chunk %s at offset %zu: truncated (declares %lu data bytes, %zu remain)",
-                           name, pos, (unsigned long)len, size - pos - 12);
-        if (first && (memcmp(name, "IHDR", 4) != 0 || len != 13))
-            return rf_fail(e, RAIIAF_E_IMAGE,
-                           "PNG: first chunk at offset %zu is %s of %lu bytes, not a 13-byte IHDR",
-                           pos, name, (unsigned long)len);
-
-        /* The CRC covers type and data, not the length field. */
-        uint32_t want = be32(d + pos + 8 + len);
-        if (png_crc_calc(&crc, type, (size_t)len + 4) != want)
-            return rf_fail(e, RAIIAF_E_IMAGE, "PNG: chunk %s at offset %zu: CRC mismatch", name, pos);
-
-        size_t next = pos + 12 + len;
-        if (memcmp(name, "IEND", 4) == 0) {
-            if (len != 0)
-                return rf_fail(e, RAIIAF_E_IMAGE, "PNG: chunk IEND at offset %zu: has %lu data bytes, must be empty",
-                               pos, (unsigned long)len);
-            if (next != size)
-                return rf_fail(e, RAIIAF_E_IMAGE, "PNG: %zu bytes of trailing data after IEND at offset %zu",
-                               size - next, next);
-            return RAIIAF_OK;
-        }
-        first = 0;
-        pos = next;
-    }
-}
-
-static int png_validate(const unsigned char *d, size_t size, rf_image_desc *out, rf_err *e)
-{
-    int rc = png_walk(d, size, e);
-    if (rc != RAIIAF_OK) return rc;
-
-    spng_ctx *ctx = spng_ctx_new(0);
-    if (!ctx) return rf_fail(e, RAIIAF_E_NOMEM, "PNG: out of memory creating the decoder");
-
-    unsigned char *row = NULL;
-    struct spng_ihdr ihdr;
-    size_t img_size = 0;
-    int r = spng_set_png_buffer(ctx, d, size);
-    if (!r) r = spng_set_image_limits(ctx, PNG_MAX_DIM, PNG_MAX_DIM);
-    if (!r) r = spng_set_chunk_limits(ctx, PNG_MAX_CHUNK, PNG_MAX_CACHE);
-    if (!r) r = spng_set_crc_action(ctx, SPNG_CRC_ERROR, SPNG_CRC_ERROR);
-    if (r) {
-        rc = rf_fail(e, RAIIAF_E_IMAGE, "PNG: cannot set up the decoder: %s", spng_strerror(r));
-        goto done;
-    }
-
-    r = spng_get_ihdr(ctx, &ihdr);
-    if (r) {
-        rc = rf_fail(e, RAIIAF_E_IMAGE, "PNG: header: %s", spng_strerror(r));
-        goto done;
-    }
-    /* SPNG_FMT_PNG keeps the file's own pixel layout, so nothing is converted
-     * and the size checked here is exactly what the decode touches. */
-    r = spng_decoded_image_size(ctx, SPNG_FMT_PNG, &img_size);
-    if (r) {
-        rc = rf_fail(e, RAIIAF_E_IMAGE, "PNG: %lux%lu image: %s", (unsigned long)ihdr.width,
-                     (unsigned long)ihdr.height, spng_strerror(r));
-        goto done;
-    }
-    if (img_size > PNG_MAX_DECODED) {
-        rc = rf_fail(e, RAIIAF_E_IMAGE, "PNG: %lux%lu image decodes to %zu bytes, over the 1 GiB limit",
-                     (unsigned long)ihdr.width, (unsigned long)ihdr.height, img_size);
-        goto done;
-    }
-    if (ihdr.width == 0 || ihdr.height == 0 || img_size % ihdr.height != 0) {
-        rc = rf_fail(e, RAIIAF_E_IMAGE, "PNG: unexpected image geometry %lux%lu",
-                     (unsigned long)ihdr.width, (unsigned long)ihdr.height);
-        goto done;
-    }
-
-    /* Decoding row by row keeps memory at one row however large the image. */
-    size_t row_size = img_size / ihdr.height;
-    row = malloc(row_size);
-    if (!row) {
-        rc = rf_fail(e, RAIIAF_E_NOMEM, "PNG: out of memory for a %zu-byte row", row_size);
-        goto done;
-    }
-    r = spng_decode_image(ctx, NULL, 0, SPNG_FMT_PNG, SPNG_DECODE_PROGRESSIVE);
-    if (r) {
-        rc = rf_fail(e, RAIIAF_E_IMAGE, "PNG: image data: %s", spng_strerror(r));
-        goto done;
-    }
-    unsigned long rows = 0;
-    do {
-        r = spng_decode_row(ctx, row, row_size);
-        rows++;
-    } while (r == 0);
-    if (r != SPNG_EOI) {
-        rc = rf_fail(e, RAIIAF_E_IMAGE, "PNG: image data at row %lu of %lu: %s", rows,
-                     (unsigned long)ihdr.height, spng_strerror(r));
-        goto done;
-    }
-
-    /* libspng stops at the last row; make it parse what follows too, so the
-     * chunks after IDAT meet its rules (no unknown critical chunk, no
-     * misplaced PLTE, well-formed text), not only our CRC walk. */
-    r = spng_decode_chunks(ctx);
-    if (r) {
-        rc = rf_fail(e, RAIIAF_E_IMAGE, "PNG: chunks after the image data: %s", spng_strerror(r));
-        goto done;
-    }
-
-    out->format = "png";
-    out->width = ihdr.width;
-    out->height = ihdr.height;
-    rc = RAIIAF_OK;
-done:
-    free(row);
-    spng_ctx_free(ctx);
-    return rc;
-}
 
 /* ---------------------------------------------------------------------- */
 /* JPEG                                                                   */
@@ -517,14 +328,14 @@ static int webp_validate(const unsigned char *d, size_t size, rf_image_desc *out
 
 /* ---------------------------------------------------------------------- */
 
-int rf_image_validate(const void *data, size_t size, rf_image_desc *out, rf_err *e)
+int rf_image_probe(const void *data, size_t size, rf_image_desc *out, rf_err *e)
 {
     if (!out || (!data && size))
         return rf_fail(e, RAIIAF_E_ARG, "rf_image_validate: NULL argument");
     if (size == 0) return rf_fail(e, RAIIAF_E_IMAGE, "empty image");
     const unsigned char *d = data;
 
-    if (size >= 8 && memcmp(d, png_sig, 8) == 0) return png_validate(d, size, out, e);
+    if (size >= 8 && memcmp(d, png_sig, 8) == 0) return rf_png_probe(d, size, out, e);
     if (size >= 2 && d[0] == 0xFF && d[1] == 0xD8) return jpeg_validate(d, size, out, e);
     if (size >= 12 && memcmp(d, "RIFF", 4) == 0 && memcmp(d + 8, "WEBP", 4) == 0)
         return webp_validate(d, size, out, e);
@@ -540,4 +351,17 @@ int rf_image_validate(const void *data, size_t size, rf_image_desc *out, rf_err 
         hex[3 * i + 2] = i + 1 < n ? ' ' : '\0';
     }
     return rf_fail(e, RAIIAF_E_IMAGE, "not a PNG, JPEG or WebP image (first bytes %s)", hex);
+}
+
+int rf_image_check_pixels(const void *data, size_t size, const rf_image_desc *desc, rf_err *e)
+{
+    if (!strcmp(desc->format, "png")) return rf_png_check_pixels(data, size, RF_PNG_WHOLE_LIMIT, e);
+    if (!strcmp(desc->format, "jpeg")) return rf_jpeg_check_pixels(data, size, desc->width, desc->height, e);
+    return rf_webp_check_pixels(data, size, desc->width, desc->height, e);
+}
+
+int rf_image_validate(const void *data, size_t size, rf_image_desc *out, rf_err *e)
+{
+    int rc = rf_image_probe(data, size, out, e);
+    return rc ? rc : rf_image_check_pixels(data, size, out, e);
 }

@@ -98,11 +98,16 @@ typedef struct rf_image_desc {
     uint32_t height;
 } rf_image_desc;
 
-/* Recognises PNG, JPEG or WebP by signature and validates it: PNG fully
- * (every chunk CRC, a complete decode, row by row so memory stays small),
- * JPEG and WebP structurally (markers / RIFF chunks, frame size present).
- * Returns RAIIAF_OK or RAIIAF_E_IMAGE with a message naming the format,
- * the byte offset and what is wrong. */
+/* Recognises PNG, JPEG or WebP by signature and validates it: the
+ * structure (rf_image_probe: PNG every chunk CRC and libspng's chunk rules,
+ * JPEG markers, WebP RIFF chunks; fills `out`), then that the image data
+ * decodes (rf_image_check_pixels: PNG inflated to exactly the IHDR's size
+ * with legal filter types and a matching Adler-32, JPEG decoded by
+ * libjpeg-turbo at 1/8 scale, WebP by libwebp, every frame).  Returns
+ * RAIIAF_OK or RAIIAF_E_IMAGE with a message naming the format, the byte
+ * offset and what is wrong.  Both steps are pure: safe on any thread. */
+int rf_image_probe(const void *data, size_t size, rf_image_desc *out, rf_err *e);
+int rf_image_check_pixels(const void *data, size_t size, const rf_image_desc *desc, rf_err *e);
 int rf_image_validate(const void *data, size_t size, rf_image_desc *out, rf_err *e);
 
 /* ---- JSON schema (schema.c) ------------------------------------------- */

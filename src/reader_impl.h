@@ -50,6 +50,7 @@ struct raiiaf_reader {
     rf_rtensor *tensors;
     size_t ntensors;
     long image_chunk; /* -1: none */
+    unsigned threads; /* raiiaf_reader_set_threads(); 0 is the default, 2 */
     const char *image_format;
     uint32_t image_width, image_height;
     struct rf_f1 *f1; /* format 1 state (format1_read.c); NULL for format 2 */

@@ -7,6 +7,7 @@
  * bit anywhere therefore fails some check. */
 #include "reader_impl.h"
 #include "env.h"
+#include "image_job.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,17 @@ static void check_payloads(problems *p)
         note(p, rf_fail(&r->err, RAIIAF_E_NOMEM, "out of memory"));
         return;
     }
+    /* With two threads the image is checked on the second one while this
+     * one hashes and decodes the tensors.  Its verdict is taken where a
+     * single thread would check it, after the tensors and after its own
+     * CRC-32C and digest: same problems, same order, either way. */
+    rf_image_job job = {0};
+    int early = 0;
+    if (r->threads != 1 && r->image_chunk >= 0 && !p->bad[r->image_chunk]) {
+        const rf_rchunk *c = &r->chunks[r->image_chunk];
+        if (c->codec == RF_CODEC_RAW && c->stored <= r->size && c->offset + RF_CHUNK_HEADER_SIZE <= r->size - c->stored)
+            early = !rf_image_job_start(&job, r->data + c->offset + RF_CHUNK_HEADER_SIZE, (size_t)c->stored, NULL, 0, 1);
+    }
     size_t skipped = 0;
     for (size_t i = 0; i < r->ntensors; i++) {
         const rf_rchunk *c = &r->chunks[r->tensors[i].chunk];
@@ -247,6 +259,7 @@ static void check_payloads(problems *p)
         p->report(p->ctx, RAIIAF_OK, msg);
     }
     if (p->stop) {
+        rf_image_job_free(&job);
         free(claimed);
         return;
     }
@@ -255,12 +268,18 @@ static void check_payloads(problems *p)
         const unsigned char *data;
         int rc = rf_check_raw(r, ci, &data, 1);
         rf_image_desc d;
-        if (!rc) rc = rf_image_validate(data, (size_t)r->chunks[ci].stored, &d, &r->err);
+        if (!rc && early) {
+            if ((rc = rf_image_job_wait(&job))) rf_fail(&r->err, rc, "%s", job.err.msg);
+            d = job.desc;
+        } else if (!rc) {
+            rc = rf_image_validate(data, (size_t)r->chunks[ci].stored, &d, &r->err);
+        }
         if (!rc && (strcmp(d.format, r->image_format) || d.width != r->image_width || d.height != r->image_height))
             rc = rf_fail(&r->err, RAIIAF_E_CORRUPT, "image is %s %ux%u, the manifest says %s %ux%u", d.format, d.width,
                          d.height, r->image_format, r->image_width, r->image_height);
         note(p, rc);
     }
+    rf_image_job_free(&job);
     for (size_t ci = 0; ci < r->nchunks; ci++) {
         const rf_rchunk *c = &r->chunks[ci];
         if (claimed[ci] || (size_t)r->image_chunk == ci || p->bad[ci]) continue;
@@ -319,6 +338,14 @@ static void check_manifest(problems *p)
     if (json_is_integer(mv) && json_integer_value(mv) != (json_int_t)r->manifest_version)
         note(p, rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest /raiiaf_metadata/file_info/manifest_version: is %lld, the footer says %u",
                         (long long)json_integer_value(mv), r->manifest_version));
+}
+
+int raiiaf_reader_set_threads(raiiaf_reader *r, unsigned threads)
+{
+    if (!r) return RAIIAF_E_ARG;
+    if (threads != 1 && threads != 2) return rf_fail(&r->err, RAIIAF_E_ARG, "threads must be 1 or 2, not %u", threads);
+    r->threads = threads;
+    return RAIIAF_OK;
 }
 
 int raiiaf_reader_verify(raiiaf_reader *r, raiiaf_problem_fn report, void *ctx)

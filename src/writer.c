@@ -13,6 +13,7 @@
 #include "format.h"
 #include "jsonutil.h"
 #include "jsondump.h"
+#include "image_job.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -41,6 +42,8 @@ struct raiiaf_writer {
     json_t *values;
     struct rf_f1w *f1; /* format 1 output (format1_write.c); NULL for format 2 */
     rf_wenv env; /* the environment record (env_record.c) */
+    unsigned threads; /* raiiaf_writer_set_threads(): 2 checks the image's pixels on a second thread */
+    rf_image_job image_job; /* that check, collected by raiiaf_writer_finish() */
 
     struct { /* the tensor between begin and end */
         int active;
@@ -73,6 +76,7 @@ static int writer_init(raiiaf_writer **out, const char *path, int memory)
     *out = w;
     w->fd = -1;
     w->memory = memory;
+    w->threads = 1;
     if (!path || !*path) return rf_fail(&w->err, RAIIAF_E_ARG, "no output path given");
     w->path = strdup(path);
     char now[32];
@@ -137,6 +141,7 @@ static int complete(raiiaf_writer *w, int fd)
 void raiiaf_writer_free(raiiaf_writer *w)
 {
     if (!w) return;
+    rf_image_job_free(&w->image_job);
     if (w->fd >= 0) close(w->fd);
     if (!w->finished && w->tmp_path && !w->memory) unlink(w->tmp_path);
     free(w->mem);
@@ -220,8 +225,16 @@ int raiiaf_writer_add_image(raiiaf_writer *w, const void *data, size_t size)
     if (w->has_image) return rf_fail(&w->err, RAIIAF_E_STATE, "the file already holds an image (one per file)");
     if (!data && size) return rf_fail(&w->err, RAIIAF_E_ARG, "image data is NULL");
     rf_image_desc d;
-    rc = rf_image_validate(data, size, &d, &w->err);
+    rc = rf_image_probe(data, size, &d, &w->err);
     if (rc) return rc;
+    if (w->threads > 1) {
+        /* The pixels are checked on a second thread while the caller goes on
+         * with the tensors; raiiaf_writer_finish() reports the verdict. */
+        if ((rc = rf_image_job_start(&w->image_job, data, size, &d, 1, 1)))
+            return rf_fail(&w->err, rc, "%s", w->image_job.err.msg);
+    } else if ((rc = rf_image_check_pixels(data, size, &d, &w->err))) {
+        return rc;
+    }
     char sha[65];
     if (rf_sha256_hex(data, size, sha)) return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
     unsigned index = w->nchunks;
@@ -231,6 +244,15 @@ int raiiaf_writer_add_image(raiiaf_writer *w, const void *data, size_t size)
                             (json_int_t)d.width, "height", (json_int_t)d.height, "size", (json_int_t)size);
     if (!img || json_object_set_new(w->meta, "image", img)) return rf_fail(&w->err, RAIIAF_E_NOMEM, "out of memory");
     w->has_image = 1;
+    return RAIIAF_OK;
+}
+
+int raiiaf_writer_set_threads(raiiaf_writer *w, unsigned threads)
+{
+    if (!w) return RAIIAF_E_ARG;
+    if (threads != 1 && threads != 2)
+        return rf_fail(&w->err, RAIIAF_E_ARG, "threads must be 1 or 2, not %u", threads);
+    w->threads = threads;
     return RAIIAF_OK;
 }
 
@@ -663,6 +685,10 @@ int raiiaf_writer_finish(raiiaf_writer *w)
     int rc = usable(w, 0);
     if (rc) return rc;
     if (w->f1) return finish_format1(w);
+    /* The image's verdict, if its pixels were checked on a second thread:
+     * always here, so a bad image fails the same call however the threads
+     * ran. */
+    if ((rc = rf_image_job_wait(&w->image_job))) return rf_fail(&w->err, rc, "%s", w->image_job.err.msg);
     char now[32];
     rf_utc_now(now);
     if ((rc = write_env(w))) return rc; /* the ENVR chunk, before file_info counts the chunks */

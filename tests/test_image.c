@@ -36,6 +36,24 @@ static void expect_ok(const void *data, size_t size, const char *format, uint32_
     assert_int_equal(d.height, h);
 }
 
+/* For hand-built images that are structurally sound but whose data is no
+ * real bitstream: the structure check (rf_image_probe) accepts them and
+ * finds the size, the full check refuses them because they do not decode. */
+static void expect_structure_only(const void *data, size_t size, const char *format, uint32_t w, uint32_t h,
+                                  const char *want)
+{
+    rf_image_desc d;
+    rf_err e;
+    rf_err_clear(&e);
+    memset(&d, 0, sizeof d);
+    int rc = rf_image_probe(data, size, &d, &e);
+    if (rc != RAIIAF_OK) fail_msg("expected the structure to pass, got %d: %s", rc, e.msg);
+    assert_string_equal(d.format, format);
+    assert_int_equal(d.width, w);
+    assert_int_equal(d.height, h);
+    expect_fail(data, size, want);
+}
+
 /* Plain bitwise CRC-32 (zlib polynomial), independent of the one in image.c,
  * for building hand-made PNG chunks. */
 static uint32_t crc32_ref(const unsigned char *p, size_t n)
@@ -396,7 +414,7 @@ static void test_jpeg_small(void **state)
 {
     (void)state;
     unsigned char buf[sizeof jpeg_min];
-    expect_ok(jpeg_min, sizeof jpeg_min, "jpeg", 3, 2);
+    expect_structure_only(jpeg_min, sizeof jpeg_min, "jpeg", 3, 2, "JPEG: does not decode");
 
     memcpy(buf, jpeg_min, sizeof buf);
     buf[7] = buf[8] = 0; /* height 0: would need DNL */
@@ -439,7 +457,7 @@ static void test_webp_small(void **state)
         'R', 'I', 'F', 'F', 18, 0, 0, 0, 'W', 'E', 'B', 'P',
         'V', 'P', '8', 'L', 5, 0, 0, 0, 0x2F, 0x02, 0x40, 0x00, 0x00, 0x00,
     };
-    expect_ok(vp8l, sizeof vp8l, "webp", 3, 2);
+    expect_structure_only(vp8l, sizeof vp8l, "webp", 3, 2, "WebP: ");
 
     /* The pad byte missing (RIFF size adjusted so only that is wrong). */
     unsigned char buf[128];
@@ -462,7 +480,7 @@ static void test_webp_small(void **state)
         'R', 'I', 'F', 'F', 22, 0, 0, 0, 'W', 'E', 'B', 'P',
         'V', 'P', '8', ' ', 10, 0, 0, 0, 0x10, 0x00, 0x00, 0x9D, 0x01, 0x2A, 7, 0, 5, 0,
     };
-    expect_ok(vp8, sizeof vp8, "webp", 7, 5);
+    expect_structure_only(vp8, sizeof vp8, "webp", 7, 5, "WebP: ");
     memcpy(buf, vp8, sizeof vp8);
     buf[24] = 0x02;
     expect_fail(buf, sizeof vp8, "start code 9D 02 2A");
@@ -476,7 +494,7 @@ static void test_webp_small(void **state)
         'A', 'N', 'M', 'F', 30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 1, 0, 0, 100, 0, 0, 0,
         'V', 'P', '8', 'L', 5, 0, 0, 0, 0x2F, 0x02, 0x40, 0x00, 0x00, 0x00,
     };
-    expect_ok(anim, sizeof anim, "webp", 3, 2);
+    expect_structure_only(anim, sizeof anim, "webp", 3, 2, "WebP: ");
 
     /* The same file with the frame's image bigger than the frame. */
     memcpy(buf, anim, sizeof anim);
@@ -494,6 +512,60 @@ static void test_webp_small(void **state)
     expect_fail(buf, sizeof vp8l, "chunk VP8L at offset 12: declares 200 bytes, 6 remain");
 }
 
+
+/* ---- decoding JPEG and WebP ------------------------------------------- */
+
+/* A JPEG cut inside its entropy-coded data with EOI put back: every segment
+ * still fits, so only decoding can tell that the scan stops short. */
+static void test_jpeg_decode(void **state)
+{
+    (void)state;
+    size_t n;
+    unsigned char *d = tu_read_data("sd-webui.jpg", &n);
+    expect_ok(d, n, "jpeg", 1024, 1024);
+    size_t cut = n / 2;
+    while (d[cut] == 0xFF || d[cut - 1] == 0xFF) cut++;
+    d[cut] = 0xFF;
+    d[cut + 1] = 0xD9;
+    expect_structure_only(d, cut + 2, "jpeg", 1024, 1024, "JPEG: does not decode");
+    free(d);
+}
+
+/* WebP: a lossless image whose bitstream is cut short (sizes fixed up so
+ * the RIFF structure holds), a lossy one whose data is damaged, and an
+ * animation (two frames, made with PIL) decoded frame by frame. */
+static void test_webp_decode(void **state)
+{
+    (void)state;
+    size_t n;
+    unsigned char *d = tu_read_data("comfyui-saveimage-plus.webp", &n);
+    expect_ok(d, n, "webp", 1024, 1024);
+    /* Its VP8L chunk (after VP8X and whatever else), half of it rewrapped
+     * as a simple-format WebP: RIFF, WEBP, VP8L of an even size. */
+    size_t pos = 12;
+    while (memcmp(d + pos, "VP8L", 4)) {
+        size_t len = (size_t)d[pos + 4] | ((size_t)d[pos + 5] << 8) | ((size_t)d[pos + 6] << 16);
+        pos += 8 + len + (len & 1);
+        assert_true(pos + 8 < n);
+    }
+    size_t len = (size_t)d[pos + 4] | ((size_t)d[pos + 5] << 8) | ((size_t)d[pos + 6] << 16);
+    size_t keep = len / 4 * 2;
+    unsigned char *w = malloc(20 + keep);
+    assert_non_null(w);
+    memcpy(w, "RIFF\0\0\0\0WEBPVP8L", 16);
+    uint32_t riff = (uint32_t)(keep + 12);
+    w[4] = (unsigned char)riff, w[5] = (unsigned char)(riff >> 8), w[6] = (unsigned char)(riff >> 16), w[7] = 0;
+    w[16] = (unsigned char)keep, w[17] = (unsigned char)(keep >> 8), w[18] = (unsigned char)(keep >> 16), w[19] = 0;
+    memcpy(w + 20, d + pos + 8, keep);
+    expect_structure_only(w, keep + 20, "webp", 1024, 1024, "WebP: image data does not decode");
+    free(w);
+    free(d);
+
+    d = tu_read_data("animated.webp", &n);
+    expect_ok(d, n, "webp", 12, 10);
+    free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -509,6 +581,8 @@ int main(void)
         cmocka_unit_test(test_png_hostile),
         cmocka_unit_test(test_jpeg_small),
         cmocka_unit_test(test_webp_small),
+        cmocka_unit_test(test_jpeg_decode),
+        cmocka_unit_test(test_webp_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

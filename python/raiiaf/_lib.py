@@ -83,6 +83,7 @@ _PROTOS = {
     "raiiaf_writer_memory": (c_int, [c_void_p, P(c_void_p), P(c_size_t)]),
     "raiiaf_writer_errmsg": (c_char_p, [c_void_p]),
     "raiiaf_writer_add_image": (c_int, [c_void_p, c_void_p, c_size_t]),
+    "raiiaf_writer_set_threads": (c_int, [c_void_p, c_uint]),
     "raiiaf_writer_add_tensor": (c_int, [c_void_p, c_char_p, c_int, c_uint, P(c_uint64),
                                          c_void_p, c_size_t, c_int, c_double]),
     "raiiaf_writer_begin_tensor": (c_int, [c_void_p, c_char_p, c_int, c_uint, P(c_uint64), c_int, c_double]),
@@ -116,6 +117,7 @@ _PROTOS = {
     "raiiaf_reader_chunk_data": (c_int, [c_void_p, c_size_t, P(c_void_p), P(c_size_t)]),
     "raiiaf_reader_verify": (c_int, [c_void_p, PROBLEM_FN, c_void_p]),
     "raiiaf_reader_set_decode_limit": (c_int, [c_void_p, c_uint64]),
+    "raiiaf_reader_set_threads": (c_int, [c_void_p, c_uint]),
     "raiiaf_schema_text": (c_char_p, []),
     "raiiaf_validate_manifest": (c_int, [c_char_p, c_size_t, c_char_p, c_size_t]),
     # -- format 1 ------------------------------------------------------------
