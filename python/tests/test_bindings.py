@@ -43,7 +43,7 @@ def accepted(ctype):
         base = t[:-1].strip()
         if base in ("char", "unsigned char"):
             return {ctypes.c_char_p, ctypes.c_void_p}
-        if base == "void" or base in _HANDLES:
+        if base == "void" or base in _HANDLES or base in ("float", "uint8_t"):  # pixel and latent arrays
             return {ctypes.c_void_p}
         if base in _SCALARS:
             return {P(_SCALARS[base])}
