@@ -1000,6 +1000,35 @@ RAIIAF_API int raiiaf_latent_channel_gray(const float *latent, unsigned channels
  * "sd1", 16 -> "sd3"); NULL when neither tells.  `model` may be NULL. */
 RAIIAF_API const char *raiiaf_latent_family_guess(const char *model, unsigned channels);
 
+/* Since 0.3.0.  The JSON API of `raiiaf serve` without HTTP: answers
+ * request `path` ("/api/search", "/api/file/ID", "/api/file/ID/image",
+ * "/api/file/ID/thumb", "/api/file/ID/manifest", "/api/file/ID/parameters",
+ * "/api/file/ID/tensor/NAME.npy", ".../NAME.safetensors",
+ * ".../NAME/preview.png?family=F|channel=K"; README "raiiaf serve") with
+ * the raw, still %-encoded `query` (may be NULL) from the index database
+ * `db_path` (made by `raiiaf index`; opened read-only).  Files are named
+ * only by index id; no part of the URL reaches the file system.  Fills
+ * *status (HTTP), *content_type (static string) and *body (released with
+ * raiiaf_free(); errors are {"error": "..."} with a 4xx/5xx status).
+ * Returns RAIIAF_OK whenever a response was made, RAIIAF_E_NOMEM or
+ * RAIIAF_E_ARG otherwise. */
+RAIIAF_API int raiiaf_api_handle(const char *db_path, const char *path, const char *query, int *status,
+                                 const char **content_type, unsigned char **body, size_t *body_size);
+
+/* An HTTP server for the API and the embedded web app (libmicrohttpd). */
+typedef struct raiiaf_server raiiaf_server;
+
+/* Since 0.3.0.  Starts serving `db_path` on bind_addr (IPv4 text, NULL:
+ * 127.0.0.1) and `port` (0: a free one) with a pool of `threads` (0: 4;
+ * at most 64) in background threads.  Read-only: GET and HEAD only.  At
+ * most 256 connections, 30 s idle timeout, 64 KiB per request. */
+RAIIAF_API int raiiaf_server_start(const char *db_path, const char *bind_addr, unsigned port, unsigned threads,
+                                   raiiaf_server **out, char *err, size_t errsize);
+/* Since 0.3.0.  The port the server listens on. */
+RAIIAF_API unsigned raiiaf_server_port(const raiiaf_server *server);
+/* Since 0.3.0.  Stops the server (waits for requests in progress) and frees it. */
+RAIIAF_API void raiiaf_server_stop(raiiaf_server *server);
+
 #ifdef __cplusplus
 }
 #endif
