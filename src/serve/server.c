@@ -25,7 +25,7 @@ struct raiiaf_server {
 };
 
 static const char CSP[] = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-                          "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+                          "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 static void headers(struct MHD_Response *r, const char *type)
 {
