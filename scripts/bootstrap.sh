@@ -7,8 +7,12 @@ set -eu
 PKGS="build-essential cmake pkg-config clang llvm libclang-rt-14-dev \
 libzstd-dev libzfp-dev libssl-dev libjansson-dev libspng-dev libcmocka-dev \
 python3 python3-numpy python3-pytest python3-setuptools python3-pil zlib1g-dev libsqlite3-dev libimage-exiftool-perl \
-python3-torch"
+python3-torch \
+libmicrohttpd-dev libjpeg62-turbo-dev libwebp-dev chromium chromium-driver python3-selenium"
 # python3-torch (large): tests/cli_noise.py checks `raiiaf noise` against torch.randn bit for bit.
+# libmicrohttpd-dev: the HTTP server of `raiiaf serve` (src/serve/server.c).
+# libjpeg62-turbo-dev, libwebp-dev: thumbnails decode JPEG/WebP scaled down (src/serve/thumbnail.c).
+# chromium, chromium-driver, python3-selenium: tests/cli_serve_browser.py drives the web app headless.
 
 missing=""
 for p in $PKGS; do
