@@ -1015,6 +1015,12 @@ RAIIAF_API const char *raiiaf_latent_family_guess(const char *model, unsigned ch
 RAIIAF_API int raiiaf_api_handle(const char *db_path, const char *path, const char *query, int *status,
                                  const char **content_type, unsigned char **body, size_t *body_size);
 
+/* Since 0.3.0.  The ETag (a quoted string, 42 characters) of a file
+ * resource "/api/file/ID..." with `query`, from the index alone (the file's
+ * manifest digest, size and mtime), so a revalidation costs no decoding.
+ * RAIIAF_E_NOT_FOUND for other paths and unknown ids. */
+RAIIAF_API int raiiaf_api_etag(const char *db_path, const char *path, const char *query, char etag[48]);
+
 /* An HTTP server for the API and the embedded web app (libmicrohttpd). */
 typedef struct raiiaf_server raiiaf_server;
 

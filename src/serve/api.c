@@ -8,6 +8,7 @@
 #include "raiiaf.h"
 
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <spng.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -457,6 +458,49 @@ static int api_file(sqlite3 *db, const char *rest, const char *query, resp *r)
     json_decref(row);
     raiiaf_reader_free(rd);
     return ret;
+}
+
+int raiiaf_api_etag(const char *db_path, const char *path, const char *query, char etag[48])
+{
+    if (!db_path || !path || !etag) return RAIIAF_E_ARG;
+    etag[0] = '\0';
+    unsigned long long id;
+    char idtxt[24];
+    if (strncmp(path, "/api/file/", 10)) return RAIIAF_E_NOT_FOUND;
+    const char *rest = path + 10, *slash = strchr(rest, '/');
+    size_t il = slash ? (size_t)(slash - rest) : strlen(rest);
+    if (il == 0 || il >= sizeof idtxt) return RAIIAF_E_NOT_FOUND;
+    memcpy(idtxt, rest, il);
+    idtxt[il] = '\0';
+    if (parse_u64(idtxt, (unsigned long long)INT64_MAX, &id)) return RAIIAF_E_NOT_FOUND;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int rc = RAIIAF_E_NOT_FOUND;
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT digest, size, mtime_ns FROM files WHERE id = ?", -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)id);
+        if (sqlite3_step(s) == SQLITE_ROW) {
+            /* The manifest's SHA-256 covers every payload's digest, and an
+             * edit appends a new manifest: same digest, same bytes served. */
+            char key[2048];
+            int n = snprintf(key, sizeof key, "%s|%lld|%lld|%s?%s", (const char *)sqlite3_column_text(s, 0),
+                             (long long)sqlite3_column_int64(s, 1), (long long)sqlite3_column_int64(s, 2), path,
+                             query ? query : "");
+            if (n > 0 && (size_t)n < sizeof key) {
+                unsigned char md[32];
+                unsigned mdl = 0;
+                EVP_Digest(key, (size_t)n, md, &mdl, EVP_sha256(), NULL);
+                etag[0] = '"';
+                for (int i = 0; i < 20; i++) snprintf(etag + 1 + 2 * i, 3, "%02x", md[i]);
+                etag[41] = '"';
+                etag[42] = '\0';
+                rc = RAIIAF_OK;
+            }
+        }
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return rc;
 }
 
 int raiiaf_api_handle(const char *db_path, const char *path, const char *query, int *status,
