@@ -188,6 +188,23 @@ static void test_api_search_and_file(void **state)
     raiiaf_free(body);
 }
 
+static void test_api_etag(void **state)
+{
+    api_fixture *f = *state;
+    char a[48], b[48], c[48];
+    assert_int_equal(raiiaf_api_etag(f->db, "/api/file/1/thumb", NULL, a), RAIIAF_OK);
+    assert_int_equal(strlen(a), 42);
+    assert_int_equal(a[0], '"');
+    assert_int_equal(raiiaf_api_etag(f->db, "/api/file/1/thumb", NULL, b), RAIIAF_OK);
+    assert_string_equal(a, b); /* stable */
+    assert_int_equal(raiiaf_api_etag(f->db, "/api/file/2/thumb", NULL, c), RAIIAF_OK);
+    assert_string_not_equal(a, c); /* another file's */
+    assert_int_equal(raiiaf_api_etag(f->db, "/api/file/1/thumb", "x=1", c), RAIIAF_OK);
+    assert_string_not_equal(a, c); /* another query's */
+    assert_int_equal(raiiaf_api_etag(f->db, "/api/file/999/thumb", NULL, c), RAIIAF_E_NOT_FOUND);
+    assert_int_equal(raiiaf_api_etag(f->db, "/api/search", "q=x", c), RAIIAF_E_NOT_FOUND);
+}
+
 static void test_api_errors(void **state)
 {
     api_fixture *f = *state;
@@ -217,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_latent_preview_one_hot),
         cmocka_unit_test_setup_teardown(test_api_search_and_file, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_errors, api_setup, api_teardown),
+        cmocka_unit_test_setup_teardown(test_api_etag, api_setup, api_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
