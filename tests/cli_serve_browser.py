@@ -40,6 +40,17 @@ class Browser(unittest.TestCase):
         files = os.path.join(cls.dir, "files")
         os.mkdir(files)
         make_library(files)
+        # A trajectory: four step_NN latents, each a different picture.
+        import numpy as np
+        from clitest import run
+        args = []
+        for k in range(4):
+            lat = os.path.join(cls.dir, "step%d.npy" % k)
+            np.save(lat, np.random.default_rng(k).standard_normal((1, 4, 16, 16)).astype(np.float32) * (k + 1))
+            args += ["--latent", "step_%02d=%s" % (k, lat)]
+        r = run("create", "-o", os.path.join(files, "traj.raiiaf"), *args, "--prompt", "trajectory of a hare",
+                "--model", "sd_xl_base_1.0", "--seed", "7")
+        assert r.returncode == 0, r.stderr
         cls.proc, cls.base, _ = start_server([files, "--db", os.path.join(cls.dir, "lib.sqlite")])
         opts = webdriver.ChromeOptions()
         opts.binary_location = CHROMIUM
@@ -70,14 +81,14 @@ class Browser(unittest.TestCase):
     def test_grid_search_detail_preview(self):
         d = self.drv
         d.get(self.base + "/")
-        self.wait(lambda _: len(self.cards()) == 3, "three cards")
+        self.wait(lambda _: len(self.cards()) == 4, "four cards")
         self.wait(lambda _: all(d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", i)
                                 for i in d.find_elements(By.CSS_SELECTOR, "#grid img")), "thumbnails loaded")
         d.save_screenshot(os.path.join(self.shots, "grid.png"))
         # The hostile prompt is text in a card, and no alert ran.
         texts = [c.text for c in self.cards()]
         self.assertIn(HOSTILE, texts)
-        self.assertEqual(d.execute_script("return document.querySelectorAll('#grid img').length"), 3)
+        self.assertEqual(d.execute_script("return document.querySelectorAll('#grid img').length"), 3)  # one has no image
         # Search by prompt word: the URL holds the query.
         box = d.find_element(By.ID, "q")
         box.send_keys("fox")
@@ -99,6 +110,21 @@ class Browser(unittest.TestCase):
         self.assertGreater(stats[2], 10)   # many distinct colours: a picture, not a fill
         self.assertGreater(stats[3], 200)  # of 256 pixels, nearly all lit
         d.save_screenshot(os.path.join(self.shots, "detail.png"))
+
+    def test_trajectory_scrubber_changes_the_picture(self):
+        d = self.drv
+        d.get(self.base + "/?seed=7")
+        self.wait(lambda _: len(self.cards()) == 1, "one card")
+        self.cards()[0].click()
+        self.wait(lambda _: d.execute_script("return !!document.getElementById('latent').dataset.drawn"), "drawn")
+        self.assertFalse(d.find_element(By.ID, "scrub-row").get_attribute("hidden"))
+        pixels = "const c = document.getElementById('latent'); return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data).join(',');"
+        first = d.execute_script(pixels)
+        d.execute_script("const s = document.getElementById('scrub'); s.value = 3; s.dispatchEvent(new Event('input'));")
+        self.wait(lambda _: d.execute_script("return document.getElementById('latent').dataset.drawn").startswith("step_03"), "step 3 drawn")
+        self.assertNotEqual(d.execute_script(pixels), first)
+        self.assertEqual(d.find_element(By.ID, "scrub-label").text, "step_03")
+        d.save_screenshot(os.path.join(self.shots, "trajectory.png"))
 
     def test_hostile_detail_runs_no_script(self):
         d = self.drv

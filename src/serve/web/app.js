@@ -30,8 +30,9 @@ async function loadMore() {
     const j = await r.json();
     if (!r.ok) { $("count").textContent = j.error; exhausted = true; return; }
     for (const it of j.items) {
-      const card = el("a", { className: "card", href: "?file=" + encodeURIComponent(it.id) },
-        el("img", { src: "/api/file/" + it.id + "/thumb", alt: "", loading: "lazy" }),
+      const pic = it.image_format ? el("img", { src: "/api/file/" + it.id + "/thumb", alt: "", loading: "lazy" })
+                                  : el("div", { className: "noimage", textContent: "no image" });
+      const card = el("a", { className: "card", href: "?file=" + encodeURIComponent(it.id) }, pic,
         el("span", { textContent: it.prompt || "(no prompt)", title: it.prompt || "" }));
       $("grid").append(card);
     }
@@ -78,7 +79,7 @@ async function showDetail(id) {
   const j = await r.json();
   if (!r.ok) { $("prompt").textContent = j.error; return; }
   const ix = j.index, m = (j.manifest && j.manifest.raiiaf_metadata) || j.manifest || {};
-  $("full").src = "/api/file/" + id + "/image";
+  if (ix.image_format) $("full").src = "/api/file/" + id + "/image"; else $("full").hidden = true;
   $("prompt").textContent = ix.prompt || "";
   $("negative").textContent = ix.negative_prompt || "";
   for (const b of document.querySelectorAll("[data-copy]"))
