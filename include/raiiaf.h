@@ -1003,6 +1003,7 @@ RAIIAF_API const char *raiiaf_latent_family_guess(const char *model, unsigned ch
 /* Since 0.3.0.  The JSON API of `raiiaf serve` without HTTP: answers
  * request `path` ("/api/search", "/api/file/ID", "/api/file/ID/image",
  * "/api/file/ID/thumb", "/api/file/ID/manifest", "/api/file/ID/parameters",
+ * "/api/file/ID/verify" (reads every payload),
  * "/api/file/ID/tensor/NAME.npy", ".../NAME.safetensors",
  * ".../NAME/preview.png?family=F|channel=K"; README "raiiaf serve") with
  * the raw, still %-encoded `query` (may be NULL) from the index database

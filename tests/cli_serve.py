@@ -142,6 +142,30 @@ class Serve(unittest.TestCase):
         self.assertEqual(st, 200)
         json.loads(man)
 
+    def test_verify_ok_and_damaged(self):
+        it = self.ids("?seed=101")[0]
+        st, j = self.api("/api/file/%d/verify" % it["id"])
+        self.assertEqual((st, j["ok"], j["problems"]), (200, True, []))
+        # Flip a byte inside the image payload of a copy; index it alone.
+        d = os.path.join(self.dir, "damaged")
+        os.makedirs(d, exist_ok=True)
+        with open(it["path"], "rb") as f:
+            data = bytearray(f.read())
+        data[1000] ^= 0xFF
+        with open(os.path.join(d, "bad.raiiaf"), "wb") as f:
+            f.write(data)
+        p, base, _ = start_server([d, "--db", os.path.join(d, "db.sqlite")])
+        try:
+            st, h, body = get(base + "/api/file/1/verify")
+            j = json.loads(body)
+            self.assertEqual((st, j["ok"]), (200, False))
+            self.assertTrue(j["problems"][0]["message"])
+        finally:
+            p.terminate()
+            p.wait(timeout=30)
+            p.stdout.close()
+            p.stderr.close()
+
     def test_range_requests(self):
         fid = self.ids("?seed=100")[0]["id"]
         url = self.base + "/api/file/%d/image" % fid

@@ -301,6 +301,11 @@ static json_t *file_json(raiiaf_reader *rd, json_t *row, sqlite3 *db, long long 
     return o;
 }
 
+static void collect_problem(void *ctx, int status, const char *message)
+{
+    json_array_append_new(ctx, json_pack("{ss ss}", "status", raiiaf_strerror(status), "message", message));
+}
+
 /* Reads tensor `name` decoded into a malloc'd buffer. */
 static int tensor_bytes(raiiaf_reader *rd, const char *name, raiiaf_tensor_info *ti, void **data, resp *r, int *done)
 {
@@ -452,6 +457,11 @@ static int api_file(sqlite3 *db, const char *rest, const char *query, resp *r)
         e = raiiaf_export_parameters(rd, &text, err, sizeof err);
         ret = e ? error_reply(r, 422, "parameters: %s", err)
                 : set_body(r, 200, "text/plain; charset=utf-8", (unsigned char *)text, strlen(text));
+    } else if (!strcmp(sub, "verify")) {
+        /* Reads every payload: on demand only, never in the grid. */
+        json_t *problems = json_array();
+        e = raiiaf_reader_verify(rd, collect_problem, problems);
+        ret = json_reply(r, 200, json_pack("{sb so}", "ok", e == RAIIAF_OK, "problems", problems));
     } else if (!strncmp(sub, "tensor/", 7)) {
         ret = api_tensor(rd, sub + 7, query, r);
     } else ret = error_reply(r, 404, "unknown file resource");

@@ -92,6 +92,10 @@ async function showDetail(id) {
   }
   st.append(el("tr", {}, el("th", { textContent: "manifest version" }), el("td", { textContent: String(j.version) })));
   $("tags").textContent = j.tags.join(", ") || "(none)";
+  fetch("/api/file/" + id + "/verify").then((v) => v.json()).then((v) => {
+    $("verify").textContent = v.ok ? "OK: every checksum, digest and the schema hold"
+      : "FAILS: " + v.problems.map((p) => p.status + ": " + p.message).join("; ");
+  });
   const dl = $("downloads");
   dl.append(link("/api/file/" + id + "/image", "image as stored"), link("/api/file/" + id + "/manifest", "manifest JSON"),
             link("/api/file/" + id + "/parameters", "A1111 parameters text"));
