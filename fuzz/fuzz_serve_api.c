@@ -18,11 +18,22 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char db[4096];
+static char tmpdir[64];
+
+static void remove_index(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd)) {
+    }
+}
 
 static void make_index(void)
 {
     char dir[] = "/tmp/raiiaf-fuzz-serve-XXXXXX";
     if (!mkdtemp(dir)) abort();
+    snprintf(tmpdir, sizeof tmpdir, "%s", dir);
+    atexit(remove_index);
     char path[4200];
     snprintf(path, sizeof path, "%s/a.raiiaf", dir);
     float lat[256];
