@@ -84,6 +84,8 @@ int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_index(int argc, char **argv);
 int cmd_search(int argc, char **argv);
+/* `raiiaf serve` (issue #12): cmd_serve.c */
+int cmd_serve(int argc, char **argv);
 
 typedef struct index_stats {
     unsigned long long seen, added, updated, unchanged, removed, failed;

@@ -15,6 +15,7 @@ static const char usage[] =
     "  export    the image as PNG/JPEG/WebP carrying A1111 `parameters` and the manifest\n"
     "  index     index folders of .raiiaf files into a SQLite library (--db)\n"
     "  search    search that library by words, model, seed, tag\n"
+    "  serve     index folders and browse them in a local web app (JSON API too)\n"
     "  convert   rewrite a file in format 2 or format 1 (the original Python package's)\n"
     "  env       this machine's environment; a file's record (env show); drift (env diff)\n"
     "  edit      append a new manifest version (prompt, tags, any field); history lists them\n"
@@ -49,7 +50,7 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } commands[] = {{"create", cmd_create}, {"info", cmd_info}, {"extract", cmd_extract}, {"verify", cmd_verify}, {"import", cmd_import}, {"export", cmd_export}, {"index", cmd_index}, {"search", cmd_search}, {"convert", cmd_convert}, {"env", cmd_env}, {"edit", cmd_edit}, {"history", cmd_history}, {"compact", cmd_compact}, {"keygen", cmd_keygen}, {"sign", cmd_sign}, {"recover", cmd_recover}, {"noise", cmd_noise}};
+    } commands[] = {{"create", cmd_create}, {"info", cmd_info}, {"extract", cmd_extract}, {"verify", cmd_verify}, {"import", cmd_import}, {"export", cmd_export}, {"index", cmd_index}, {"search", cmd_search}, {"serve", cmd_serve}, {"convert", cmd_convert}, {"env", cmd_env}, {"edit", cmd_edit}, {"history", cmd_history}, {"compact", cmd_compact}, {"keygen", cmd_keygen}, {"sign", cmd_sign}, {"recover", cmd_recover}, {"noise", cmd_noise}};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(cmd, commands[i].name)) {
             int status = commands[i].fn(argc - 1, argv + 1);

@@ -995,6 +995,75 @@ typedef void (*raiiaf_note_fn)(void *ctx, const char *note);
 RAIIAF_API int raiiaf_convert(const char *in, const char *out, unsigned format, int codec, raiiaf_note_fn notes,
                               void *ctx, size_t *tensors, int *has_image, char *err, size_t errsize);
 
+/* ---------------------------------------------------------------------- */
+/* Previews for viewers (src/serve/; `raiiaf serve` uses them)            */
+/* ---------------------------------------------------------------------- */
+
+/* Since 0.3.0.  A thumbnail of a stored image (PNG, JPEG or WebP bytes, as
+ * raiiaf_reader_image() gives them): RGB8, rows top to bottom, the longer
+ * side at most `max_side` (1..4096; never enlarged, aspect kept).  JPEG and
+ * WebP are decoded already scaled down; PNG up to 16384 x 16384 pixels.
+ * *rgb (width*height*3 bytes) is released with raiiaf_free().
+ * RAIIAF_E_IMAGE names what is wrong with the image in `err`. */
+RAIIAF_API int raiiaf_thumbnail(const void *image, size_t size, uint32_t max_side, uint8_t **rgb,
+                                uint32_t *width, uint32_t *height, char *err, size_t errsize);
+
+/* Since 0.3.0.  A latent (float32, channels x height x width, channel
+ * planes one after another) -> RGB8 by the published linear latent-to-RGB
+ * factors of a model family: "sd1" (SD 1.x/2.x, 4 channels), "sdxl"
+ * (4), "sd3" (16), "flux" (16); source: ComfyUI's comfy/latent_formats.py.
+ * rgb_size must be height*width*3.  RAIIAF_E_NOT_FOUND for an unknown
+ * family, RAIIAF_E_ARG when `channels` is not the family's. */
+RAIIAF_API int raiiaf_latent_preview(const float *latent, unsigned channels, uint32_t height, uint32_t width,
+                                     const char *family, uint8_t *rgb, size_t rgb_size);
+
+/* Since 0.3.0.  One channel of such a latent as 8-bit grayscale, min-max
+ * stretched over its finite values (NaN and infinities show as 0; a flat
+ * channel as 128).  gray_size must be height*width. */
+RAIIAF_API int raiiaf_latent_channel_gray(const float *latent, unsigned channels, uint32_t height, uint32_t width,
+                                          unsigned channel, uint8_t *gray, size_t gray_size);
+
+/* Since 0.3.0.  The latent family for a model name (case-insensitive
+ * substrings "flux", "sd3", "xl", "sd1"/"v1-5"), else by channel count (4 ->
+ * "sd1", 16 -> "sd3"); NULL when neither tells.  `model` may be NULL. */
+RAIIAF_API const char *raiiaf_latent_family_guess(const char *model, unsigned channels);
+
+/* Since 0.3.0.  The JSON API of `raiiaf serve` without HTTP: answers
+ * request `path` ("/api/search", "/api/file/ID", "/api/file/ID/image",
+ * "/api/file/ID/thumb", "/api/file/ID/manifest", "/api/file/ID/parameters",
+ * "/api/file/ID/verify" (reads every payload),
+ * "/api/file/ID/tensor/NAME.npy", ".../NAME.safetensors",
+ * ".../NAME/preview.png?family=F|channel=K"; README "raiiaf serve") with
+ * the raw, still %-encoded `query` (may be NULL) from the index database
+ * `db_path` (made by `raiiaf index`; opened read-only).  Files are named
+ * only by index id; no part of the URL reaches the file system.  Fills
+ * *status (HTTP), *content_type (static string) and *body (released with
+ * raiiaf_free(); errors are {"error": "..."} with a 4xx/5xx status).
+ * Returns RAIIAF_OK whenever a response was made, RAIIAF_E_NOMEM or
+ * RAIIAF_E_ARG otherwise. */
+RAIIAF_API int raiiaf_api_handle(const char *db_path, const char *path, const char *query, int *status,
+                                 const char **content_type, unsigned char **body, size_t *body_size);
+
+/* Since 0.3.0.  The ETag (a quoted string, 42 characters) of a file
+ * resource "/api/file/ID..." with `query`, from the index alone (the file's
+ * manifest digest, size and mtime), so a revalidation costs no decoding.
+ * RAIIAF_E_NOT_FOUND for other paths and unknown ids. */
+RAIIAF_API int raiiaf_api_etag(const char *db_path, const char *path, const char *query, char etag[48]);
+
+/* An HTTP server for the API and the embedded web app (libmicrohttpd). */
+typedef struct raiiaf_server raiiaf_server;
+
+/* Since 0.3.0.  Starts serving `db_path` on bind_addr (IPv4 text, NULL:
+ * 127.0.0.1) and `port` (0: a free one) with a pool of `threads` (0: 4;
+ * at most 64) in background threads.  Read-only: GET and HEAD only.  At
+ * most 256 connections, 30 s idle timeout, 64 KiB per request. */
+RAIIAF_API int raiiaf_server_start(const char *db_path, const char *bind_addr, unsigned port, unsigned threads,
+                                   raiiaf_server **out, char *err, size_t errsize);
+/* Since 0.3.0.  The port the server listens on. */
+RAIIAF_API unsigned raiiaf_server_port(const raiiaf_server *server);
+/* Since 0.3.0.  Stops the server (waits for requests in progress) and frees it. */
+RAIIAF_API void raiiaf_server_stop(raiiaf_server *server);
+
 #ifdef __cplusplus
 }
 #endif

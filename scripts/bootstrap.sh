@@ -8,11 +8,15 @@ PKGS="build-essential cmake pkg-config clang llvm libclang-rt-14-dev \
 libzstd-dev libzfp-dev libssl-dev libjansson-dev libspng-dev libcmocka-dev \
 python3 python3-numpy python3-pytest python3-setuptools python3-pil zlib1g-dev libsqlite3-dev libimage-exiftool-perl \
 python3-torch \
-libdeflate-dev libjpeg62-turbo-dev libwebp-dev libisal-dev"
+libdeflate-dev libjpeg62-turbo-dev libwebp-dev libisal-dev \
+libmicrohttpd-dev chromium chromium-driver python3-selenium"
 # libdeflate-dev, libjpeg62-turbo-dev, libwebp-dev: image validation (PNG pixel data inflated at once,
 # JPEG and WebP decoded) in src/image_png_check.c, src/image_jpeg.c, src/image_webp.c.
 # libisal-dev: bench_format only, ISA-L's inflate measured against libdeflate's (optional to the build).
 # python3-torch (large): tests/cli_noise.py checks `raiiaf noise` against torch.randn bit for bit.
+# libmicrohttpd-dev: the HTTP server of `raiiaf serve` (src/serve/server.c).
+# (libjpeg62-turbo-dev and libwebp-dev also give thumbnails, decoded scaled down: src/serve/thumbnail.c.)
+# chromium, chromium-driver, python3-selenium: tests/cli_serve_browser.py drives the web app headless.
 
 missing=""
 for p in $PKGS; do

@@ -210,6 +210,17 @@ _PROTOS = {
     "raiiaf_export_parameters": (c_int, [c_void_p, P(c_void_p), c_char_p, c_size_t]),
     "raiiaf_convert": (c_int, [c_char_p, c_char_p, c_uint, c_int, NOTE_FN, c_void_p, P(c_size_t), P(c_int),
                                c_char_p, c_size_t]),
+    # -- previews for viewers (Since 0.3.0; src/serve/) -----------------------
+    "raiiaf_thumbnail": (c_int, [c_void_p, c_size_t, c_uint32, P(c_void_p), P(c_uint32), P(c_uint32),
+                                 c_char_p, c_size_t]),
+    "raiiaf_latent_preview": (c_int, [c_void_p, c_uint, c_uint32, c_uint32, c_char_p, c_void_p, c_size_t]),
+    "raiiaf_latent_channel_gray": (c_int, [c_void_p, c_uint, c_uint32, c_uint32, c_uint, c_void_p, c_size_t]),
+    "raiiaf_latent_family_guess": (c_char_p, [c_char_p, c_uint]),
+    "raiiaf_api_handle": (c_int, [c_char_p, c_char_p, c_char_p, P(c_int), P(c_char_p), P(c_void_p), P(c_size_t)]),
+    "raiiaf_api_etag": (c_int, [c_char_p, c_char_p, c_char_p, c_char_p]),
+    "raiiaf_server_start": (c_int, [c_char_p, c_char_p, c_uint, c_uint, P(c_void_p), c_char_p, c_size_t]),
+    "raiiaf_server_port": (c_uint, [c_void_p]),
+    "raiiaf_server_stop": (None, [c_void_p]),
 }
 
 def _candidates():

@@ -1,0 +1,134 @@
+// raiiaf serve: the grid and the detail page.  Every string from a file is
+// put in the page with textContent or as an attribute value, never as HTML:
+// prompts come from strangers.
+"use strict";
+const $ = (id) => document.getElementById(id);
+const PAGE = 60;
+let offset = 0, loading = false, exhausted = false;
+
+function el(tag, props, ...kids) {
+  const e = document.createElement(tag);
+  Object.assign(e, props || {});
+  for (const k of kids) e.append(k);
+  return e;
+}
+
+function params() { return new URLSearchParams(location.search); }
+
+function searchUrl(off) {
+  const p = new URLSearchParams();
+  for (const [k, v] of params()) if (k !== "file" && v) p.set(k, v);
+  p.set("limit", PAGE); p.set("offset", off);
+  return "/api/search?" + p;
+}
+
+async function loadMore() {
+  if (loading || exhausted) return;
+  loading = true;
+  try {
+    const r = await fetch(searchUrl(offset));
+    const j = await r.json();
+    if (!r.ok) { $("count").textContent = j.error; exhausted = true; return; }
+    for (const it of j.items) {
+      const pic = it.image_format ? el("img", { src: "/api/file/" + it.id + "/thumb", alt: "", loading: "lazy" })
+                                  : el("div", { className: "noimage", textContent: "no image" });
+      const card = el("a", { className: "card", href: "?file=" + encodeURIComponent(it.id) }, pic,
+        el("span", { textContent: it.prompt || "(no prompt)", title: it.prompt || "" }));
+      $("grid").append(card);
+    }
+    offset += j.items.length;
+    if (j.items.length < PAGE) exhausted = true;
+    $("count").textContent = offset + (exhausted ? "" : "+") + " files";
+  } finally { loading = false; }
+}
+
+function showGrid() {
+  const p = params();
+  for (const k of ["q", "model", "seed", "tag"]) $(k).value = p.get(k) || "";
+  $("has_latents").checked = p.get("has_latents") === "1";
+  new IntersectionObserver((es) => { if (es.some((e) => e.isIntersecting)) loadMore(); }).observe($("more"));
+  loadMore();
+}
+
+function fmtBytes(n) { return n < 1024 ? n + " B" : n < 1048576 ? (n / 1024).toFixed(1) + " KiB" : (n / 1048576).toFixed(1) + " MiB"; }
+
+function link(href, text) { return el("li", {}, el("a", { href, textContent: text, download: "" })); }
+
+function drawLatent(id) {
+  const name = $("latent-name").value;
+  if (!name) return;
+  const ch = $("channel").value;
+  const q = ch === "" ? "family=" + encodeURIComponent($("family").value) : "channel=" + encodeURIComponent(ch);
+  const img = new Image();
+  img.onload = () => {
+    const c = $("latent"), ctx = c.getContext("2d");
+    c.width = img.width; c.height = img.height;
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(img, 0, 0);
+    c.dataset.drawn = name + "|" + q;
+    $("latent-note").textContent = name + ": " + img.width + "x" + img.height + " latent";
+  };
+  img.onerror = () => { $("latent-note").textContent = "no preview for " + name + " (" + q + ")"; };
+  img.src = "/api/file/" + id + "/tensor/" + encodeURIComponent(name) + "/preview.png?" + q;
+}
+
+async function showDetail(id) {
+  $("grid-view").hidden = true;
+  $("detail-view").hidden = false;
+  const r = await fetch("/api/file/" + encodeURIComponent(id));
+  const j = await r.json();
+  if (!r.ok) { $("prompt").textContent = j.error; return; }
+  const ix = j.index, m = (j.manifest && j.manifest.raiiaf_metadata) || j.manifest || {};
+  if (ix.image_format) $("full").src = "/api/file/" + id + "/image"; else $("full").hidden = true;
+  $("prompt").textContent = ix.prompt || "";
+  $("negative").textContent = ix.negative_prompt || "";
+  for (const b of document.querySelectorAll("[data-copy]"))
+    b.onclick = () => navigator.clipboard && navigator.clipboard.writeText($(b.dataset.copy).textContent);
+  const st = $("settings");
+  for (const k of ["model", "model_hash", "seed", "steps", "sampler", "scheduler", "cfg_scale", "width", "height",
+                   "image_format", "tool", "format", "signature", "digest"]) {
+    const v = k === "format" ? j.format : ix[k];
+    if (v !== null && v !== undefined) st.append(el("tr", {}, el("th", { textContent: k }), el("td", { textContent: String(v) })));
+  }
+  st.append(el("tr", {}, el("th", { textContent: "manifest version" }), el("td", { textContent: String(j.version) })));
+  $("tags").textContent = j.tags.join(", ") || "(none)";
+  fetch("/api/file/" + id + "/verify").then((v) => v.json()).then((v) => {
+    $("verify").textContent = v.ok ? "OK: every checksum, digest and the schema hold"
+      : "FAILS: " + v.problems.map((p) => p.status + ": " + p.message).join("; ");
+  });
+  const dl = $("downloads");
+  dl.append(link("/api/file/" + id + "/image", "image as stored"), link("/api/file/" + id + "/manifest", "manifest JSON"),
+            link("/api/file/" + id + "/parameters", "A1111 parameters text"));
+  const tb = $("tensors").tBodies[0], sel = $("latent-name"), steps = [];
+  for (const t of j.tensors) {
+    const base = "/api/file/" + id + "/tensor/" + encodeURIComponent(t.name);
+    const codec = t.recipe ? "regenerated from seed " + t.recipe.seed + ", verified" : t.codec;
+    tb.append(el("tr", {}, el("td", { textContent: t.name }), el("td", { textContent: t.dtype }),
+      el("td", { textContent: "[" + t.shape.join(", ") + "]" }), el("td", { textContent: codec }),
+      el("td", { textContent: fmtBytes(t.stored_size) }),
+      el("td", {}, el("a", { href: base + ".npy", textContent: ".npy" }), " ", el("a", { href: base + ".safetensors", textContent: ".safetensors" }))));
+    const s = t.shape.length === 4 && t.shape[0] === 1 ? t.shape.slice(1) : t.shape;
+    if (t.dtype === "float32" && s.length === 3 && s[0] <= 64) {
+      sel.append(el("option", { value: t.name, textContent: t.name }));
+      if (/step_?\d+/.test(t.name)) steps.push(t.name);
+    }
+  }
+  const fam = (ix.model || "").toLowerCase();
+  const first = j.tensors.find((t) => t.name === sel.value);
+  const ch = first ? (first.shape.length === 4 ? first.shape[1] : first.shape[0]) : 4;
+  $("family").value = fam.includes("flux") ? "flux" : fam.includes("sd3") ? "sd3" : fam.includes("xl") ? "sdxl" : ch === 16 ? "sd3" : "sd1";
+  for (let i = 0; i < ch; i++) $("channel").append(el("option", { value: i, textContent: "channel " + i + " (gray)" }));
+  if (steps.length > 1) {
+    steps.sort();
+    $("scrub-row").hidden = false;
+    $("scrub").max = steps.length - 1;
+    $("scrub").oninput = () => { sel.value = steps[$("scrub").value]; $("scrub-label").textContent = sel.value; drawLatent(id); };
+  }
+  for (const c of [sel, $("family"), $("channel")]) c.onchange = () => drawLatent(id);
+  drawLatent(id);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const id = params().get("file");
+  if (id) showDetail(id); else showGrid();
+});
