@@ -40,6 +40,9 @@ Recording a generation from a PyTorch sampling loop (raiiaf.recorder)::
             x = step(x, t); rec.step(i, t, x)
         rec.image(pil_image)
 
+Training data: ``raiiaf.data.Dataset(source, fields=, latents=, image=)`` over
+folders, globs, lists, index databases and http(s)/fsspec URLs (range reads).
+
 Drop-in for the original package (raiiaf 1.x)::
 
     from raiiaf import raiiafFileHandler      # or: from raiiaf.main import raiiafFileHandler
@@ -58,6 +61,7 @@ from ._interop import (Converted, ExportWarning, Import, convert, import_image, 
 from ._trust import Edit, Signature, Version, compact, edit, keygen, recover, sign
 from .main import raiiafFileHandler
 from .recorder import Recorder, module_hash
+from . import data  # raiiaf.data.Dataset
 
 __version__ = "2.1.0"
 library_version = _lib.version   # the loaded libraiiaf's version
@@ -67,7 +71,7 @@ library_version_number = _lib.version_number  # MAJOR * 10000 + MINOR * 100 + PA
 __all__ = [
     "write", "open", "File", "LatentMap", "TensorInfo", "ChunkInfo", "DriftItem", "DriftWarning",
     "VerifyWarning", "RecipeWarning", "RelativeWarning", "current_env", "python_components", "as_tensor_bytes", "read_header",
-    "raiiafFileHandler", "Recorder", "module_hash",
+    "raiiafFileHandler", "Recorder", "module_hash", "data",
     "import_image", "Import", "convert", "Converted", "ExportWarning", "noise", "load_npy", "save_npy",
     "read_tensor_file", "load_safetensors", "save_safetensors", "safetensors_bytes", "safetensors_names",
     "Edit", "edit", "Version", "Signature", "keygen", "sign", "compact", "recover",
