@@ -7,8 +7,11 @@ set -eu
 PKGS="build-essential cmake pkg-config clang llvm libclang-rt-14-dev \
 libzstd-dev libzfp-dev libssl-dev libjansson-dev libspng-dev libcmocka-dev \
 python3 python3-numpy python3-pytest python3-setuptools python3-pil zlib1g-dev libsqlite3-dev libimage-exiftool-perl \
-python3-torch"
+python3-torch \
+python3-fsspec nginx python3-distributed"
 # python3-torch (large): tests/cli_noise.py checks `raiiaf noise` against torch.randn bit for bit.
+# python3-fsspec: raiiaf.data reads fsspec URLs; nginx: the range-request tests serve files through it;
+# python3-distributed: raiiaf.dask and its LocalCluster test.
 
 missing=""
 for p in $PKGS; do

@@ -37,45 +37,65 @@ def _io_error(url, what):
     return errors.make(errors.E_IO, "%s: cannot open: %s" % (url, what), url)
 
 
-class HTTPRanges:
-    """Range reads of one http(s) URL over one keep-alive connection; the
-    connection belongs to the process that made it (never used across a fork)."""
+class Connections:
+    """Keep-alive HTTP(S) connections by (scheme, host, port), for one
+    process: after a fork the child starts with none of the parent's."""
 
-    def __init__(self, url, timeout=60):
+    def __init__(self, timeout=60):
+        self.timeout = timeout
+        self.pid = os.getpid()
+        self.conns = {}
+
+    def get(self, key):
+        if self.pid != os.getpid():
+            self.pid, self.conns = os.getpid(), {}  # the parent's sockets are not ours to use
+        conn = self.conns.get(key)
+        if conn is None:
+            scheme, host, port = key
+            cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+            conn = self.conns[key] = cls(host, port, timeout=self.timeout)
+        return conn
+
+    def drop(self, key):
+        conn = self.conns.pop(key, None)
+        if conn is not None:
+            conn.close()
+
+    def close(self):
+        for key in list(self.conns):
+            self.drop(key)
+
+
+class HTTPRanges:
+    """Range reads of one http(s) URL, over a keep-alive connection from
+    `pool` (a Connections; a Dataset keeps one per process)."""
+
+    def __init__(self, url, pool=None):
         self.url = url
         u = urllib.parse.urlsplit(url)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise ValueError("raiiaf: not an http(s) URL: %r" % url)
-        self.scheme, self.host, self.port = u.scheme, u.hostname, u.port
+        self.key = (u.scheme, u.hostname, u.port)
         self.target = (u.path or "/") + ("?" + u.query if u.query else "")
-        self.timeout = timeout
-        self.conn, self.pid = None, None
+        self.pool = pool if pool is not None else Connections()
         self.etag = None
         self.requests = 0
         self.bytes = 0
 
-    def _connection(self):
-        if self.conn is None or self.pid != os.getpid():
-            cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
-            self.conn, self.pid = cls(self.host, self.port, timeout=self.timeout), os.getpid()
-        return self.conn
-
     def _get(self, rng):
         for attempt in (0, 1):  # a kept-alive connection the server closed: one fresh try
-            conn = self._connection()
+            conn = self.pool.get(self.key)
             try:
                 conn.request("GET", self.target, headers={"Range": rng})
                 resp = conn.getresponse()
                 body = resp.read()
                 break
             except (http.client.HTTPException, ConnectionError) as e:
-                conn.close()
-                self.conn = None
+                self.pool.drop(self.key)
                 if attempt:
                     raise _io_error(self.url, "HTTP request failed (%s)" % e) from None
             except OSError as e:
-                conn.close()
-                self.conn = None
+                self.pool.drop(self.key)
                 raise _io_error(self.url, "HTTP request failed (%s)" % e) from None
         self.requests += 1
         self.bytes += len(body)
@@ -149,10 +169,10 @@ class FsspecRanges:
         return data
 
 
-def ranges_for(url, storage_options=None):
+def ranges_for(url, storage_options=None, pool=None):
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme in ("http", "https"):
-        return HTTPRanges(url)
+        return HTTPRanges(url, pool)
     return FsspecRanges(url, storage_options)
 
 
@@ -161,9 +181,9 @@ class RemoteFile:
     (numpy, or torch with device/dtype like File.latent), ``image_bytes``,
     ``tensor_info(name)``; ``requests`` and ``bytes_read`` count the traffic."""
 
-    def __init__(self, url, digests=True, storage_options=None, whole_limit=WHOLE_LIMIT, ranges=None):
+    def __init__(self, url, digests=True, storage_options=None, whole_limit=WHOLE_LIMIT, pool=None):
         self.url = url
-        self.src = ranges or ranges_for(url, storage_options)
+        self.src = ranges_for(url, storage_options, pool)
         self.digests = digests
         size, off, tail = self.src.tail(TAIL)
         self.size = size

@@ -180,6 +180,12 @@ class Dataset:
         self.digests = digests
         self.storage_options = storage_options
         self.transform = transform
+        self._pool = None  # keep-alive HTTP connections of the process using this dataset
+
+    def __getstate__(self):  # to spawned workers: the list and options, never connections
+        state = dict(self.__dict__)
+        state["_pool"] = None
+        return state
 
     def __len__(self):
         return len(self.files)
@@ -187,7 +193,9 @@ class Dataset:
     def __getitem__(self, i):
         path = self.files[i]
         if _is_url(path):
-            with _remote.RemoteFile(path, self.digests, self.storage_options) as f:
+            if self._pool is None:
+                self._pool = _remote.Connections()  # per process: Connections starts afresh after a fork
+            with _remote.RemoteFile(path, self.digests, self.storage_options, pool=self._pool) as f:
                 item = self._item(path, f, remote=True)
         else:
             with _core.open(_local(path), self.digests) as f:

@@ -22,7 +22,7 @@ http {{
     fastcgi_temp_path {tmp}/fastcgi;
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
-    log_format ranges '$request_method $uri $status $body_bytes_sent "$http_range"';
+    log_format ranges '$connection $request_method $uri $status $body_bytes_sent "$http_range"';
     server {{
         listen 127.0.0.1:{port};
         root {root};
@@ -82,15 +82,15 @@ class Nginx:
             return ""
 
     def log(self):
-        """[(method, uri, status, bytes, range)] so far."""
+        """[(method, uri, status, bytes, range, connection serial number)] so far."""
         path = os.path.join(self.tmp, "access.log")
         if not os.path.exists(path):
             return []
         out = []
         with open(path) as fh:
             for line in fh:
-                method, uri, status, n, rng = line.rstrip("\n").split(" ", 4)
-                out.append((method, uri, int(status), int(n), rng.strip('"')))
+                conn, method, uri, status, n, rng = line.rstrip("\n").split(" ", 5)
+                out.append((method, uri, int(status), int(n), rng.strip('"'), int(conn)))
         return out
 
     def clear_log(self):

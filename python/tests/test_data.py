@@ -168,6 +168,9 @@ def test_remote_reads_by_ranges(nginx, png):
     ds = data.Dataset(urls, fields=["seed"], latents=["initial_noise", "final"], image="bytes")
     nginx.clear_log()
     for nw in (0, 2):
+        if nw == 2:
+            one_process = nginx.log()
+            assert len({r[5] for r in one_process}) == 1  # one keep-alive connection for the pass
         for batch in torch.utils.data.DataLoader(ds, batch_size=3, num_workers=nw, timeout=60 if nw else 0):
             for j, u in enumerate(batch["path"]):
                 k, noise, final = want[str(nginx.root_path / os.path.basename(u))]
