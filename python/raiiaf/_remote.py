@@ -2,7 +2,7 @@
 
 The format is footer-first: the last 64 bytes point to the manifest, which
 lists every chunk's offset and size.  So a remote file opens with a suffix
-range (the last 64 KiB: footer and, usually, the whole manifest; the
+range (the last 16 KiB: footer and, usually, the whole manifest; the
 response's Content-Range gives the file size), one more read when the
 manifest starts earlier, and the 64-byte header; a tensor or the image then
 costs one read of its chunk (and of the chunks of its reference chain).
@@ -27,7 +27,7 @@ import numpy as np
 
 from . import _core, errors
 
-TAIL = 65536
+TAIL = 16384  # footer + a typical manifest (1-4 KiB compressed) with room to spare
 FOOTER_MAGIC = b"RAIIAFft"
 WHOLE_LIMIT = 1 << 30
 MERGE_GAP = 65536  # ranges closer than this are fetched in one request
@@ -308,7 +308,9 @@ class RemoteFile:
 
     @property
     def has_image(self):
-        return self.f.has_image
+        if self.f.format[0] != 2:  # fetched whole
+            return self.f.has_image
+        return isinstance(self.f.metadata["raiiaf_metadata"].get("image"), dict)  # File's would read it
 
     @property
     def image_bytes(self):
