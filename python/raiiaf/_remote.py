@@ -30,6 +30,7 @@ from . import _core, errors
 TAIL = 16384  # footer + a typical manifest (1-4 KiB compressed) with room to spare
 FOOTER_MAGIC = b"RAIIAFft"
 WHOLE_LIMIT = 1 << 30
+MAX_SIZE = 1 << 40  # the largest file size a server may claim (address space for the sparse view)
 MERGE_GAP = 65536  # ranges closer than this are fetched in one request
 
 
@@ -82,13 +83,31 @@ class HTTPRanges:
         self.requests = 0
         self.bytes = 0
 
-    def _get(self, rng):
+    def _get(self, rng, want):
+        """(response, body) for a GET with header Range: rng, of which `want`
+        bytes are expected; a body (declared or sent) longer than that and
+        than WHOLE_LIMIT is refused before it is read into memory."""
         for attempt in (0, 1):  # a kept-alive connection the server closed: one fresh try
             conn = self.pool.get(self.key)
             try:
                 conn.request("GET", self.target, headers={"Range": rng})
                 resp = conn.getresponse()
-                body = resp.read()
+                if resp.status not in (200, 206):  # an error page: read (a little of) it, say the status
+                    body = resp.read(65536)
+                    if not resp.isclosed():
+                        self.pool.drop(self.key)
+                    break
+                declared = resp.getheader("Content-Length")
+                cap = max(want, WHOLE_LIMIT) if resp.status == 200 else want
+                if declared is not None and declared.isdigit() and int(declared) > cap:
+                    self.pool.drop(self.key)
+                    raise errors.make(errors.E_LIMIT, "%s: the server sends %s bytes for %s (status %d); at most "
+                                      "%d accepted" % (self.url, declared, rng, resp.status, cap), self.url)
+                body = resp.read(cap + 1)
+                if len(body) > cap or not resp.isclosed() and resp.length:
+                    self.pool.drop(self.key)
+                    raise errors.make(errors.E_LIMIT, "%s: the server sends more than %d bytes for %s"
+                                      % (self.url, cap, rng), self.url)
                 break
             except (http.client.HTTPException, ConnectionError) as e:
                 self.pool.drop(self.key)
@@ -110,7 +129,7 @@ class HTTPRanges:
 
     def tail(self, n):
         """(file size, offset of the bytes, bytes): the last n bytes (all of a smaller file)."""
-        resp, body = self._get("bytes=-%d" % n)
+        resp, body = self._get("bytes=-%d" % n, n)
         if resp.status == 200:  # the server ignores ranges: we have the whole file
             return len(body), 0, body
         total = self._total(resp)
@@ -120,7 +139,7 @@ class HTTPRanges:
         """Bytes [start, end)."""
         if end <= start:
             return b""
-        resp, body = self._get("bytes=%d-%d" % (start, end - 1))
+        resp, body = self._get("bytes=%d-%d" % (start, end - 1), end - start)
         if resp.status == 200:
             body = body[start:end]
         if len(body) != end - start:
@@ -187,7 +206,14 @@ class RemoteFile:
         self.digests = digests
         size, off, tail = self.src.tail(TAIL)
         self.size = size
-        self.buf = np.zeros(size, dtype=np.uint8)
+        if size > MAX_SIZE:
+            raise errors.make(errors.E_LIMIT, "%s: the server gives the file's size as %d bytes, more than the "
+                              "%d this reader accepts" % (url, size, MAX_SIZE), url)
+        try:
+            self.buf = np.zeros(size, dtype=np.uint8)  # sparse: pages are allocated where written
+        except MemoryError:
+            raise errors.make(errors.E_NOMEM, "%s: no address space for a sparse view of %d bytes"
+                              % (url, size), url) from None
         self.have = []  # fetched [start, end) ranges
         self._put(off, tail)
         self.f = None

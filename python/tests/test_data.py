@@ -268,3 +268,40 @@ def test_fsspec_memory_urls(files):
             _remote.RemoteFile("memory://rftest/none.raiiaf")
     finally:
         fs.rm("/rftest", recursive=True)
+
+
+def test_hostile_server_is_bounded():
+    """A server claiming an absurd size, or answering a range with a huge body, is refused
+    before anything of that size is allocated or read."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            if self.path == "/huge-size.raiiaf":
+                self.send_response(206)
+                self.send_header("Content-Range", "bytes %d-%d/%d" % (2 ** 50 - 16, 2 ** 50 - 1, 2 ** 50))
+                self.send_header("Content-Length", "16")
+                self.end_headers()
+                self.wfile.write(b"\0" * 16)
+            else:  # ignores the range and declares 4 GiB
+                self.send_response(200)
+                self.send_header("Content-Length", str(4 << 30))
+                self.end_headers()
+                self.wfile.write(b"\0" * 1024)
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        base = "http://127.0.0.1:%d/" % srv.server_address[1]
+        with pytest.raises(raiiaf.LimitError, match="size as 1125899906842624 bytes"):
+            _remote.RemoteFile(base + "huge-size.raiiaf")
+        with pytest.raises(raiiaf.LimitError, match="sends 4294967296 bytes"):
+            _remote.RemoteFile(base + "no-ranges.raiiaf")
+    finally:
+        srv.shutdown()
+        srv.server_close()
