@@ -43,14 +43,16 @@ def bench_recorder(torch, tmp, runs, steps=30, shape=(1, 4, 128, 128)):
     g = torch.Generator().manual_seed(1)
 
     def loop(rec, path):
-        """(loop seconds, write seconds, [seconds of each rec.step call])."""
+        """(loop seconds, write seconds, [seconds of each rec.step call], loop CPU seconds)."""
         x = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+        c0 = time.thread_time()
         t0 = time.perf_counter()
         if rec is None:
             for i in range(steps):
                 x = 0.98 * x + 0.01
-            return time.perf_counter() - t0, 0.0, [0.0]
+            return time.perf_counter() - t0, 0.0, [0.0], time.thread_time() - c0
         calls = []
+        cpu0 = time.thread_time()
         with raiiaf.Recorder(path, model="bench", seed=1, **rec) as r:
             r.initial_noise(x, seed=1)
             for i in range(steps):
@@ -59,34 +61,40 @@ def bench_recorder(torch, tmp, runs, steps=30, shape=(1, 4, 128, 128)):
                 r.step(i, 999 - 33 * i, x)
                 calls.append(time.perf_counter() - c0)
             t1 = time.perf_counter()
-        return t1 - t0, time.perf_counter() - t1, calls
+            cpu = time.thread_time()
+        return t1 - t0, time.perf_counter() - t1, calls, cpu - cpu0
 
     variants = [("no recorder", None), ("every step", {}), ("every=5", {"every": 5}),
                 ("steps=False", {"steps": False})]
-    res = {k: ([], [], []) for k, _ in variants}
+    res = {k: ([], [], [], []) for k, _ in variants}
     for run in range(runs + 1):
         for k, v in variants:
-            loop_s, write_s, calls = loop(v, os.path.join(tmp, "rec.raiiaf"))
+            loop_s, write_s, calls, cpu_s = loop(v, os.path.join(tmp, "rec.raiiaf"))
             if run:
                 res[k][0].append(loop_s)
                 res[k][1].append(write_s)
                 res[k][2].extend(calls)
+                res[k][3].append(cpu_s)
     del g
     base = med(res["no recorder"][0]) / steps
+    base_cpu = med(res["no recorder"][3]) / steps
     size = {}
     for k, v in variants[1:]:
         loop(v, os.path.join(tmp, "rec-%s.raiiaf" % k.replace(" ", "_").replace("=", "")))
         size[k] = os.path.getsize(os.path.join(tmp, "rec-%s.raiiaf" % k.replace(" ", "_").replace("=", "")))
     print("Recorder, %d steps of a %s float32 latent (%d KiB), median of %d:" %
           (steps, "x".join(map(str, shape)), 4 * int(torch.tensor(shape).prod()) // 1024, runs))
-    print("  %-14s %13s %14s %14s %10s %11s" % ("", "loop us/step", "overhead/step", "median step()",
-                                                "write ms", "file bytes"))
+    print("  %-14s %12s %12s %12s %12s %9s %11s" % ("", "loop us/step", "overhead", "CPU overhead",
+                                                   "median step", "write ms", "file bytes"))
     for k, _ in variants:
         per = med(res[k][0]) / steps
-        print("  %-14s %13.1f %14.1f %14.1f %10.2f %11s" % (k, per * 1e6, (per - base) * 1e6, med(res[k][2]) * 1e6,
-                                                          med(res[k][1]) * 1e3, size.get(k, "-")))
-    print("  (overhead/step: the loop's time per step minus the loop without a recorder, page faults of")
-    print("   fresh memory included; median step(): the typical single rec.step() call)")
+        cpu = med(res[k][3]) / steps
+        print("  %-14s %12.1f %12.1f %12.1f %12.1f %9.2f %11s" % (
+            k, per * 1e6, (per - base) * 1e6, (cpu - base_cpu) * 1e6, med(res[k][2]) * 1e6,
+            med(res[k][1]) * 1e3, size.get(k, "-")))
+    print("  (us per step: overhead = the loop's wall time per step minus the loop without a recorder;")
+    print("   CPU overhead = the same in this thread's CPU time (page faults of fresh memory included,")
+    print("   waiting for a busy CPU not); median step = the typical single rec.step() call, wall time)")
 
 
 def make_files(torch, folder, n, png):
