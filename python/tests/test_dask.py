@@ -109,3 +109,13 @@ def test_bad_file_kept_or_raised(tmp_path, client):
     assert out[1]["path"] == str(bad) and "NotRaiiafError" in out[1]["error"]
     with pytest.raises(raiiaf.Error):
         rdask.records([good, str(bad)]).compute()
+
+
+def test_dataframe(tmp_path, client):
+    pytest.importorskip("pandas", reason="pandas is not installed (python3-pandas): raiiaf.dask.dataframe needs it")
+    for k in range(4):
+        raiiaf.write(str(tmp_path / ("f%d.raiiaf" % k)), latents={"x": np.zeros(2, np.float32)}, prompt="p%d" % k,
+                     seed=k, tags=["a", "b"], env=False)
+    df = rdask.dataframe(str(tmp_path)).compute()
+    assert list(df["seed"]) == [0, 1, 2, 3] and list(df["prompt"]) == ["p0", "p1", "p2", "p3"]
+    assert set(df["tags"]) == {"a,b"}
