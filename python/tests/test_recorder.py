@@ -4,7 +4,6 @@ the CLI, reads back bit for bit, keeps seeded noise as a recipe and the
 trajectory as a delta chain, and nothing is written when the loop raises."""
 
 import io
-import json
 import os
 import subprocess
 
