@@ -81,8 +81,21 @@ class Nginx:
         except OSError:
             return ""
 
-    def log(self):
-        """[(method, uri, status, bytes, range, connection serial number)] so far."""
+    def log(self, settle=0.3):
+        """[(method, uri, status, bytes, range, connection serial number)] so far.  nginx
+        writes a request's line after sending the response, so a client can be done
+        before its last line is there: wait until the log has not grown for `settle` s."""
+        deadline = time.time() + 10
+        last, since = None, time.time()
+        while True:
+            lines = self._read_log()
+            if lines != last:
+                last, since = lines, time.time()
+            elif time.time() - since >= settle or time.time() > deadline:
+                return lines
+            time.sleep(0.02)
+
+    def _read_log(self):
         path = os.path.join(self.tmp, "access.log")
         if not os.path.exists(path):
             return []
@@ -94,6 +107,7 @@ class Nginx:
         return out
 
     def clear_log(self):
+        self.log()  # let lines of requests already answered arrive first
         open(os.path.join(self.tmp, "access.log"), "w").close()
         # nginx keeps the file open: truncation is seen by it, appends go on from 0
 
