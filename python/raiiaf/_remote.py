@@ -30,6 +30,7 @@ from . import _core, errors
 TAIL = 16384  # footer + a typical manifest (1-4 KiB compressed) with room to spare
 FOOTER_MAGIC = b"RAIIAFft"
 WHOLE_LIMIT = 1 << 30
+MANIFEST_MAX = (16 << 20) + 128  # SPEC 11 step 16: a manifest chunk stores at most 16 MiB
 MAX_SIZE = 1 << 40  # the largest file size a server may claim (address space for the sparse view)
 MERGE_GAP = 65536  # ranges closer than this are fetched in one request
 
@@ -222,7 +223,7 @@ class RemoteFile:
             if m is None:
                 self._whole(whole_limit)
             else:
-                if m < off:
+                if off - MANIFEST_MAX <= m < off:  # else the footer is wrong: the library will say so
                     self._fetch([(m, off)])
                 self._fetch([(0, min(64, size))])
         self._open(whole_limit)
