@@ -21,7 +21,10 @@ Rows:
           native    raiiaf.open() + every latent (zero-copy when raw) + image_bytes
           python    a fresh /usr/bin/python3 doing file_decoder and saving .npy/.png
           CLI       `raiiaf extract FILE --all DIR` (writes .npy per latent + the image)
-Then the cost of one ctypes call (raiiaf_reader_tensor_count), next to a
+Then (--part sampling, bench/bench_sampling_data.py) raiiaf.Recorder's
+overhead per sampling step and raiiaf.data.Dataset throughput through a torch
+DataLoader with 1 and 2 workers, local and through nginx.
+Also the cost of one ctypes call (raiiaf_reader_tensor_count), next to a
 Python function call and cffi's ABI mode when cffi is installed, and
 zero-copy access against a copying read of a 64 MiB raw tensor.
 """
@@ -90,14 +93,25 @@ def main():
     ap.add_argument("--cli", default=os.environ.get("RAIIAF_CLI") or os.path.join(ROOT, "build", "raiiaf"))
     ap.add_argument("--image", default=os.path.join(ROOT, "tests", "data", "comfyui.png"))
     ap.add_argument("--dir", default=None)
+    ap.add_argument("--part", choices=("all", "core", "sampling"), default="all",
+                    help="core: the rows above; sampling: Recorder overhead per step and DataLoader "
+                         "throughput (bench/bench_sampling_data.py, needs torch)")
+    ap.add_argument("--files", type=int, default=300, help="files for the DataLoader part")
     args = ap.parse_args()
 
     base = args.dir or ("/dev/shm" if os.path.isdir("/dev/shm") else None)
-    tmp = tempfile.mkdtemp(prefix="raiiaf-bench-py-", dir=base)
-    try:
-        run(args, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    if args.part in ("all", "core"):
+        tmp = tempfile.mkdtemp(prefix="raiiaf-bench-py-", dir=base)
+        try:
+            run(args, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if args.part in ("all", "sampling"):
+        sys.path.insert(0, HERE)
+        import bench_sampling_data
+        print()
+        bench_sampling_data.main(["--runs", str(args.runs), "--files", str(args.files)]
+                                 + (["--dir", args.dir] if args.dir else []))
 
 
 def run(args, tmp):

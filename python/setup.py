@@ -48,7 +48,7 @@ setup(
     name="raiiaf",
     version="2.0.0",
     description="RAIIAF files (AI image + latents + generation record) through libraiiaf",
-    packages=["raiiaf"],
+    packages=["raiiaf", "raiiaf.integrations", "raiiaf.integrations.comfyui"],
     python_requires=">=3.9",
     install_requires=["numpy"],  # Debian: python3-numpy
     extras_require={"image": ["Pillow"], "torch": ["torch"]},

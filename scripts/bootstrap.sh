@@ -9,7 +9,8 @@ libzstd-dev libzfp-dev libssl-dev libjansson-dev libspng-dev libcmocka-dev \
 python3 python3-numpy python3-pytest python3-setuptools python3-pil zlib1g-dev libsqlite3-dev libimage-exiftool-perl \
 python3-torch \
 libdeflate-dev libjpeg62-turbo-dev libwebp-dev libisal-dev \
-libmicrohttpd-dev chromium chromium-driver python3-selenium"
+libmicrohttpd-dev chromium chromium-driver python3-selenium \
+python3-fsspec nginx python3-distributed"
 # libdeflate-dev, libjpeg62-turbo-dev, libwebp-dev: image validation (PNG pixel data inflated at once,
 # JPEG and WebP decoded) in src/image_png_check.c, src/image_jpeg.c, src/image_webp.c.
 # libisal-dev: bench_format only, ISA-L's inflate measured against libdeflate's (optional to the build).
@@ -17,6 +18,8 @@ libmicrohttpd-dev chromium chromium-driver python3-selenium"
 # libmicrohttpd-dev: the HTTP server of `raiiaf serve` (src/serve/server.c).
 # (libjpeg62-turbo-dev and libwebp-dev also give thumbnails, decoded scaled down: src/serve/thumbnail.c.)
 # chromium, chromium-driver, python3-selenium: tests/cli_serve_browser.py drives the web app headless.
+# python3-fsspec: raiiaf.data reads fsspec URLs; nginx: the range-request tests serve files through it;
+# python3-distributed: raiiaf.dask and its LocalCluster test.
 
 missing=""
 for p in $PKGS; do

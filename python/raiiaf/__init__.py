@@ -32,6 +32,17 @@ Everything the CLI does, from Python (the same library calls)::
     raiiaf.noise(42, (1, 4, 64, 64))            # torch.randn's values, bit for bit, without torch
     raiiaf.load_safetensors(p); raiiaf.save_safetensors(p, "latent", arr); raiiaf.load_npy(p)
 
+Recording a generation from a PyTorch sampling loop (raiiaf.recorder)::
+
+    with raiiaf.Recorder("out.raiiaf", model="SDXL", prompt=p, seed=s) as rec:
+        x = rec.initial_noise(torch.randn(shape, generator=g), seed=s)
+        for i, t in enumerate(timesteps):
+            x = step(x, t); rec.step(i, t, x)
+        rec.image(pil_image)
+
+Training data: ``raiiaf.data.Dataset(source, fields=, latents=, image=)`` over
+folders, globs, lists, index databases and http(s)/fsspec URLs (range reads).
+
 Drop-in for the original package (raiiaf 1.x)::
 
     from raiiaf import raiiafFileHandler      # or: from raiiaf.main import raiiafFileHandler
@@ -49,6 +60,8 @@ from ._interop import (Converted, ExportWarning, Import, convert, import_image, 
                        read_tensor_file, safetensors_bytes, safetensors_names, save_npy, save_safetensors)
 from ._trust import Edit, Signature, Version, compact, edit, keygen, recover, sign
 from .main import raiiafFileHandler
+from .recorder import Recorder, module_hash
+from . import data  # raiiaf.data.Dataset
 
 __version__ = "2.1.0"
 library_version = _lib.version   # the loaded libraiiaf's version
@@ -58,7 +71,7 @@ library_version_number = _lib.version_number  # MAJOR * 10000 + MINOR * 100 + PA
 __all__ = [
     "write", "open", "File", "LatentMap", "TensorInfo", "ChunkInfo", "DriftItem", "DriftWarning",
     "VerifyWarning", "RecipeWarning", "RelativeWarning", "current_env", "python_components", "as_tensor_bytes", "read_header",
-    "raiiafFileHandler",
+    "raiiafFileHandler", "Recorder", "module_hash", "data",
     "import_image", "Import", "convert", "Converted", "ExportWarning", "noise", "load_npy", "save_npy",
     "read_tensor_file", "load_safetensors", "save_safetensors", "safetensors_bytes", "safetensors_names",
     "Edit", "edit", "Version", "Signature", "keygen", "sign", "compact", "recover",
