@@ -10,24 +10,10 @@
 
 #include <string.h>
 
-static json_t *obj_of(const meta_text *t)
-{
-    if (!t) return NULL;
-    const char *s = t->text;
-    while (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t') s++;
-    if (*s != '{') return NULL;
-    json_t *j = rf_json_loadb(t->text, t->len, 0, RF_JSON_STRICT, NULL);
-    if (!json_is_object(j)) {
-        json_decref(j);
-        return NULL;
-    }
-    return j;
-}
-
 /* A JSON text record that one of the JSON mappers takes. */
 static int json_record(const meta_text *t, const meta_list *l, import_result *r)
 {
-    json_t *j = obj_of(t);
+    json_t *j = imp_json_object(t);
     if (!j) return 0;
     int ok = import_civitai_json(j, r) || import_novelai_exif(j, l, r);
     json_decref(j);
@@ -38,7 +24,7 @@ int import_detect_more(const meta_list *l, import_result *r)
 {
     json_t *j;
     /* InvokeAI 2.x: sd-metadata is the richer of its two records. */
-    if ((j = obj_of(meta_find(l, "sd-metadata")))) {
+    if ((j = imp_json_object(meta_find(l, "sd-metadata")))) {
         int ok = import_invoke_sdmeta(j, r);
         json_decref(j);
         if (ok) {
@@ -49,7 +35,7 @@ int import_detect_more(const meta_list *l, import_result *r)
     }
     const meta_text *dream = meta_find(l, "Dream");
     if (dream && import_invoke_dream(dream->text, r)) return 1;
-    if ((j = obj_of(meta_find(l, "invokeai_graph")))) {
+    if ((j = imp_json_object(meta_find(l, "invokeai_graph")))) {
         int ok = import_invoke_graph(j, r);
         json_decref(j);
         if (ok) return 1;

@@ -306,3 +306,17 @@ void imp_set_family(import_result *r, const char *family)
 {
     if (family) json_object_set_new(r->ext, "family", json_string(family));
 }
+
+json_t *imp_json_object(const meta_text *t)
+{
+    if (!t) return NULL;
+    const char *s = t->text;
+    while (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t') s++;
+    if (*s != '{') return NULL;
+    json_t *j = rf_json_loadb(t->text, t->len, 0, RF_JSON_STRICT, NULL);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}

@@ -19,58 +19,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *jstr(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
-
-static int jnum(json_t *o, const char *k, double *v)
-{
-    json_t *x = json_object_get(o, k);
-    if (json_is_number(x)) {
-        *v = json_number_value(x);
-        return 0;
-    }
-    if (json_is_string(x)) {
-        char *end;
-        *v = strtod(json_string_value(x), &end);
-        return *json_string_value(x) && !*end && isfinite(*v) ? 0 : -1;
-    }
-    return -1;
-}
-
-static void set_int(import_result *r, json_t *o, const char *k, const char *field, long long min)
-{
-    /* exact first: integers and integer strings (Fooocus's seeds) to 2^64-1 */
-    if (!imp_set_gs_int_json(r, field, json_object_get(o, k), min, k)) return;
-    double v;
-    if (jnum(o, k, &v) || v != floor(v) || fabs(v) > 9.2e18) return;
-    imp_set_gs_int(r, field, (long long)v, min, k);
-}
-
-static void set_num(import_result *r, json_t *o, const char *k, const char *field, double min, double max)
-{
-    double v;
-    if (!jnum(o, k, &v)) imp_set_gs_num(r, field, v, min, max, k);
-}
-
 int import_invokeai(json_t *m, import_result *r)
 {
     if (!json_is_object(m)) return 0;
     r->tool = "InvokeAI";
-    imp_set_str(r, "prompt", jstr(m, "positive_prompt"));
-    imp_set_str(r, "negative_prompt", jstr(m, "negative_prompt"));
-    set_int(r, m, "seed", "seed", 0);
-    set_int(r, m, "steps", "steps", 1);
-    set_num(r, m, "cfg_scale", "cfg_scale", 0, INFINITY);
+    imp_set_str(r, "prompt", imp_jstr(m, "positive_prompt"));
+    imp_set_str(r, "negative_prompt", imp_jstr(m, "negative_prompt"));
+    imp_gs_int(r, m, "seed", "seed", 0);
+    imp_gs_int(r, m, "steps", "steps", 1);
+    imp_gs_num(r, m, "cfg_scale", "cfg_scale", 0, INFINITY);
     /* InvokeAI calls its sampler "scheduler" (euler_a, dpmpp_2m_k, ...). */
-    imp_set_gs_str(r, "sampler", jstr(m, "scheduler"));
-    set_int(r, m, "width", "width", 1);
-    set_int(r, m, "height", "height", 1);
-    set_int(r, m, "clip_skip", "clip_skip", 1);
-    set_num(r, m, "strength", "denoising_strength", 0, 1);
+    imp_set_gs_str(r, "sampler", imp_jstr(m, "scheduler"));
+    imp_gs_int(r, m, "width", "width", 1);
+    imp_gs_int(r, m, "height", "height", 1);
+    imp_gs_int(r, m, "clip_skip", "clip_skip", 1);
+    imp_gs_num(r, m, "strength", "denoising_strength", 0, 1);
     json_t *model = json_object_get(m, "model");
-    imp_set_model(r, jstr(model, "name") ? jstr(model, "name") : jstr(model, "model_name"));
-    imp_set_model_hash(r, jstr(model, "hash"));
+    imp_set_model(r, imp_jstr(model, "name") ? imp_jstr(model, "name") : imp_jstr(model, "model_name"));
+    imp_set_model_hash(r, imp_jstr(model, "hash"));
     json_t *vae = json_object_get(m, "vae");
-    if (jstr(vae, "name")) json_object_set_new(r->ext, "vae", json_string(jstr(vae, "name")));
+    if (imp_jstr(vae, "name")) json_object_set_new(r->ext, "vae", json_string(imp_jstr(vae, "name")));
     size_t i;
     json_t *l;
     json_array_foreach(json_object_get(m, "loras"), i, l)
@@ -78,10 +46,10 @@ int import_invokeai(json_t *m, import_result *r)
         json_t *lm = json_object_get(l, "model");
         if (!lm) lm = json_object_get(l, "lora");
         double w;
-        int has = !jnum(l, "weight", &w);
-        imp_add_adapter(r, jstr(lm, "name") ? jstr(lm, "name") : jstr(lm, "model_name"), "lora", has, w, jstr(lm, "hash"));
+        int has = !imp_jnum(json_object_get(l, "weight"), &w);
+        imp_add_adapter(r, imp_jstr(lm, "name") ? imp_jstr(lm, "name") : imp_jstr(lm, "model_name"), "lora", has, w, imp_jstr(lm, "hash"));
     }
-    if (jstr(m, "app_version")) json_object_set_new(r->ext, "tool_version", json_string(jstr(m, "app_version")));
+    if (imp_jstr(m, "app_version")) json_object_set_new(r->ext, "tool_version", json_string(imp_jstr(m, "app_version")));
     return 1;
 }
 
@@ -89,18 +57,18 @@ int import_novelai(json_t *c, const meta_list *l, import_result *r)
 {
     if (!json_is_object(c)) return 0;
     r->tool = "NovelAI";
-    imp_set_str(r, "prompt", jstr(c, "prompt"));
-    const char *uc = jstr(c, "uc");
-    if (!uc) uc = jstr(json_object_get(json_object_get(c, "v4_negative_prompt"), "caption"), "base_caption");
+    imp_set_str(r, "prompt", imp_jstr(c, "prompt"));
+    const char *uc = imp_jstr(c, "uc");
+    if (!uc) uc = imp_jstr(json_object_get(json_object_get(c, "v4_negative_prompt"), "caption"), "base_caption");
     imp_set_str(r, "negative_prompt", uc);
-    set_int(r, c, "seed", "seed", 0);
-    set_int(r, c, "steps", "steps", 1);
-    set_num(r, c, "scale", "cfg_scale", 0, INFINITY);
-    imp_set_gs_str(r, "sampler", jstr(c, "sampler"));
-    imp_set_gs_str(r, "scheduler", jstr(c, "noise_schedule"));
-    set_int(r, c, "width", "width", 1);
-    set_int(r, c, "height", "height", 1);
-    set_num(r, c, "strength", "denoising_strength", 0, 1);
+    imp_gs_int(r, c, "seed", "seed", 0);
+    imp_gs_int(r, c, "steps", "steps", 1);
+    imp_gs_num(r, c, "scale", "cfg_scale", 0, INFINITY);
+    imp_set_gs_str(r, "sampler", imp_jstr(c, "sampler"));
+    imp_set_gs_str(r, "scheduler", imp_jstr(c, "noise_schedule"));
+    imp_gs_int(r, c, "width", "width", 1);
+    imp_gs_int(r, c, "height", "height", 1);
+    imp_gs_num(r, c, "strength", "denoising_strength", 0, 1);
     const meta_text *src = meta_find(l, "Source");
     if (src) imp_set_str(r, "model_name", src->text);
     return 1;
@@ -111,25 +79,25 @@ int import_swarmui(json_t *p, import_result *r)
     json_t *s = json_object_get(p, "sui_image_params");
     if (!json_is_object(s)) return 0;
     r->tool = "SwarmUI";
-    imp_set_str(r, "prompt", jstr(s, "prompt"));
-    imp_set_str(r, "negative_prompt", jstr(s, "negativeprompt"));
-    set_int(r, s, "seed", "seed", 0);
-    set_int(r, s, "steps", "steps", 1);
-    set_num(r, s, "cfgscale", "cfg_scale", 0, INFINITY);
-    imp_set_gs_str(r, "sampler", jstr(s, "sampler"));
-    imp_set_gs_str(r, "scheduler", jstr(s, "scheduler"));
-    set_int(r, s, "width", "width", 1);
-    set_int(r, s, "height", "height", 1);
-    set_int(r, s, "clipstopatlayer", "clip_skip", 1);
-    set_num(r, s, "initimagecreativity", "denoising_strength", 0, 1);
-    imp_set_model(r, jstr(s, "model"));
-    if (jstr(s, "vae")) json_object_set_new(r->ext, "vae", json_string(jstr(s, "vae")));
-    if (jstr(s, "swarm_version")) json_object_set_new(r->ext, "tool_version", json_string(jstr(s, "swarm_version")));
+    imp_set_str(r, "prompt", imp_jstr(s, "prompt"));
+    imp_set_str(r, "negative_prompt", imp_jstr(s, "negativeprompt"));
+    imp_gs_int(r, s, "seed", "seed", 0);
+    imp_gs_int(r, s, "steps", "steps", 1);
+    imp_gs_num(r, s, "cfgscale", "cfg_scale", 0, INFINITY);
+    imp_set_gs_str(r, "sampler", imp_jstr(s, "sampler"));
+    imp_set_gs_str(r, "scheduler", imp_jstr(s, "scheduler"));
+    imp_gs_int(r, s, "width", "width", 1);
+    imp_gs_int(r, s, "height", "height", 1);
+    imp_gs_int(r, s, "clipstopatlayer", "clip_skip", 1);
+    imp_gs_num(r, s, "initimagecreativity", "denoising_strength", 0, 1);
+    imp_set_model(r, imp_jstr(s, "model"));
+    if (imp_jstr(s, "vae")) json_object_set_new(r->ext, "vae", json_string(imp_jstr(s, "vae")));
+    if (imp_jstr(s, "swarm_version")) json_object_set_new(r->ext, "tool_version", json_string(imp_jstr(s, "swarm_version")));
     size_t i;
     json_t *m;
     json_array_foreach(json_object_get(p, "sui_models"), i, m)
     {
-        if (!strcmp(jstr(m, "param") ? jstr(m, "param") : "", "model")) imp_set_model_hash(r, jstr(m, "hash"));
+        if (!strcmp(imp_jstr(m, "param") ? imp_jstr(m, "param") : "", "model")) imp_set_model_hash(r, imp_jstr(m, "hash"));
     }
     json_t *loras = json_object_get(s, "loras"), *weights = json_object_get(s, "loraweights");
     json_array_foreach(loras, i, m)
@@ -142,21 +110,6 @@ int import_swarmui(json_t *p, import_result *r)
         imp_add_adapter(r, json_string_value(m), "lora", has, w, NULL);
     }
     return 1;
-}
-
-/* JSON text that is an object, or NULL. */
-static json_t *parse_obj(const meta_text *t)
-{
-    if (!t) return NULL;
-    const char *s = t->text;
-    while (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t') s++;
-    if (*s != '{') return NULL;
-    json_t *j = rf_json_loadb(t->text, t->len, 0, RF_JSON_STRICT, NULL);
-    if (!json_is_object(j)) {
-        json_decref(j);
-        return NULL;
-    }
-    return j;
 }
 
 /* A JSON value that looks like a ComfyUI API graph. */
@@ -236,7 +189,7 @@ static int json_tools(json_t *j, import_result *r)
 static void try_json(cands *cs, const meta_list *l, const char *keyword, int rank,
                      int (*fn)(json_t *, import_result *))
 {
-    json_t *j = parse_obj(meta_find(l, keyword));
+    json_t *j = imp_json_object(meta_find(l, keyword));
     if (!j) return;
     cand *c = cand_new(cs);
     if (c) cand_keep(cs, c, rank, keyword, fn(j, &c->r));
@@ -265,7 +218,7 @@ static int comfy_workflow(json_t *j, import_result *r)
 
 static void try_novelai(cands *cs, const meta_list *l)
 {
-    json_t *j = parse_obj(meta_find(l, "Comment"));
+    json_t *j = imp_json_object(meta_find(l, "Comment"));
     if (!j) return;
     const meta_text *sw = meta_find(l, "Software");
     int is = (sw && strstr(sw->text, "NovelAI")) || json_object_get(j, "uc") || json_object_get(j, "v4_prompt");

@@ -147,6 +147,8 @@ void imp_set_model_hash(import_result *r, const char *hash);
  * "832 x 1216", "(1024, 1024)" -> width and height. */
 const char *imp_jstr(json_t *o, const char *k);
 int imp_jnum(json_t *x, double *v);
+/* A text record whose text is a JSON object (strict JSON, exact integers), or NULL. */
+json_t *imp_json_object(const meta_text *t);
 int imp_jint(json_t *x, long long *v);
 void imp_gs_int(import_result *r, json_t *o, const char *k, const char *field, long long min);
 void imp_gs_num(import_result *r, json_t *o, const char *k, const char *field, double min, double max);
