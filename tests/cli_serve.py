@@ -25,6 +25,10 @@ from clitest import CLI, DATA, run  # noqa: E402
 HOSTILE = '<script>alert(1)</script> "><img src=x onerror=alert(2)>'
 
 
+# The third file's seed is the largest the format holds (issue 14: exact to 2^64-1).
+SEEDS = [100, 101, 2**64 - 1]
+
+
 def make_library(folder):
     """Three files: two PNG-imaged with a 1x4x16x16 latent, one WebP with a hostile prompt."""
     rng = np.random.default_rng(7)
@@ -34,7 +38,7 @@ def make_library(folder):
         img = os.path.join(DATA, "sd-webui.webp" if i == 2 else "sd-webui.png")
         prompt = HOSTILE if i == 2 else "a red fox in snow %d" % i
         r = run("create", "-o", os.path.join(folder, "f%d.raiiaf" % i), "--image", img, "--latent", "latent=" + lat,
-                "--model", "sd_xl_base_1.0", "--prompt", prompt, "--seed", str(100 + i), "--steps", "20",
+                "--model", "sd_xl_base_1.0", "--prompt", prompt, "--seed", str(SEEDS[i]), "--steps", "20",
                 "--tag", "fox" if i < 2 else "other")
         assert r.returncode == 0, r.stderr
         os.unlink(lat)
@@ -100,11 +104,13 @@ class Serve(unittest.TestCase):
         self.assertEqual([i["seed"] for i in self.ids("?q=fox")], [101, 100])
         self.assertEqual(len(self.ids("?tag=other")), 1)
         self.assertEqual(len(self.ids("?seed=101")), 1)
+        big = self.ids("?seed=%d" % SEEDS[2])
+        self.assertEqual([i["seed"] for i in big], [SEEDS[2]])  # not negative, not rounded
         self.assertEqual(len(self.ids("?q=fox&limit=1&offset=1")), 1)
         self.assertEqual(len(self.ids("?model=nothing-like-it")), 0)
 
     def test_file_json_and_hostile_prompt_is_data(self):
-        hostile = [i for i in self.ids() if i["seed"] == 102][0]
+        hostile = [i for i in self.ids() if i["seed"] == SEEDS[2]][0]
         st, j = self.api("/api/file/%d" % hostile["id"])
         self.assertEqual(st, 200)
         self.assertEqual(j["index"]["prompt"], HOSTILE)
@@ -208,7 +214,7 @@ class Serve(unittest.TestCase):
         for path, want in [("/api/file/999999", 404), ("/api/file/abc", 400), ("/api/file/-1", 400),
                            ("/api/file/1%2F..%2F..%2Fetc%2Fpasswd", 400), ("/api/file/99999999999999999999999", 400),
                            ("/api/file/1/tensor/nope.npy", 404), ("/api/nothing", 404),
-                           ("/api/search?seed=x", 400), ("/api/search?q=%zz", 400),
+                           ("/api/search?seed=x", 400), ("/api/search?seed=%d" % 2**64, 400), ("/api/search?q=%zz", 400),
                            ("/api/search?q=" + "a" * 5000, 414)]:
             st, j = self.api(path)
             self.assertEqual(st, want, path)

@@ -6,8 +6,11 @@
  * that is opened comes from the index database, never from the URL.  Every
  * error is a JSON object {"error": "..."} with a 4xx/5xx status. */
 #include "raiiaf.h"
+#include "raiiaf_json.h"
 
 #include <jansson.h>
+#include <limits.h>
+#include <stdint.h>
 #include <openssl/evp.h>
 #include <spng.h>
 #include <sqlite3.h>
@@ -39,7 +42,7 @@ static int set_body(resp *r, int status, const char *type, unsigned char *body, 
 
 static int json_reply(resp *r, int status, json_t *j)
 {
-    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    char *s = j ? raiiaf_json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL; /* seeds beyond 2^63 too */
     json_decref(j);
     if (!s) return RAIIAF_E_NOMEM;
     return set_body(r, status, "application/json", (unsigned char *)s, strlen(s));
@@ -106,11 +109,13 @@ static int query_get(const char *query, const char *key, char *out, size_t cap)
 
 static int parse_u64(const char *s, unsigned long long max, unsigned long long *v)
 {
-    if (!*s || strlen(s) > 19) return -1;
+    if (!*s || strlen(s) > 20) return -1;
     unsigned long long x = 0;
     for (const char *p = s; *p; p++) {
         if (*p < '0' || *p > '9') return -1;
-        x = x * 10 + (unsigned)(*p - '0');
+        unsigned d = (unsigned)(*p - '0');
+        if (x > (ULLONG_MAX - d) / 10) return -1; /* beyond 2^64-1 */
+        x = x * 10 + d;
     }
     if (x > max) return -1;
     *v = x;
@@ -119,8 +124,13 @@ static int parse_u64(const char *s, unsigned long long max, unsigned long long *
 
 static json_t *col_json(sqlite3_stmt *s, int i)
 {
+    const char *name = sqlite3_column_name(s, i);
     switch (sqlite3_column_type(s, i)) {
-    case SQLITE_INTEGER: return json_integer(sqlite3_column_int64(s, i));
+    case SQLITE_INTEGER:
+        /* The index keeps these as their 64 bits (docs/INDEX.md): seeds to 2^64-1. */
+        if (!strcmp(name, "seed") || !strcmp(name, "steps") || !strcmp(name, "width") || !strcmp(name, "height"))
+            return raiiaf_json_from_uint64((uint64_t)sqlite3_column_int64(s, i));
+        return json_integer(sqlite3_column_int64(s, i));
     case SQLITE_FLOAT: return json_real(sqlite3_column_double(s, i));
     case SQLITE_TEXT: return json_string((const char *)sqlite3_column_text(s, i));
     default: return json_null();
@@ -184,7 +194,7 @@ static int api_search(sqlite3 *db, const char *query, resp *r)
     unsigned long long limit = 60, offset = 0, seedv = 0;
     if (hl > 0 && parse_u64(lim, MAX_LIMIT, &limit)) return error_reply(r, 400, "limit: expected 0..%d", MAX_LIMIT);
     if (ho > 0 && parse_u64(off, 1000000000ULL, &offset)) return error_reply(r, 400, "offset: expected a non-negative integer");
-    if (hs > 0 && parse_u64(seed, (unsigned long long)INT64_MAX, &seedv))
+    if (hs > 0 && parse_u64(seed, (unsigned long long)UINT64_MAX, &seedv))
         return error_reply(r, 400, "seed: expected a non-negative integer");
     char *fts = hq > 0 ? fts_of(q) : NULL;
     if (hq > 0 && !fts) return RAIIAF_E_NOMEM;
@@ -204,7 +214,7 @@ static int api_search(sqlite3 *db, const char *query, resp *r)
     if (use_fts) sqlite3_bind_text(s, sqlite3_bind_parameter_index(s, ":fts"), fts, -1, SQLITE_TRANSIENT);
     if (hm > 0 && model[0]) sqlite3_bind_text(s, sqlite3_bind_parameter_index(s, ":model"), model, -1, SQLITE_TRANSIENT);
     if (ht > 0 && tag[0]) sqlite3_bind_text(s, sqlite3_bind_parameter_index(s, ":tag"), tag, -1, SQLITE_TRANSIENT);
-    if (hs > 0) sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":seed"), (sqlite3_int64)seedv);
+    if (hs > 0) sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":seed"), (sqlite3_int64)(uint64_t)seedv);
     sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":lim"), (sqlite3_int64)limit);
     sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":off"), (sqlite3_int64)offset);
     free(fts);
