@@ -13,7 +13,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_serve import HOSTILE, make_library, start_server  # noqa: E402
+from cli_serve import HOSTILE, SEEDS, make_library, start_server  # noqa: E402
 
 try:
     from selenium import webdriver
@@ -128,10 +128,12 @@ class Browser(unittest.TestCase):
 
     def test_hostile_detail_runs_no_script(self):
         d = self.drv
-        d.get(self.base + "/?seed=102")
+        d.get(self.base + "/?seed=%d" % SEEDS[2])
         self.wait(lambda _: len(self.cards()) == 1, "one card")
         self.cards()[0].click()
         self.wait(lambda _: d.find_element(By.ID, "prompt").text == HOSTILE, "hostile prompt as text")
+        # the seed 2^64-1 is shown exactly (JSON.parse alone would round it)
+        self.assertIn(str(SEEDS[2]), d.find_element(By.ID, "detail-view").text)
         self.assertEqual(d.execute_script("return document.querySelectorAll('#detail-view script, #detail-view img[src=\"x\"]').length"), 0)
         self.assertEqual(d.execute_script("return typeof window.__pwned"), "undefined")
 

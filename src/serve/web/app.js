@@ -22,12 +22,20 @@ function searchUrl(off) {
   return "/api/search?" + p;
 }
 
+// Integers beyond 2^53 (seeds go to 2^64-1) would be rounded by JSON.parse:
+// keep them as their exact decimal text (the reviver sees the source text).
+async function exactJson(r) {
+  const text = await r.text();
+  return JSON.parse(text, (k, v, ctx) =>
+    typeof v === "number" && Number.isInteger(v) && !Number.isSafeInteger(v) && ctx && ctx.source ? ctx.source : v);
+}
+
 async function loadMore() {
   if (loading || exhausted) return;
   loading = true;
   try {
     const r = await fetch(searchUrl(offset));
-    const j = await r.json();
+    const j = await exactJson(r);
     if (!r.ok) { $("count").textContent = j.error; exhausted = true; return; }
     for (const it of j.items) {
       const pic = it.image_format ? el("img", { src: "/api/file/" + it.id + "/thumb", alt: "", loading: "lazy" })
@@ -76,7 +84,7 @@ async function showDetail(id) {
   $("grid-view").hidden = true;
   $("detail-view").hidden = false;
   const r = await fetch("/api/file/" + encodeURIComponent(id));
-  const j = await r.json();
+  const j = await exactJson(r);
   if (!r.ok) { $("prompt").textContent = j.error; return; }
   const ix = j.index, m = (j.manifest && j.manifest.raiiaf_metadata) || j.manifest || {};
   if (ix.image_format) $("full").src = "/api/file/" + id + "/image"; else $("full").hidden = true;
