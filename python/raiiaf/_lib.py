@@ -4,7 +4,7 @@ The shared library is looked for, in this order:
 
 1. the path in the environment variable ``RAIIAF_LIBRARY``;
 2. a copy bundled next to this package (``raiiaf/libraiiaf.so*``, put there
-   by ``setup.py`` when it finds a build of the library);
+   by ``setup.py``, which builds the library with CMake or copies RAIIAF_LIBRARY);
 3. the system: ``ctypes.util.find_library("raiiaf")``, then ``libraiiaf.so.0``
    (after ``make install``).
 
@@ -249,8 +249,8 @@ def _load():
     raise ImportError(
         "raiiaf: cannot load libraiiaf.so (looked at RAIIAF_LIBRARY, a copy next to the "
         "package, then the system library path). Build it (cmake -S . -B build && cmake "
-        "--build build), then set RAIIAF_LIBRARY=build/libraiiaf.so, reinstall the package "
-        "from a tree that has the build, or `make install`.\n  " + "\n  ".join(errors))
+        "--build build), then set RAIIAF_LIBRARY=build/libraiiaf.so; or `pip install ./python`, "
+        "which builds and bundles it; or `make install`.\n  " + "\n  ".join(errors))
 
 
 lib, path = _load()
