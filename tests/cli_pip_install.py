@@ -122,6 +122,23 @@ print(os.path.realpath(_lib.path))
             so = z.read("raiiaf/libraiiaf.so")
         self.assertEqual(sha256(so), sha256(installed_so))
 
+        # RAIIAF_LIBRARY still names the library to bundle instead of building one.
+        mine = os.path.join(self.tmp, "mine", "libraiiaf.so")
+        os.mkdir(os.path.dirname(mine))
+        shutil.copyfile(installed, mine)
+        dist2 = os.path.join(self.tmp, "dist2")
+        env = dict(self.env, RAIIAF_LIBRARY=mine)
+        r = subprocess.run([self.pip, "wheel", "-v", "--no-index", "--no-deps", pkg, "-w", dist2],
+                           cwd=self.tmp, env=env, capture_output=True, text=True, timeout=600)
+        self.assertEqual(r.returncode, 0, r.stdout[-4000:] + r.stderr[-4000:])
+        self.assertIn("raiiaf: bundled %s" % os.path.realpath(mine), r.stdout + r.stderr)
+        # ... and a wrong one is an error naming it, not a silent fallback.
+        env["RAIIAF_LIBRARY"] = mine + ".missing"
+        r = subprocess.run([self.pip, "wheel", "-v", "--no-index", "--no-deps", pkg, "-w", dist2],
+                           cwd=self.tmp, env=env, capture_output=True, text=True, timeout=600)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("RAIIAF_LIBRARY=%s does not exist" % env["RAIIAF_LIBRARY"], r.stdout + r.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
