@@ -36,7 +36,7 @@ def build_library(build_temp):
                          "or set RAIIAF_LIBRARY to a built libraiiaf.so")
     # A folder of its own, kept between runs so a rebuild is incremental.
     bdir = os.path.join(os.path.abspath(build_temp), "libraiiaf")
-    jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL") or str(min(os.cpu_count() or 1, 8))
+    jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL") or str(min(len(os.sched_getaffinity(0)), 8))
     # Tests off: they are not built; only the `raiiaf` target is built below,
     # so the CLI, benches and static library are configured but never compiled.
     subprocess.check_call(["cmake", "-S", ROOT, "-B", bdir, "-DCMAKE_BUILD_TYPE=Release",
@@ -71,6 +71,21 @@ class BinaryDistribution(Distribution):
         return True
 
 
+cmdclass = {"build_py": BuildWithLibrary}
+try:
+    from wheel.bdist_wheel import bdist_wheel
+
+    class PlatformWheel(bdist_wheel):
+        # The library is called through ctypes, not the CPython ABI: one wheel
+        # serves every Python 3 on this platform (py3-none-linux_x86_64).
+        def get_tag(self):
+            return ("py3", "none", super().get_tag()[2])
+
+    cmdclass["bdist_wheel"] = PlatformWheel
+except ImportError:  # no wheel package: pip falls back to `setup.py install`
+    pass
+
+
 setup(
     name="raiiaf",
     version="2.0.0",
@@ -79,7 +94,7 @@ setup(
     python_requires=">=3.9",
     install_requires=["numpy"],  # Debian: python3-numpy
     extras_require={"image": ["Pillow"], "torch": ["torch"]},
-    cmdclass={"build_py": BuildWithLibrary},
+    cmdclass=cmdclass,
     distclass=BinaryDistribution,
     zip_safe=False,
 )

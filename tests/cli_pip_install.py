@@ -113,8 +113,8 @@ print(os.path.realpath(_lib.path))
         self.pip_run("wheel", "--no-index", "--no-deps", pkg, "-w", dist)
         wheels = [w for w in os.listdir(dist) if w.startswith("raiiaf-")]
         self.assertEqual(len(wheels), 1, os.listdir(dist))
-        self.assertNotIn("none-any", wheels[0])
-        self.assertIn("linux", wheels[0])
+        # Machine code inside (not -any), called through ctypes (any Python 3).
+        self.assertRegex(wheels[0], r"-py3-none-linux_[a-z0-9_]+\.whl$")
         with zipfile.ZipFile(os.path.join(dist, wheels[0])) as z:
             names = z.namelist()
             self.assertIn("raiiaf/libraiiaf.so", names)
