@@ -321,6 +321,26 @@ static void check_manifest(problems *p)
                         (long long)json_integer_value(mv), r->manifest_version));
 }
 
+/* A SIGN chunk whose signature does not hold is a damaged structure even
+ * when its CRC and digest agree (anyone can recompute those): plain verify
+ * fails on it as info reports it.  "Edited since" is not damage (editing a
+ * signed file is allowed); only --pubkey requires the signature to cover the
+ * newest version.  Checked on the newest version only (older versions'
+ * signatures were checked against their own successors). */
+static void check_signature(problems *p)
+{
+    raiiaf_reader *r = p->r;
+    if (r->manifest_version != r->latest_version) return;
+    raiiaf_signature_info s;
+    int rc = raiiaf_reader_signature(r, NULL, &s);
+    if (rc) {
+        note(p, rc);
+        return;
+    }
+    if (s.state == RAIIAF_SIG_INVALID)
+        note(p, rf_fail(&r->err, RAIIAF_E_DIGEST, "signature invalid: %s", s.message));
+}
+
 int raiiaf_reader_verify(raiiaf_reader *r, raiiaf_problem_fn report, void *ctx)
 {
     if (!r) return RAIIAF_E_ARG;
@@ -345,6 +365,7 @@ int rf_f2_verify(raiiaf_reader *r, raiiaf_problem_fn report, void *ctx)
     check_layout(&p);
     if (!p.stop) check_payloads(&p);
     if (!p.stop) check_manifest(&p);
+    if (!p.stop) check_signature(&p);
     free(p.bad);
     if (p.first) rf_fail(&r->err, p.first, "%s", p.first_msg);
     else rf_err_clear(&r->err);
