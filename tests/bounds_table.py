@@ -59,7 +59,7 @@ def recipe_file(count, raw):
     float32, whose recorded digests are wrong: every one is regenerated
     before it fails."""
     payload = struct.pack("<HHB3xQ16x", 1, 1, 1, 42)
-    data = hostile.header(flags=1)
+    data = bytearray(hostile.header(flags=1))
     chunks, tensors = [], []
     for i in range(count):
         off = len(data)
@@ -69,14 +69,14 @@ def recipe_file(count, raw):
         tensors.append('{"name":"n%d","dtype":"float32","codec":"recipe","chunk":%d,"shape":[%d]}' % (i, i, raw // 4))
     m = ('{"raiiaf_metadata":{"chunks":[%s],"tensors":[%s]}}' % (",".join(chunks), ",".join(tensors))).encode()
     moff = len(data)
-    return data + hostile.manifest_chunk([("raw", m)], count) + hostile.footer(moff, 0, 1)
+    return bytes(data + hostile.manifest_chunk([("raw", m)], count) + hostile.footer(moff, 0, 1))
 
 
 def zstd_flood(count, raw):
     """count u8 tensors, each a zstd payload of one RLE frame of `raw` zero
     bytes (a few dozen stored bytes each), digests wrong."""
     chunks, tensors = [], []
-    data = hostile.header()
+    data = bytearray(hostile.header())
     for i in range(count):
         stored, size = hostile.planes([("rle", 0, raw)])
         off = len(data)
@@ -86,7 +86,7 @@ def zstd_flood(count, raw):
         tensors.append('{"name":"z%d","dtype":"uint8","codec":"zstd","chunk":%d,"shape":[%d]}' % (i, i, raw))
     m = ('{"raiiaf_metadata":{"chunks":[%s],"tensors":[%s]}}' % (",".join(chunks), ",".join(tensors))).encode()
     moff = len(data)
-    return data + hostile.manifest_chunk([("raw", m)], count) + hostile.footer(moff, 0, 1)
+    return bytes(data + hostile.manifest_chunk([("raw", m)], count) + hostile.footer(moff, 0, 1))
 
 
 def huge_shape():
@@ -103,7 +103,7 @@ def huge_shape():
 def many_versions(count, pad):
     """count versions in a footer chain, each manifest padded with `pad`
     bytes of one string (RLE: a few bytes stored per 128 KiB)."""
-    data = hostile.header()
+    data = bytearray(hostile.header())
     prev = 0
     for v in range(1, count + 1):
         moff = len(data)
@@ -112,7 +112,7 @@ def many_versions(count, pad):
         foff = len(data)
         data += hostile.footer(moff, prev, v)
         prev = foff
-    return data
+    return bytes(data)
 
 
 def png_chunk(t, d):
