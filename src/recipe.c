@@ -106,6 +106,7 @@ int rf_recipe_digest(const void *payload, uint64_t stored, raiiaf_dtype dtype, u
         return rf_fail(e, RAIIAF_E_NOMEM, "%s: out of memory regenerating %zu values", where, n);
     }
     rf_sha256_final_hex(s, sha);
+    rf_sha256_free(s);
     return RAIIAF_OK;
 }
 
