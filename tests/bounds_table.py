@@ -439,8 +439,8 @@ def table(rows, full, method, ok, detail):
         fsize = ("%.1f KB" % (size / 1000) if size < 1_000_000 else "%.1f MB" % (size / 1e6)) if cls else ""
         last = name
         msg = msg.replace("|", "\\|")
-        for p in (CLI + ": ", "raiiaf: "):
-            msg = msg.replace(p, "")
+        if msg.startswith("raiiaf: "):  # the program's name, not a file's
+            msg = msg[len("raiiaf: "):]
         mark = " **(over)**" if bad else ""
         out.append("| %s | %s | %s | %s | %s | %d MiB | %.2f s | %.2f s%s |" % (cls, fsize, cmd, status, msg[:110], rss >> 10,
                                                                                secs, cpu, mark))
