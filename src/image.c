@@ -175,6 +175,12 @@ static int png_validate(const unsigned char *d, size_t size, rf_image_desc *out,
         goto done;
     }
     r = spng_decode_image(ctx, NULL, 0, SPNG_FMT_PNG, SPNG_DECODE_PROGRESSIVE);
+    if (r == SPNG_ECHUNK_LIMITS) {
+        /* libspng's words ("reached chunk/cache limits") do not say which */
+        rc = rf_fail(e, RAIIAF_E_IMAGE, "PNG: a chunk is larger, or a compressed text chunk inflates to more, than %zu MiB, or all together to more than %zu MiB (limits)",
+                     PNG_MAX_CHUNK >> 20, PNG_MAX_CACHE >> 20);
+        goto done;
+    }
     if (r) {
         rc = rf_fail(e, RAIIAF_E_IMAGE, "PNG: image data: %s", spng_strerror(r));
         goto done;

@@ -271,6 +271,17 @@ class Import(unittest.TestCase):
         self.assertNotIn("note:", p.stderr)
         self.assertIn("noidat.png: PNG:", p.stderr)
         self.assertFalse(os.path.exists(tmp("noidat.raiiaf")))
+        # a zTXt record inflating to 64 MiB: the image check refuses it
+        # (libspng's chunk limit), saying so in words rather than libspng's
+        idat = zlib.compress(bytes(4 * (4 * 3 + 1)))
+        bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0))
+        bomb += chunk(b"zTXt", b"k\x00\x00" + zlib.compress(b"a" * (64 << 20), 9))
+        bomb += chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+        wb(tmp("ztxt.png"), bomb)
+        p = run("import", tmp("ztxt.png"), "-o", tmp("ztxt.raiiaf"), check=False)
+        self.assertEqual(p.returncode, 3)
+        self.assertNotIn("note:", p.stderr)
+        self.assertIn("compressed text chunk inflates to more, than 64 MiB", p.stderr)
 
     def test_negative_seed_goes_to_extension(self):
         # A PNG made from empty.png with a parameters tEXt carrying Seed: -1.
