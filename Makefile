@@ -8,7 +8,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 20
 
-.PHONY: all bootstrap build test test-asan demo bench fuzz install clean
+.PHONY: all bootstrap build test test-asan stress demo bench fuzz install clean
 
 all: build
 
@@ -32,6 +32,11 @@ test-asan: bootstrap
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS) --output-junit ctest-results.xml
+
+# The hostile files of issue 17 at the issue's sizes (minutes, gigabytes of
+# decoding): the table in docs/SECURITY.md comes from this run.
+stress: build
+	RAIIAF_CLI=$(BUILD)/raiiaf RAIIAF_LIBRARY=$(BUILD)/libraiiaf.so /usr/bin/python3 tests/bounds_table.py --full --markdown $(BUILD)/bounds-full.md
 
 fuzz: bootstrap
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAIIAF_SANITIZE=ON -DRAIIAF_FUZZ=ON -DRAIIAF_TESTS=OFF

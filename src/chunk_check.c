@@ -66,6 +66,8 @@ static int accept_sha(raiiaf_reader *r, size_t ci, const char hex[65])
     return RAIIAF_OK;
 }
 
+int rf_check_digest_hex(raiiaf_reader *r, size_t ci, const char hex[65]) { return accept_sha(r, ci, hex); }
+
 int rf_check_chunk(raiiaf_reader *r, size_t ci, const unsigned char **payload)
 {
     rf_rchunk *c = &r->chunks[ci];

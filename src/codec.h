@@ -25,6 +25,14 @@ int rf_planes_encode_tensor(const void *src, size_t size, unsigned elem_size, in
 int rf_planes_encode_rows(const void *src, size_t size, unsigned elem_size, int level, uint32_t W,
                           unsigned char **out, size_t *out_size, rf_err *e);
 
+/* The same coding for a large tensor, written into the file at `off` in
+ * pieces (codec_zstd_stream.c): memory stays the tensor plus a block buffer
+ * and zstd's context.  *stored and *crc receive the payload's size and
+ * CRC-32C; nothing is written past off + RF_PLANES_PREFIX(E) + size. */
+int rf_planes_encode_stream(const void *src, size_t size, unsigned elem_size, int level, unsigned rank,
+                            const uint64_t *shape, int fd, uint64_t off, const char *path, uint64_t *stored,
+                            uint32_t *crc, rf_err *e);
+
 /* Decodes a payload into dst (exactly raw_size bytes).  `elem_size` is the
  * plane count the caller expects (0: accept what the payload says).  `where`
  * prefixes messages ("chunk 2 (TENS \"x\") at offset 640"). */

@@ -87,3 +87,33 @@ uint32_t rf_crc32c(uint32_t crc, const void *data, size_t size)
 #endif
     return rf_crc32c_portable(crc, data, size);
 }
+
+/* ---- combining ------------------------------------------------------------
+ * CRC(A || B) from CRC(A), CRC(B) and |B|: the register after A, advanced
+ * through |B| zero bytes, XOR CRC(B) (the pre- and post-inversions cancel
+ * because both values carry them).  Advancing by k zero bytes multiplies by
+ * x^(8k) modulo the polynomial; in the reflected representation bit 31 is
+ * x^0.  The streaming tensor coder needs this: a payload's plane table
+ * comes first but is known only after its planes are written. */
+#define CRC32C_POLY 0x82F63B78u
+
+/* a * b modulo the polynomial, both reflected. */
+static uint32_t gf2_mul(uint32_t a, uint32_t b)
+{
+    uint32_t p = 0;
+    for (uint32_t m = 1u << 31; m; m >>= 1) {
+        if (a & m) p ^= b;
+        b = (b & 1) ? (b >> 1) ^ CRC32C_POLY : b >> 1;
+    }
+    return p;
+}
+
+uint32_t rf_crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
+{
+    uint32_t shift = 1u << 31, sq = 1u << 23; /* x^0, x^8 */
+    for (; len_b; len_b >>= 1) {
+        if (len_b & 1) shift = gf2_mul(shift, sq);
+        sq = gf2_mul(sq, sq);
+    }
+    return gf2_mul(shift, crc_a) ^ crc_b;
+}

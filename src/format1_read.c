@@ -603,9 +603,20 @@ static void check_manifest(problems *p)
     if (json_is_string(magic) && strcmp(json_string_value(magic), "raiiaf"))
         note(p, rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest /raiiaf_metadata/file_info/magic: is not \"raiiaf\""));
     json_t *fs = json_object_get(fi, "file_size");
-    if (json_is_integer(fs) && (uint64_t)json_integer_value(fs) != f->header_file_size)
-        warn(p, "manifest /raiiaf_metadata/file_info/file_size is %lld, the file has %llu bytes (the Python package always recorded it a few bytes short; the header's value is used)",
-             (long long)json_integer_value(fs), (unsigned long long)f->header_file_size);
+    if (json_is_integer(fs) && (uint64_t)json_integer_value(fs) != f->header_file_size) {
+        /* The Python package recorded it a few bytes short; a larger value
+         * was never written by it, and the message must say which it is. */
+        long long got = (long long)json_integer_value(fs);
+        unsigned long long have = f->header_file_size;
+        if (got >= 0 && (unsigned long long)got < have)
+            warn(p, "manifest /raiiaf_metadata/file_info/file_size is %lld, %llu bytes less than the file's %llu (the Python package recorded it a few bytes short; the header's value is used)",
+                 got, have - (unsigned long long)got, have);
+        else if (got >= 0)
+            warn(p, "manifest /raiiaf_metadata/file_info/file_size is %lld, %llu bytes more than the file's %llu (the header's value is used)",
+                 got, (unsigned long long)got - have, have);
+        else
+            warn(p, "manifest /raiiaf_metadata/file_info/file_size is %lld, negative; the file has %llu bytes (the header's value is used)", got, have);
+    }
 }
 
 int rf_f1_verify(raiiaf_reader *r, raiiaf_problem_fn report, void *ctx)

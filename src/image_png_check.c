@@ -236,7 +236,12 @@ static int png_chunk_rules(const unsigned char *d, size_t size, const png_layout
         rc = rf_fail(e, RAIIAF_E_IMAGE, "PNG: header: %s", spng_strerror(r));
     } else if (px_size > sizeof px) {
         rc = rf_fail(e, RAIIAF_E_IMAGE, "PNG: unexpected size %zu of one decoded pixel", px_size);
-    } else if ((r = spng_decode_image(ctx, px, px_size, SPNG_FMT_PNG, 0))) {
+    } else if ((r = spng_decode_image(ctx, px, px_size, SPNG_FMT_PNG, 0)) == SPNG_ECHUNK_LIMITS) {
+        /* libspng's words ("reached chunk/cache limits") do not say which */
+        rc = rf_fail(e, RAIIAF_E_IMAGE,
+                     "PNG: a chunk is larger, or a compressed text chunk inflates to more, than 64 MiB, "
+                     "or all together to more than 256 MiB (limits)");
+    } else if (r) {
         rc = rf_fail(e, RAIIAF_E_IMAGE, "PNG: chunks before the image data: %s", spng_strerror(r));
     } else if ((r = spng_decode_chunks(ctx))) {
         rc = rf_fail(e, RAIIAF_E_IMAGE, "PNG: chunks after the image data: %s", spng_strerror(r));

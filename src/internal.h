@@ -68,6 +68,8 @@ static inline int rf_mul_u64(uint64_t a, uint64_t b, uint64_t *out) { return __b
 /* CRC-32C (Castagnoli), as in iSCSI: start with crc = 0, feed data in any
  * number of pieces, passing the previous result. */
 uint32_t rf_crc32c(uint32_t crc, const void *data, size_t size);
+/* CRC-32C of A followed by B, from the CRCs of each and B's length. */
+uint32_t rf_crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
 /* The portable (table) implementation, exposed so tests can compare the
  * hardware path with it. */
 uint32_t rf_crc32c_portable(uint32_t crc, const void *data, size_t size);

@@ -294,6 +294,67 @@ int rf_torch_randn(uint64_t seed, int kind, int path, size_t n, void *out)
     return 0;
 }
 
+/* The same values handed to sink in pieces of at most RF_TORCH_PIECE
+ * values, in order, so a reader can digest a recipe's tensor without holding
+ * it.  ATen draws all n uniforms first, transforms them 16 at a time in
+ * place, and, when n is not a multiple of 16, transforms 16 fresh uniforms
+ * into the last 16 values: here each piece of uniforms is drawn and
+ * transformed as it comes, the last 16 values are held back until the
+ * fresh ones are drawn.  Below 16 values there is nothing to stream. */
+int rf_torch_randn_stream(uint64_t seed, int kind, int path, size_t n, rf_torch_sink sink, void *ctx)
+{
+    if (kind < 0 || kind > 2) return -1;
+    size_t esize = kind == 0 ? 4 : 2;
+    if (n < 16) {
+        unsigned char small[16 * 4];
+        if (rf_torch_randn(seed, kind, path, n, small)) return -1;
+        return n ? sink(ctx, small, n * esize) : 0;
+    }
+    mt19937 *m = malloc(sizeof *m);
+    float *f = malloc((RF_TORCH_PIECE + 16) * sizeof(float));
+    uint16_t *h = kind ? malloc((RF_TORCH_PIECE + 16) * sizeof(uint16_t)) : NULL;
+    int rc = 0;
+    if (!m || !f || (kind && !h)) {
+        rc = -1;
+        goto done;
+    }
+    mt_seed(m, seed);
+    unsigned digits = kind == 0 ? 24 : kind == 1 ? 11 : 8;
+    size_t full = n - n % 16;             /* values made by 16-blocks */
+    size_t keep = n % 16 ? n - 16 : n;    /* values final before the tail */
+    for (size_t i0 = 0; i0 < n && !rc;) {
+        size_t len = n - i0 < RF_TORCH_PIECE ? n - i0 : RF_TORCH_PIECE; /* RF_TORCH_PIECE is a multiple of 16 */
+        for (size_t i = 0; i < len; i++) f[i] = uniform_bits(m, digits);
+        for (size_t i = 0; i + 16 <= len && i0 + i + 16 <= full; i += 16) fill16(f + i, kind, path);
+        size_t out = i0 >= keep ? 0 : (keep - i0 < len ? keep - i0 : len);
+        if (out) {
+            if (kind) {
+                for (size_t i = 0; i < out; i++) h[i] = kind == 1 ? rf_f32_to_f16(f[i]) : rf_f32_to_bf16(f[i]);
+                rc = sink(ctx, h, out * 2);
+            } else {
+                rc = sink(ctx, f, out * 4);
+            }
+        }
+        i0 += len;
+    }
+    if (!rc && n % 16) {
+        float t[16];
+        for (int i = 0; i < 16; i++) t[i] = uniform_bits(m, digits);
+        fill16(t, kind, path);
+        if (kind) {
+            for (int i = 0; i < 16; i++) h[i] = kind == 1 ? rf_f32_to_f16(t[i]) : rf_f32_to_bf16(t[i]);
+            rc = sink(ctx, h, 32);
+        } else {
+            rc = sink(ctx, t, 64);
+        }
+    }
+done:
+    free(m);
+    free(f);
+    free(h);
+    return rc ? -1 : 0;
+}
+
 /* ---- public API --------------------------------------------------------- */
 
 #include "raiiaf.h"

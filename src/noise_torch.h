@@ -18,4 +18,12 @@ size_t rf_torch_randn_count(unsigned rank, const uint64_t *shape);
  * 0, or -1 out of memory / bad kind. */
 int rf_torch_randn(uint64_t seed, int kind, int path, size_t n, void *out);
 
+/* The same values in order, handed to sink in pieces of at most
+ * RF_TORCH_PIECE values (bytes as rf_torch_randn writes them): memory stays
+ * bounded whatever n is.  sink returns 0 to go on.  0, or -1 (out of
+ * memory, bad kind, or sink's refusal). */
+#define RF_TORCH_PIECE ((size_t)1 << 16)
+typedef int (*rf_torch_sink)(void *ctx, const void *bytes, size_t size);
+int rf_torch_randn_stream(uint64_t seed, int kind, int path, size_t n, rf_torch_sink sink, void *ctx);
+
 #endif

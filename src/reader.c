@@ -233,6 +233,24 @@ static int decode_payload(raiiaf_reader *r, size_t index, void *dst, size_t dst_
     return rf_check_digest(r, t->chunk, dst, dst_size, force_digest);
 }
 
+int rf_check_recipe_tensor(raiiaf_reader *r, size_t index)
+{
+    const rf_rtensor *t = &r->tensors[index];
+    const rf_rchunk *c = &r->chunks[t->chunk];
+    char where[400];
+    rf_chunk_where(r, t->chunk, where, sizeof where);
+    int rc = rf_charge_decode(r, c->raw, where);
+    if (rc) return rc;
+    const unsigned char *p;
+    if ((rc = rf_check_chunk(r, t->chunk, &p))) return rc;
+    char sha[65];
+    if ((rc = rf_recipe_digest(p, c->stored, t->dtype, t->rank, t->shape, c->raw, sha, where, &r->err))) return rc;
+    rc = rf_check_digest_hex(r, t->chunk, sha);
+    if (rc == RAIIAF_E_DIGEST)
+        rc = rf_fail(&r->err, RAIIAF_E_DIGEST, "%s: regenerated noise does not match the SHA-256 recorded (a different math library, or damage)", where);
+    return rc;
+}
+
 /* Keeps a copy of tensor `index`'s values when a later tensor refers to
  * it.  Best effort: without memory there is simply no cache. */
 static void remember(raiiaf_reader *r, size_t index, const void *values, size_t size, int force_digest)

@@ -116,6 +116,12 @@ int rf_check_chunk(raiiaf_reader *r, size_t ci, const unsigned char **payload);
 /* Compares the SHA-256 of decoded content with the record (skipped with
  * RAIIAF_READ_NO_DIGEST unless force). */
 int rf_check_digest(raiiaf_reader *r, size_t ci, const void *decoded, uint64_t size, int force);
+/* The same comparison for a digest computed elsewhere (in pieces). */
+int rf_check_digest_hex(raiiaf_reader *r, size_t ci, const char hex[65]);
+/* Checks recipe tensor `index` (no reference) by regenerating it in pieces
+ * into its digest: charged to the decode budget like a decode, memory
+ * bounded whatever its size (reader.c). */
+int rf_check_recipe_tensor(raiiaf_reader *r, size_t index);
 
 /* Charges `bytes` about to be decoded (`where`: for the message) against
  * the reader's budget; RAIIAF_E_LIMIT, and nothing charged, past it. */

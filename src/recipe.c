@@ -85,6 +85,31 @@ int rf_recipe_decode(const void *payload, uint64_t stored, raiiaf_dtype dtype, u
     return RAIIAF_OK;
 }
 
+static int digest_piece(void *ctx, const void *bytes, size_t size)
+{
+    rf_sha256_update(ctx, bytes, size);
+    return 0;
+}
+
+int rf_recipe_digest(const void *payload, uint64_t stored, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape,
+                     uint64_t size, char sha[65], const char *where, rf_err *e)
+{
+    rf_recipe rc;
+    int st = rf_recipe_parse(payload, stored, dtype, &rc, where, e);
+    if (st) return st;
+    size_t n = rf_torch_randn_count(rank, shape);
+    if (n == SIZE_MAX || (uint64_t)n * raiiaf_dtype_size(dtype) != size)
+        return rf_fail(e, RAIIAF_E_CORRUPT, "%s: recipe shape disagrees with the tensor size", where);
+    rf_sha256 *s = rf_sha256_new();
+    if (!s || rf_torch_randn_stream(rc.seed, dtype_kind(dtype), kernel_path(rc.kernel), n, digest_piece, s)) {
+        rf_sha256_free(s);
+        return rf_fail(e, RAIIAF_E_NOMEM, "%s: out of memory regenerating %zu values", where, n);
+    }
+    rf_sha256_final_hex(s, sha);
+    rf_sha256_free(s);
+    return RAIIAF_OK;
+}
+
 /* Index of the first element that differs, or n. */
 static size_t first_difference(const unsigned char *a, const unsigned char *b, size_t n, size_t esize)
 {

@@ -43,6 +43,12 @@ const char *rf_recipe_kernel_name(unsigned kernel);
 int rf_recipe_decode(const void *payload, uint64_t stored, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape,
                      void *dst, size_t size, const char *where, rf_err *e);
 
+/* The SHA-256 (hex) of the tensor a payload describes, regenerated in
+ * pieces: memory stays bounded whatever the tensor's size (verify checks a
+ * 1 GiB recipe without holding 1 GiB). */
+int rf_recipe_digest(const void *payload, uint64_t stored, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape,
+                     uint64_t size, char sha[65], const char *where, rf_err *e);
+
 /* Tries every kernel for `dtype` and returns 1 with *out filled when one
  * regenerates `data` exactly; 0 with `why` saying what differed; -1 when
  * memory ran out. */

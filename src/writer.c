@@ -15,6 +15,7 @@
 #include "jsondump.h"
 #include "image_job.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,7 @@ struct raiiaf_writer {
         double tolerance;
         uint64_t raw_size, received;
         unsigned char *buf; /* whole tensor, for codecs other than raw */
+        const unsigned char *src; /* the caller's whole tensor (raiiaf_writer_add_tensor), not copied */
         uint64_t chunk_off; /* raw: where the chunk header goes */
         uint32_t crc;
         rf_sha256 *sha;
@@ -326,8 +328,10 @@ static int check_new_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype dty
     return RAIIAF_OK;
 }
 
-int raiiaf_writer_begin_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype dtype, unsigned rank,
-                               const uint64_t *shape, raiiaf_codec codec, double tolerance)
+/* borrowed: the caller's whole tensor, coded from where it is instead of a
+ * copy (format 1 keeps its own copy until finish). */
+static int begin_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype dtype, unsigned rank, const uint64_t *shape,
+                        raiiaf_codec codec, double tolerance, const void *borrowed)
 {
     if (!w) return RAIIAF_E_ARG;
     int rc = usable(w, 0);
@@ -354,6 +358,8 @@ int raiiaf_writer_begin_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype 
             return rc;
         }
         w->pos += RF_CHUNK_HEADER_SIZE;
+    } else if (borrowed && !w->f1) {
+        w->t.src = borrowed;
     } else {
         if (raw > SIZE_MAX) return rf_fail(&w->err, RAIIAF_E_LIMIT, "tensor \"%s\" too large for memory", name);
         w->t.buf = malloc(raw ? (size_t)raw : 1);
@@ -361,6 +367,12 @@ int raiiaf_writer_begin_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype 
     }
     w->t.active = 1;
     return RAIIAF_OK;
+}
+
+int raiiaf_writer_begin_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype dtype, unsigned rank,
+                               const uint64_t *shape, raiiaf_codec codec, double tolerance)
+{
+    return begin_tensor(w, name, dtype, rank, shape, codec, tolerance, NULL);
 }
 
 int raiiaf_writer_write_tensor(raiiaf_writer *w, const void *data, size_t size)
@@ -382,7 +394,7 @@ int raiiaf_writer_write_tensor(raiiaf_writer *w, const void *data, size_t size)
             return rc;
         }
         w->pos += size;
-    } else {
+    } else if (!w->t.src) {
         memcpy(w->t.buf + w->t.received, data, size);
     }
     w->t.received += size;
@@ -423,10 +435,11 @@ static int encode_tensor(raiiaf_writer *w, unsigned *codec, unsigned char **payl
                          char sha[65])
 {
     size_t raw = (size_t)w->t.raw_size;
+    const unsigned char *src = w->t.src ? w->t.src : w->t.buf;
     *max_error = 0;
     if (w->t.codec == RAIIAF_CODEC_ZFP)
-        return rf_zfp_encode(w->t.buf, w->t.dtype, w->t.rank, w->t.shape, w->t.tolerance, payload, stored, max_error, sha, &w->err);
-    int rc = rf_planes_encode_tensor(w->t.buf, raw, (unsigned)raiiaf_dtype_size(w->t.dtype), TENSOR_ZSTD_LEVEL, w->t.rank,
+        return rf_zfp_encode(src, w->t.dtype, w->t.rank, w->t.shape, w->t.tolerance, payload, stored, max_error, sha, &w->err);
+    int rc = rf_planes_encode_tensor(src, raw, (unsigned)raiiaf_dtype_size(w->t.dtype), TENSOR_ZSTD_LEVEL, w->t.rank,
                                      w->t.shape, payload, stored, &w->err);
     if (rc) return rc;
     *codec = RF_CODEC_ZSTD;
@@ -438,6 +451,51 @@ static int encode_tensor(raiiaf_writer *w, unsigned *codec, unsigned char **payl
         *stored = raw;
     }
     return RAIIAF_OK;
+}
+
+/* Tensors above this size are coded in pieces straight into the file
+ * (codec_zstd_stream.c); smaller ones in memory, where the smallest of
+ * every transform and coder is kept (codec_zstd.c). */
+#define STREAM_MIN ((uint64_t)1 << 20)
+
+/* Codes the gathered tensor into the file in pieces: a placeholder chunk
+ * header, the payload written by the streaming coder, then the header.
+ * AUTO: a payload not smaller than the tensor is replaced by the raw bytes.
+ * On an error before anything is recorded the file is cut back to where
+ * the chunk began. */
+static int stream_tensor(raiiaf_writer *w, unsigned *codec, const char *sha)
+{
+    const unsigned char *src = w->t.src ? w->t.src : w->t.buf;
+    uint64_t hoff = w->pos, raw = w->t.raw_size, stored = 0;
+    uint32_t crc = 0;
+    unsigned char h[RF_CHUNK_HEADER_SIZE] = {0};
+    int rc = rf_write_all(w->fd, h, sizeof h, w->tmp_path, &w->err);
+    if (!rc)
+        rc = rf_planes_encode_stream(src, (size_t)raw, (unsigned)raiiaf_dtype_size(w->t.dtype), TENSOR_ZSTD_LEVEL, w->t.rank,
+                                     w->t.shape, w->fd, hoff + sizeof h, w->tmp_path, &stored, &crc, &w->err);
+    *codec = RF_CODEC_ZSTD;
+    if (!rc && w->t.codec == RAIIAF_CODEC_AUTO && stored >= raw) {
+        /* Incompressible: raw is smaller and mappable. */
+        *codec = RF_CODEC_RAW;
+        stored = raw;
+        crc = rf_crc32c(0, src, (size_t)raw);
+        rc = rf_pwrite_all(w->fd, src, (size_t)raw, hoff + sizeof h, w->tmp_path, &w->err);
+    }
+    if (!rc) {
+        rf_chunk_header(h, RF_TYPE_TENSOR, *codec, w->nchunks, stored, raw, crc);
+        rc = rf_pwrite_all(w->fd, h, sizeof h, hoff, w->tmp_path, &w->err);
+    }
+    /* The file ends where the payload ends (a stored plane or the raw
+     * bytes may be shorter than what was tried first). */
+    uint64_t end = rc ? hoff : hoff + sizeof h + stored;
+    if (ftruncate(w->fd, (off_t)end) || lseek(w->fd, (off_t)end, SEEK_SET) < 0) {
+        w->broken = 1;
+        return rc ? rc : rf_fail(&w->err, RAIIAF_E_IO, "%s: cannot set the file's end: %s", w->tmp_path, strerror(errno));
+    }
+    w->pos = end;
+    if (rc) return rc;
+    if ((rc = pad(w))) return rc;
+    return record_chunk(w, RF_TYPE_TENSOR, *codec, hoff, stored, raw, crc, sha);
 }
 
 int raiiaf_writer_end_tensor(raiiaf_writer *w)
@@ -465,6 +523,12 @@ int raiiaf_writer_end_tensor(raiiaf_writer *w)
         if (rc) w->broken = 1;
         if (!rc) rc = pad(w);
         if (!rc) rc = record_chunk(w, RF_TYPE_TENSOR, RF_CODEC_RAW, w->t.chunk_off, w->t.raw_size, w->t.raw_size, w->t.crc, sha);
+    } else if (w->t.codec != RAIIAF_CODEC_ZFP && w->t.raw_size > STREAM_MIN) {
+        rc = stream_tensor(w, &codec, sha);
+        if (rc && !w->broken) {
+            drop_tensor(w); /* taken back: the writer stays usable */
+            return rc;
+        }
     } else {
         unsigned char *payload = NULL;
         size_t stored = 0;
@@ -474,7 +538,8 @@ int raiiaf_writer_end_tensor(raiiaf_writer *w)
             drop_tensor(w);
             return rc;
         }
-        rc = write_chunk(w, RF_TYPE_TENSOR, codec, payload ? payload : w->t.buf, stored, w->t.raw_size, sha, 1);
+        rc = write_chunk(w, RF_TYPE_TENSOR, codec, payload ? payload : (w->t.src ? w->t.src : w->t.buf), stored,
+                         w->t.raw_size, sha, 1);
         free(payload);
     }
     if (rc) {
@@ -497,7 +562,7 @@ int raiiaf_writer_end_tensor(raiiaf_writer *w)
 int raiiaf_writer_add_tensor(raiiaf_writer *w, const char *name, raiiaf_dtype dtype, unsigned rank,
                              const uint64_t *shape, const void *data, size_t size, raiiaf_codec codec, double tolerance)
 {
-    int rc = raiiaf_writer_begin_tensor(w, name, dtype, rank, shape, codec, tolerance);
+    int rc = begin_tensor(w, name, dtype, rank, shape, codec, tolerance, data);
     if (rc) return rc;
     if (size != w->t.raw_size)
         rc = rf_fail(&w->err, RAIIAF_E_BUFFER, "tensor \"%s\": %zu bytes given, shape and dtype need %llu", name, size,

@@ -90,6 +90,12 @@ def with_manifest(path, out, edit):
         o.write(bytes(head) + frame)
 
 
+def _set_size(text, size):
+    m = json.loads(text)
+    m["raiiaf_metadata"]["file_info"]["file_size"] = size
+    return json.dumps(m, indent=2)
+
+
 def normalise(text, *keys):
     for k in keys:
         text = re.sub(r'"%s": [^,\n]+' % k, '"%s": X' % k, text)
@@ -139,6 +145,28 @@ class Format1(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(r.stdout.decode(), "%s: OK\n" % path)
             self.assertIn("warning: manifest /raiiaf_metadata/file_info/file_size", r.stderr.decode())
+
+    def test_file_size_wording(self):
+        # The manifest's file_size recorded too large and too small: the
+        # warning says which, by how many bytes, and the file still verifies
+        # (the header's size is used).
+        path = os.path.join(F1, FIXTURES[0] + ".raiiaf")
+        for delta, word in ((1000, "more"), (-7, "less")):
+            out = self.p("size%d.raiiaf" % delta)
+            # first with a placeholder of as many digits, then the real size + delta
+            with_manifest(path, out, lambda t: _set_size(t, 10 ** 5))
+            real = os.path.getsize(out)
+            self.assertEqual(len(str(real + delta)), 6)
+            with_manifest(path, out, lambda t: _set_size(t, real + delta))
+            self.assertEqual(os.path.getsize(out), real)
+            r = run("verify", out)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            err = r.stderr.decode()
+            self.assertIn("file_size is %d, %d bytes %s than the file's %d" % (real + delta, abs(delta), word, real), err)
+            if word == "more":
+                self.assertNotIn("short", err)
+            else:
+                self.assertIn("recorded it a few bytes short", err)
 
     def test_convert_both_ways(self):
         for name in FIXTURES:

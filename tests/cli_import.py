@@ -261,6 +261,34 @@ class Import(unittest.TestCase):
         self.assertEqual(p.returncode, 3)
         self.assertFalse(os.path.exists(tmp("bad.raiiaf")))
 
+    def test_broken_image_refused_without_a_note(self):
+        # Issue 17 item 12: a PNG with a readable text record but no image
+        # data was described ("no generator metadata recognised ...") and
+        # then refused; now the image is checked first and only the refusal
+        # is said.  The PNG is made here with zlib's CRC.
+        def chunk(t, d):
+            return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+        png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0))
+        png += chunk(b"tEXt", b"parameters\x00a cat") + chunk(b"IEND", b"")
+        bad = tmp("noidat.png")
+        wb(bad, png)
+        p = run("import", bad, "-o", tmp("noidat.raiiaf"), check=False)
+        self.assertEqual(p.returncode, 3)
+        self.assertNotIn("note:", p.stderr)
+        self.assertIn("noidat.png: PNG:", p.stderr)
+        self.assertFalse(os.path.exists(tmp("noidat.raiiaf")))
+        # a zTXt record inflating to 64 MiB: the image check refuses it
+        # (libspng's chunk limit), saying so in words rather than libspng's
+        idat = zlib.compress(bytes(4 * (4 * 3 + 1)))
+        bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0))
+        bomb += chunk(b"zTXt", b"k\x00\x00" + zlib.compress(b"a" * (64 << 20), 9))
+        bomb += chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+        wb(tmp("ztxt.png"), bomb)
+        p = run("import", tmp("ztxt.png"), "-o", tmp("ztxt.raiiaf"), check=False)
+        self.assertEqual(p.returncode, 3)
+        self.assertNotIn("note:", p.stderr)
+        self.assertIn("compressed text chunk inflates to more, than 64 MiB", p.stderr)
+
     def test_negative_seed_goes_to_extension(self):
         # A PNG made from empty.png with a parameters tEXt carrying Seed: -1.
         d = rb(os.path.join(DATA, "empty.png"))

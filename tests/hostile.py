@@ -99,14 +99,14 @@ def decoy_file(ndecoys, parts, good=True):
     should be: readers search back from the end for a complete version.
     good=False zeroes version 1's footer: there is nothing to find."""
     m0 = manifest_chunk([("raw", b'{"raiiaf_metadata":{"chunks":[],"tensors":[]}}')])
-    data = header() + m0
+    data = bytearray(header() + m0)  # appended to in place: thousands of decoys
     f0 = len(data)
     data += footer(64, 0, 1) if good else bytes(64)
     mani = manifest_chunk(parts)
     for _ in range(ndecoys):
         moff = len(data)
         data += mani + footer(moff, f0, 2)
-    return data + bytes(64)
+    return bytes(data + bytes(64))
 
 
 def over_budget_file():

@@ -6,6 +6,7 @@
 #include "codec.h"
 #include "format.h"
 #include "recipe.h"
+#include "noise_torch.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -133,6 +134,48 @@ static void test_match_round_trip(void **state)
                 files++;
             }
     assert_int_equal(files, 6 * 5);
+}
+
+typedef struct {
+    unsigned char *buf;
+    size_t len, pieces;
+} gathered;
+
+static int gather(void *ctx, const void *bytes, size_t size)
+{
+    gathered *g = ctx;
+    memcpy(g->buf + g->len, bytes, size);
+    g->len += size;
+    g->pieces++;
+    return 0;
+}
+
+/* The generator in pieces (what verify digests a recipe with, memory
+ * bounded) gives exactly the whole generator's bytes: every kind and
+ * kernel, counts below 16, multiples of 16 and not, across pieces. */
+static void test_stream_equals_whole(void **state)
+{
+    (void)state;
+    const size_t counts[] = {1, 15, 16, 17, 231, RF_TORCH_PIECE, RF_TORCH_PIECE + 16, 2 * RF_TORCH_PIECE + 7, 70001};
+    const int paths[] = {RF_TORCH_AVX2_FMA, RF_TORCH_AVX2, RF_TORCH_SCALAR};
+    for (int kind = 0; kind < 3; kind++)
+        for (size_t pi = 0; pi < 3; pi++) {
+            if (kind && paths[pi] != RF_TORCH_SCALAR) continue;
+            for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+                size_t n = counts[c], bytes = n * (kind ? 2 : 4);
+                unsigned char *whole = malloc(bytes), *parts = malloc(bytes);
+                assert_non_null(whole);
+                assert_non_null(parts);
+                assert_int_equal(rf_torch_randn(77 + n, kind, paths[pi], n, whole), 0);
+                gathered g = {parts, 0, 0};
+                assert_int_equal(rf_torch_randn_stream(77 + n, kind, paths[pi], n, gather, &g), 0);
+                assert_int_equal(g.len, bytes);
+                assert_memory_equal(parts, whole, bytes);
+                if (n > RF_TORCH_PIECE) assert_true(g.pieces > 1);
+                free(whole);
+                free(parts);
+            }
+        }
 }
 
 /* One flipped bit anywhere, a wrong seed, an unsupported dtype: the values
@@ -369,6 +412,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_match_round_trip),
+        cmocka_unit_test(test_stream_equals_whole),
         cmocka_unit_test(test_no_match_stores_values),
         cmocka_unit_test(test_hostile_recipes),
         cmocka_unit_test(test_edit_and_compact_keep_flag),

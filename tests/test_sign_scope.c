@@ -125,12 +125,115 @@ static void test_every_member_is_covered(void **state)
     }
 }
 
+/* Problems that plain verify reports, for the test below. */
+typedef struct {
+    int count;
+    char first[512];
+} seen;
+
+static void collect(void *ctx, int status, const char *message)
+{
+    seen *s = ctx;
+    (void)status;
+    if (!s->count++) snprintf(s->first, sizeof s->first, "%s", message);
+}
+
+static int verify_file(const char *path, seen *s)
+{
+    memset(s, 0, sizeof *s);
+    raiiaf_reader *r = NULL;
+    assert_int_equal(raiiaf_reader_open_file(path, 0, &r), RAIIAF_OK);
+    int rc = raiiaf_reader_verify(r, collect, s);
+    raiiaf_reader_free(r);
+    return rc;
+}
+
+typedef struct {
+    const unsigned char *payload;
+    size_t size;
+} sign_fix;
+
+/* Sets the SIGN chunk's digest and CRC in the manifest to the changed payload's. */
+static void reseal_sign(json_t *m, void *ctx)
+{
+    const sign_fix *f = ctx;
+    json_t *chunks = json_object_get(json_object_get(m, "raiiaf_metadata"), "chunks");
+    size_t i;
+    json_t *c;
+    char sha[65];
+    assert_int_equal(rf_sha256_hex(f->payload, f->size, sha), 0);
+    json_array_foreach(chunks, i, c)
+        if (!strcmp(json_string_value(json_object_get(c, "type")), "SIGN")) {
+            json_object_set_new(c, "sha256", json_string(sha));
+            json_object_set_new(c, "crc32c", json_integer(rf_crc32c(0, f->payload, f->size)));
+        }
+}
+
+/* Issue 17 item 12: a SIGN chunk whose signature does not verify, with its
+ * CRC-32C and SHA-256 recomputed (anyone can), fails plain verify as info
+ * shows it invalid; an intact signature and an edit after signing do not. */
+static void test_verify_reports_a_bad_signature(void **state)
+{
+    (void)state;
+    char *path = signed_file("bad-sig.raiiaf");
+    seen s;
+    assert_int_equal(verify_file(path, &s), RAIIAF_OK);
+    size_t n;
+    unsigned char *f = tu_read_file(path, &n);
+    /* The SIGN chunk: its header at a 64-byte boundary, the JSON after it. */
+    const char *field = "\"signature\"";
+    unsigned char *hit = NULL;
+    for (size_t i = 0; i + strlen(field) < n && !hit; i++)
+        if (!memcmp(f + i, field, strlen(field))) hit = f + i;
+    assert_non_null(hit);
+    size_t hoff = (size_t)(hit - f) & ~(size_t)63;
+    while (memcmp(f + hoff, "SIGN", 4)) {
+        assert_true(hoff >= 64);
+        hoff -= 64;
+    }
+    size_t stored = (size_t)rf_le64(f + hoff + 16);
+    unsigned char *q = hit + strlen(field);
+    while (*q != '"') q++;
+    q++; /* first hex digit of the signature */
+    *q = *q == '0' ? '1' : '0';
+    rf_chunk_header(f + hoff, "SIGN", RF_CODEC_RAW, (unsigned)rf_le32(f + hoff + 8), stored, stored,
+                    rf_crc32c(0, f + hoff + 64, stored));
+    sign_fix fix = {f + hoff + 64, stored};
+    size_t m;
+    unsigned char *g = tu_replace_manifest(f, n, reseal_sign, &fix, &m);
+    char *bad = tu_path(dir, "bad-sig2.raiiaf");
+    tu_write_file(bad, g, m);
+    raiiaf_signature_info info;
+    raiiaf_reader *r = NULL;
+    assert_int_equal(raiiaf_reader_open_file(bad, 0, &r), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_signature(r, NULL, &info), RAIIAF_OK);
+    raiiaf_reader_free(r);
+    assert_int_equal(info.state, RAIIAF_SIG_INVALID);
+    assert_int_equal(verify_file(bad, &s), RAIIAF_E_DIGEST);
+    assert_int_equal(s.count, 1);
+    if (!strstr(s.first, "signature invalid: the Ed25519 signature by key ") || !strstr(s.first, "does not verify"))
+        fail_msg("verify said: %s", s.first);
+    /* an edit after signing is not damage: plain verify passes */
+    raiiaf_edit *ed = NULL;
+    assert_int_equal(raiiaf_edit_open(path, &ed), RAIIAF_OK);
+    assert_int_equal(raiiaf_edit_add_tag(ed, "later"), RAIIAF_OK);
+    assert_int_equal(raiiaf_edit_commit(ed), RAIIAF_OK);
+    raiiaf_edit_free(ed);
+    assert_int_equal(state_of(path, &info), RAIIAF_SIG_EDITED);
+    assert_int_equal(verify_file(path, &s), RAIIAF_OK);
+    free(f);
+    free(g);
+    free(bad);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signatures_only_keep_it_valid),
         cmocka_unit_test(test_unsigned_version_is_an_edit),
         cmocka_unit_test(test_every_member_is_covered),
+        cmocka_unit_test(test_verify_reports_a_bad_signature),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

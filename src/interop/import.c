@@ -106,6 +106,12 @@ static int import_take(raiiaf_import *imp, unsigned char *data, size_t size)
 {
     imp->image = data;
     imp->image_len = size;
+    /* The image is checked as the writer will check it before anything is
+     * said about its records: a note followed by a refusal told the user
+     * about a file that was never written. */
+    rf_image_desc d;
+    int vrc = rf_image_validate(data, size, &d, &imp->err);
+    if (vrc) return vrc;
     char msg[512] = "";
     int rc = meta_collect(data, size, &imp->records, msg, sizeof msg);
     if (rc) return rf_fail(&imp->err, rc, "%s", msg);
