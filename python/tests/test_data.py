@@ -113,6 +113,11 @@ class Die:
         return item
 
 
+# Under the ASan pass (libasan preloaded into Python) a DataLoader worker
+# killed by SIGKILL takes the pytest process down with it; the plain pass
+# runs this test.
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="ASan pass: a SIGKILLed DataLoader worker brings down the preloaded-ASan interpreter")
 def test_killed_worker_is_reported_not_hung(tmp_path, files):
     ds = data.Dataset(str(tmp_path / "lib"), fields=["seed"], transform=Die())
     loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=2, timeout=60)
