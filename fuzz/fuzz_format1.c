@@ -20,8 +20,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         data = copy;
         size += 6;
     }
+    /* A budget of 64 MiB decoded bytes instead of the default 1 GiB + 64x:
+     * the budget's refusal path is what a hostile file should reach, and a
+     * run that decodes a 1 GiB recipe on a slow machine passes libFuzzer's
+     * per-input timeout and memory limit without being a bug. */
     raiiaf_reader *r = NULL;
-    if (raiiaf_reader_open_memory(data, size, 0, &r) == RAIIAF_OK) {
+    if (raiiaf_reader_new(0, &r) == RAIIAF_OK && raiiaf_reader_set_decode_limit(r, (uint64_t)64 << 20) == RAIIAF_OK &&
+        raiiaf_reader_open_buffer(r, data, size) == RAIIAF_OK) {
         size_t n = raiiaf_reader_tensor_count(r);
         for (size_t i = 0; i < n; i++) {
             raiiaf_tensor_info t;

@@ -13,6 +13,10 @@ SEED=${FUZZ_SEED:-1}
 status=0
 ran=0
 failed=0
+# Failures are repeated at the very end, because CI shows only the tail of
+# the output; the inputs that failed are kept in $BUILD/fuzz-failures.
+summary=$(mktemp)
+mkdir -p "$BUILD/fuzz-failures"
 for h in "$BUILD"/fuzz_*; do
     [ -x "$h" ] || continue
     name=$(basename "$h")
@@ -22,7 +26,11 @@ for h in "$BUILD"/fuzz_*; do
     [ -d "$seeds" ] && cp -r "$seeds"/. "$work"/ 2>/dev/null || true
     if [ -d "$regress" ] && [ -n "$(ls -A "$regress" 2>/dev/null)" ]; then
         echo "fuzz: $name: replaying $(ls "$regress" | wc -l) regression inputs"
-        "$h" -runs=0 "$regress"/* >/dev/null 2>&1 || { echo "fuzz: $name: a regression input fails again"; status=1; failed=$((failed + 1)); continue; }
+        if ! "$h" -runs=0 "$regress"/* >"$work.log" 2>&1; then
+            echo "fuzz: $name: a regression input fails again" | tee -a "$summary"
+            grep -E "ERROR|SUMMARY|Running:" "$work.log" | head -8 | sed "s/^/    /" >>"$summary"
+            status=1; failed=$((failed + 1)); rm -rf "$work" "$work.log"; continue
+        fi
     fi
     echo "fuzz: $name: ${SECONDS_EACH}s"
     if ! "$h" -seed="$SEED" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
@@ -30,6 +38,13 @@ for h in "$BUILD"/fuzz_*; do
         echo "fuzz: $name: FAILED; last lines of the log:"
         tail -40 "$work.log"
         ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-* 2>/dev/null || true
+        echo "fuzz: $name: FAILED" >>"$summary"
+        grep -E "ERROR|SUMMARY|==[0-9]+==|unexpected|Test unit written" "$work.log" | head -12 | sed "s/^/    /" >>"$summary"
+        for a in "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*; do
+            [ -f "$a" ] || continue
+            cp "$a" "$BUILD/fuzz-failures/$name-$(basename "$a")"
+            echo "    input ($(wc -c <"$a") bytes, base64): $(head -c 3000 "$a" | base64 -w0)" >>"$summary"
+        done
         status=1
         failed=$((failed + 1))
     else
@@ -40,4 +55,9 @@ for h in "$BUILD"/fuzz_*; do
 done
 # What `make test`'s closing line counts: harnesses that ran clean, and not.
 echo "$ran $failed" >"$BUILD/fuzz-results.txt"
+if [ -s "$summary" ]; then
+    echo "fuzz: $failed harness(es) failed:"
+    cat "$summary"
+fi
+rm -f "$summary"
 exit $status
