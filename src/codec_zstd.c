@@ -5,6 +5,7 @@
  * of raw against 0.92 for zstd on the interleaved bytes. */
 #include "codec.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_c_literalCompressionMode (a parameter value; works with the shared library) */
@@ -17,41 +18,78 @@ rf_planes_tuning rf_planes_tune = {0x7u, 7.9, 1, 1.0, 1};
 
 /* Per-thread zstd contexts and plane scratch, reused across calls: creating
  * a context and faulting in fresh pages for every tensor cost more than
- * coding a (1,4,128,128) latent.  Scratch above 64 MiB is not kept. */
+ * coding a (1,4,128,128) latent.  Scratch above 64 MiB is not kept.  They
+ * hang off a pthread key whose destructor frees them when the thread ends,
+ * so worker threads (image checks, index, serve) leave nothing behind. */
 #define RF_SCRATCH_KEEP ((size_t)64 << 20)
-static _Thread_local ZSTD_CCtx *tl_cctx;
-static _Thread_local ZSTD_DCtx *tl_dctx;
-static _Thread_local unsigned char *tl_scratch;
-static _Thread_local size_t tl_scratch_cap;
+typedef struct {
+    ZSTD_CCtx *cctx;
+    ZSTD_DCtx *dctx;
+    unsigned char *scratch;
+    size_t scratch_cap;
+} tl_state;
+
+static pthread_key_t tl_key;
+static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
+static int tl_key_ok;
+
+static void tl_free(void *p)
+{
+    tl_state *s = p;
+    ZSTD_freeCCtx(s->cctx);
+    ZSTD_freeDCtx(s->dctx);
+    free(s->scratch);
+    free(s);
+}
+
+static void tl_make_key(void) { tl_key_ok = pthread_key_create(&tl_key, tl_free) == 0; }
+
+static tl_state *tl_get(void)
+{
+    pthread_once(&tl_once, tl_make_key);
+    if (!tl_key_ok) return NULL;
+    tl_state *s = pthread_getspecific(tl_key);
+    if (s) return s;
+    if (!(s = calloc(1, sizeof *s))) return NULL;
+    if (pthread_setspecific(tl_key, s)) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
 
 static unsigned char *scratch_get(size_t size)
 {
-    if (size > RF_SCRATCH_KEEP) return malloc(size);
-    if (tl_scratch_cap < size) {
-        free(tl_scratch);
-        tl_scratch_cap = 0;
-        tl_scratch = malloc(size < ((size_t)1 << 20) ? ((size_t)1 << 20) : size);
-        if (!tl_scratch) return NULL;
-        tl_scratch_cap = size < ((size_t)1 << 20) ? ((size_t)1 << 20) : size;
+    tl_state *s = size > RF_SCRATCH_KEEP ? NULL : tl_get();
+    if (!s) return malloc(size);
+    if (s->scratch_cap < size) {
+        free(s->scratch);
+        s->scratch_cap = 0;
+        size_t cap = size < ((size_t)1 << 20) ? ((size_t)1 << 20) : size;
+        if (!(s->scratch = malloc(cap))) return NULL;
+        s->scratch_cap = cap;
     }
-    return tl_scratch;
+    return s->scratch;
 }
 
 static void scratch_put(unsigned char *p)
 {
-    if (p != tl_scratch) free(p);
+    tl_state *s = tl_get();
+    if (!s || p != s->scratch) free(p);
 }
 
 static ZSTD_CCtx *cctx_get(void)
 {
-    if (!tl_cctx) tl_cctx = ZSTD_createCCtx();
-    return tl_cctx;
+    tl_state *s = tl_get();
+    if (s && !s->cctx) s->cctx = ZSTD_createCCtx();
+    return s ? s->cctx : NULL;
 }
 
 static ZSTD_DCtx *dctx_get(void)
 {
-    if (!tl_dctx) tl_dctx = ZSTD_createDCtx();
-    return tl_dctx;
+    tl_state *s = tl_get();
+    if (s && !s->dctx) s->dctx = ZSTD_createDCtx();
+    return s ? s->dctx : NULL;
 }
 
 /* Compresses one plane; returns the frame size, or 0 when it does not pay
