@@ -10,7 +10,6 @@
  * calling thread only, which stores rows in the walk's order, so the
  * tables come out the same whatever the thread count. */
 #include "index_impl.h"
-#include "codec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -153,7 +152,6 @@ static void *worker(void *arg)
         pthread_cond_broadcast(&p->job_ready);
     }
     pthread_mutex_unlock(&p->mu);
-    rf_zstd_thread_release(); /* the manifests' zstd context of this thread */
     return NULL;
 }
 
