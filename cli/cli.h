@@ -14,7 +14,8 @@ enum {
     EXIT_USAGE = 2,
     EXIT_INPUT = 3,   /* an input is unreadable, corrupt or invalid */
     EXIT_SYSTEM = 4,  /* I/O or system error (writing outputs, memory) */
-    EXIT_BUSY = 5     /* another writer kept the file locked (edit, sign, compact, recover, index) */
+    EXIT_BUSY = 5,    /* another writer kept the file locked (edit, sign, compact, recover, index) */
+    EXIT_MISSING = 6  /* index --dask: python3, the raiiaf package or dask.distributed is missing */
 };
 
 /* "raiiaf: <message>\n" on stderr, the message made safe by cli_safe();
@@ -97,6 +98,10 @@ typedef struct index_stats {
  * stderr.  Returns an exit status; per-file problems are counted in
  * stats->failed and reported on stderr unless quiet. */
 int index_run(const char *const *dirs, int ndirs, const char *db, int progress, int quiet, index_stats *stats);
+/* `raiiaf index --dask ADDR` (cmd_index_dask.c): replaces this process with
+ * the Python package's Dask indexer; returns only when that cannot start
+ * (EXIT_MISSING, after a message). */
+int index_dask(const char *scheduler, const char *db, const char *const *dirs, int ndirs, int quiet);
 
 /* Seeded noise (issue #8): cmd_noise.c */
 int cmd_noise(int argc, char **argv);
