@@ -996,6 +996,160 @@ RAIIAF_API int raiiaf_convert(const char *in, const char *out, unsigned format, 
                               void *ctx, size_t *tensors, int *has_image, char *err, size_t errsize);
 
 /* ---------------------------------------------------------------------- */
+/* A library of files: the index database (src/index/)                    */
+/* ---------------------------------------------------------------------- */
+
+/* An index: a SQLite database of .raiiaf files' metadata (tables in
+ * docs/INDEX.md) made from each file's header, footer and manifest only.
+ * One handle is used by one thread at a time; raiiaf_index_run() starts
+ * its own worker threads.  Errors: RAIIAF_E_* codes, and a message on the
+ * handle (raiiaf_index_errmsg()).  Since 0.3.0. */
+typedef struct raiiaf_index raiiaf_index;
+
+/* raiiaf_index_open() flag: open an existing database read-only (search);
+ * without it the database is created when missing, switched to WAL and
+ * given the schema.  Since 0.3.0. */
+#define RAIIAF_INDEX_READONLY 1u
+
+/* Since 0.3.0.  Opens the index database `db_path`.  RAIIAF_E_IO when it
+ * cannot be opened or is not an index (read-only: RAIIAF_E_NOT_FOUND when
+ * it does not exist), RAIIAF_E_BUSY when another process kept it locked
+ * through the whole wait (30 s) while the schema was set up.  *out is set
+ * even on failure (NULL only when memory ran out): read the message, then
+ * raiiaf_index_free(). */
+RAIIAF_API int raiiaf_index_open(const char *db_path, unsigned flags, raiiaf_index **out);
+/* Since 0.3.0.  Closes the database (a transaction left open by
+ * raiiaf_index_begin() is rolled back) and frees the handle.  NULL is fine. */
+RAIIAF_API void raiiaf_index_free(raiiaf_index *idx);
+/* Since 0.3.0.  What the last failing call on the handle went wrong with
+ * ("" when nothing did); valid until the next call on the handle. */
+RAIIAF_API const char *raiiaf_index_errmsg(const raiiaf_index *idx);
+
+/* Since 0.3.0.  How many threads raiiaf_index_run() uses to open and parse
+ * new and changed files (the writer is always the calling thread): 0, the
+ * default, means the CPUs this process may run on; at most 64 (more:
+ * RAIIAF_E_ARG).  1 parses on the calling thread. */
+RAIIAF_API int raiiaf_index_set_threads(raiiaf_index *idx, unsigned threads);
+
+/* Called by raiiaf_index_run() on the calling thread, at most about ten
+ * times a second and once at the end: `done` of `total` files walked have
+ * been handled.  Since 0.3.0. */
+typedef void (*raiiaf_index_progress_fn)(void *user, uint64_t done, uint64_t total);
+/* Since 0.3.0.  Sets the progress callback (NULL: none). */
+RAIIAF_API void raiiaf_index_set_progress(raiiaf_index *idx, raiiaf_index_progress_fn fn, void *user);
+
+/* Called by raiiaf_index_run() on the calling thread for each file or folder
+ * that could not be indexed: its path, the RAIIAF_E_* code and why.  The
+ * library prints nothing.  Since 0.3.0. */
+typedef void (*raiiaf_index_problem_fn)(void *user, const char *path, int status, const char *message);
+/* Since 0.3.0.  Sets the problem callback (NULL: problems are only counted). */
+RAIIAF_API void raiiaf_index_set_problems(raiiaf_index *idx, raiiaf_index_problem_fn fn, void *user);
+
+/* What one raiiaf_index_run() did.  Since 0.3.0. */
+typedef struct raiiaf_index_stats {
+    uint64_t seen;      /* .raiiaf files found by the walk */
+    uint64_t added;     /* new rows */
+    uint64_t updated;   /* rows of changed files (size or mtime) read again */
+    uint64_t unchanged; /* skipped: same size and mtime as indexed */
+    uint64_t removed;   /* rows of files gone from the folders, or no longer readable */
+    uint64_t failed;    /* files that could not be read (reported through the problem callback) */
+    double seconds;     /* wall-clock time of the run */
+} raiiaf_index_stats;
+
+/* Since 0.3.0.  Indexes every .raiiaf file under the folders `dirs`
+ * (recursively, symlinks not followed, 64 levels deep at most).
+ * Incremental: a file whose size and mtime match its row is skipped, a
+ * changed one read again, a row whose file is gone from these folders
+ * removed.  New and changed files are opened and parsed on worker threads
+ * (raiiaf_index_set_threads()) at most a bounded ring of slots ahead of the
+ * one writer, which stores them in path order; rows are committed every
+ * 256 files, so a second run on the same database waits its turn (busy
+ * timeout 30 s, then RAIIAF_E_BUSY naming the database).  A file that
+ * cannot be read is counted in st->failed and reported through the problem
+ * callback; it does not fail the run.  RAIIAF_E_NOT_FOUND when a folder
+ * cannot be resolved (nothing is written), RAIIAF_E_IO when the database
+ * fails, RAIIAF_E_STATE on a read-only handle or inside raiiaf_index_begin().
+ * `st` may be NULL. */
+RAIIAF_API int raiiaf_index_run(raiiaf_index *idx, const char *const *dirs, size_t ndirs, raiiaf_index_stats *st);
+
+/* Since 0.3.0.  The row the index stores for the file at `path`, as
+ * self-contained JSON text (release with raiiaf_free()): an object with
+ * exactly the keys "path" (as given), "size", "mtime_ns" (from stat),
+ * "format" ("2.0"), "model", "model_hash", "prompt", "negative_prompt",
+ * "seed", "steps", "sampler", "scheduler", "cfg_scale", "width", "height",
+ * "image_format", "tool" (each a string or number, null when the manifest
+ * has none; seeds up to 2^64-1 written exactly), "digest" (the manifest's
+ * SHA-256, hex), "signature", "tags" (array of strings) and "tensors"
+ * (array of {"name", "dtype", "shape": [..], "codec", "raw_size",
+ * "stored_size"}).  The full-text row is made from "prompt" and
+ * "negative_prompt".  raiiaf_index_run() builds its rows with this same
+ * code.  On failure *json_out is NULL and, when err is not NULL, err
+ * (errsize bytes) holds why: the reader's message for a file that cannot
+ * be read (its RAIIAF_E_* code returned), RAIIAF_E_IO with errno's text
+ * when it cannot be stat'ed.  `len_out` may be NULL. */
+RAIIAF_API int raiiaf_index_row_json(const char *path, char **json_out, size_t *len_out, char *err, size_t errsize);
+
+/* Since 0.3.0.  Inserts the row raiiaf_index_row_json() made (`len` bytes
+ * of JSON), replacing any row of the same path, exactly as
+ * raiiaf_index_run() would store it (indexed_at is now).  Strict: malformed
+ * JSON is RAIIAF_E_JSON; a missing or unknown key, a wrong type, a negative
+ * or fractional count, a string over its bound (path 4096 bytes, names
+ * 4096, other text 64 MiB) or a bad digest is RAIIAF_E_ARG; the message
+ * names the JSON path ("/tensors/2/shape/0: expected an integer from 0 to
+ * 2^64-1").  Outside raiiaf_index_begin() each call is its own
+ * transaction; inside, rows are written when raiiaf_index_commit() is
+ * called (much faster for many rows).  RAIIAF_E_BUSY when another writer
+ * kept the database locked for 30 s. */
+RAIIAF_API int raiiaf_index_put_row_json(raiiaf_index *idx, const char *json, size_t len);
+
+/* Since 0.3.0.  Opens a write transaction (it takes the database's write
+ * lock at once: RAIIAF_E_BUSY after 30 s); raiiaf_index_commit() ends it,
+ * raiiaf_index_rollback() drops it.  RAIIAF_E_STATE when one is already
+ * open or the handle is read-only. */
+RAIIAF_API int raiiaf_index_begin(raiiaf_index *idx);
+/* Since 0.3.0.  Commits the transaction raiiaf_index_begin() opened. */
+RAIIAF_API int raiiaf_index_commit(raiiaf_index *idx);
+/* Since 0.3.0.  Drops the transaction raiiaf_index_begin() opened. */
+RAIIAF_API int raiiaf_index_rollback(raiiaf_index *idx);
+
+/* raiiaf_index_query flags.  Since 0.3.0. */
+#define RAIIAF_INDEX_HAS_TENSORS 1u  /* only files holding at least one tensor */
+#define RAIIAF_INDEX_NEWEST_FIRST 2u /* order by mtime, newest first (default: by path) */
+
+/* What raiiaf_index_search() looks for: every condition given must hold.
+ * Zero-initialise it, then set what you need.  Since 0.3.0. */
+typedef struct raiiaf_index_query {
+    const char *const *words; /* full-text words in prompt or negative prompt, all must occur; */
+    size_t nwords;            /* a word ending in '*' matches as a prefix, other punctuation is literal */
+    const char *model;        /* the model name contains this (ASCII case-insensitive); NULL: any */
+    int has_seed;             /* 1: the seed must equal `seed` */
+    uint64_t seed;
+    const char *const *tags; /* each of these tags must be present */
+    size_t ntags;
+    unsigned flags;    /* RAIIAF_INDEX_HAS_TENSORS, RAIIAF_INDEX_NEWEST_FIRST */
+    int64_t limit;     /* at most this many rows; negative: all */
+    uint64_t offset;   /* skip this many first */
+    const char *fields; /* comma-separated keys of each row, in this order; NULL: all (see below) */
+} raiiaf_index_query;
+
+/* Receives one matching row as a JSON object (`len` bytes, NUL-terminated,
+ * valid during the call).  Returning non-zero stops the search.  Since 0.3.0. */
+typedef int (*raiiaf_index_row_fn)(void *user, const char *json, size_t len);
+
+/* Since 0.3.0.  Runs `q` and calls fn for each matching row.  A row's keys,
+ * all of them when q->fields is NULL, in this order: "id", "path", "size",
+ * "mtime_ns", "format", "model", "model_hash", "prompt", "negative_prompt",
+ * "seed", "steps", "sampler", "scheduler", "cfg_scale", "width", "height",
+ * "image_format", "tool", "digest", "signature", "indexed_at", "tags"
+ * (sorted) and "tensors" ([{"name", "dtype", "shape": [..]}], by name);
+ * absent values are null; seeds up to 2^64-1 exact.  An unknown field
+ * name is RAIIAF_E_ARG; a query the full-text engine refuses is
+ * RAIIAF_E_ARG, a failing database RAIIAF_E_IO (message on the handle).
+ * *matched (may be NULL) gets the number of rows passed to fn. */
+RAIIAF_API int raiiaf_index_search(raiiaf_index *idx, const raiiaf_index_query *q, raiiaf_index_row_fn fn, void *user,
+                                   uint64_t *matched);
+
+/* ---------------------------------------------------------------------- */
 /* Previews for viewers (src/serve/; `raiiaf serve` uses them)            */
 /* ---------------------------------------------------------------------- */
 
