@@ -98,10 +98,6 @@ typedef struct index_stats {
  * stderr.  Returns an exit status; per-file problems are counted in
  * stats->failed and reported on stderr unless quiet. */
 int index_run(const char *const *dirs, int ndirs, const char *db, int progress, int quiet, index_stats *stats);
-/* `raiiaf index --dask ADDR` (cmd_index_dask.c): replaces this process with
- * the Python package's Dask indexer; returns only when that cannot start
- * (EXIT_MISSING, after a message). */
-int index_dask(const char *scheduler, const char *db, const char *const *dirs, int ndirs, int quiet);
 
 /* Seeded noise (issue #8): cmd_noise.c */
 int cmd_noise(int argc, char **argv);
@@ -110,6 +106,13 @@ void cli_trust_info_lines(raiiaf_reader *r);
 /* verify --pubkey: checks the newest signature; prints on stderr;
  * returns 0 when it is valid for the newest content and by that key. */
 int cli_verify_signature(raiiaf_reader *r, const char *path, const char *pubkey);
+
+/* ---- Dask (cmd_index_dask.c) ---- */
+
+/* `raiiaf index --dask ADDR` (cmd_index_dask.c): replaces this process with
+ * the Python package's Dask indexer; returns only when that cannot start
+ * (EXIT_MISSING, after a message). */
+int index_dask(const char *scheduler, const char *db, const char *const *dirs, int ndirs, int quiet);
 
 /* ---- environment record (cmd_env.c) ---- */
 

@@ -174,7 +174,7 @@ def _list(sources, storage_options, problem):
 
 def _row_json_file(path):
     """raiiaf_index_row_json() of a local file: (json text, None) or (None, message)."""
-    from . import _lib
+    _lib = _L()
     out, n = ctypes.c_void_p(), ctypes.c_size_t()
     err = ctypes.create_string_buffer(1024)
     rc = _lib.lib.raiiaf_index_row_json(os.fsencode(path), ctypes.byref(out), ctypes.byref(n), err, len(err))
@@ -229,13 +229,51 @@ def _rows(items, storage_options=None):
     return out
 
 
+# ---- the library's index functions ---------------------------------------------
+
+class _Query(ctypes.Structure):  # must mirror raiiaf_index_query exactly
+    _fields_ = [("words", ctypes.c_void_p), ("nwords", ctypes.c_size_t), ("model", ctypes.c_char_p),
+                ("has_seed", ctypes.c_int), ("seed", ctypes.c_uint64), ("tags", ctypes.c_void_p),
+                ("ntags", ctypes.c_size_t), ("flags", ctypes.c_uint), ("limit", ctypes.c_int64),
+                ("offset", ctypes.c_uint64), ("fields", ctypes.c_char_p)]
+
+
+_ROW_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
+_P = ctypes.POINTER
+_C = ctypes
+_USED = {  # the prototypes this module calls (raiiaf.h), declared here too
+    "raiiaf_index_open": (_C.c_int, [_C.c_char_p, _C.c_uint, _P(_C.c_void_p)]),
+    "raiiaf_index_free": (None, [_C.c_void_p]),
+    "raiiaf_index_errmsg": (_C.c_char_p, [_C.c_void_p]),
+    "raiiaf_index_row_json": (_C.c_int, [_C.c_char_p, _P(_C.c_void_p), _P(_C.c_size_t), _C.c_char_p, _C.c_size_t]),
+    "raiiaf_index_put_row_json": (_C.c_int, [_C.c_void_p, _C.c_char_p, _C.c_size_t]),
+    "raiiaf_index_begin": (_C.c_int, [_C.c_void_p]),
+    "raiiaf_index_commit": (_C.c_int, [_C.c_void_p]),
+    "raiiaf_index_rollback": (_C.c_int, [_C.c_void_p]),
+    "raiiaf_index_remove_path": (_C.c_int, [_C.c_void_p, _C.c_char_p, _P(_C.c_int)]),
+    "raiiaf_index_search": (_C.c_int, [_C.c_void_p, _P(_Query), _ROW_FN, _C.c_void_p, _P(_C.c_uint64)]),
+}
+
+
+def _L():
+    """_lib, loaded on first use (on a worker: its first batch), with the
+    functions above given the exact types this module passes."""
+    from . import _lib
+    if not getattr(_lib, "_dask_index_declared", False):
+        for name, (res, args) in _USED.items():
+            f = getattr(_lib.lib, name)
+            f.restype, f.argtypes = res, args
+        _lib._dask_index_declared = True
+    return _lib
+
+
 # ---- the database (on the client) ----------------------------------------------
 
 class _Index:
     """A raiiaf_index handle for writing (library calls only)."""
 
     def __init__(self, db):
-        from . import _lib
+        _lib = _L()
         self.L, self.db = _lib, db
         h = ctypes.c_void_p()
         rc = _lib.lib.raiiaf_index_open(os.fsencode(db), 0, ctypes.byref(h))
@@ -268,24 +306,30 @@ class _Index:
 
     def remove(self, path):
         removed = ctypes.c_int()
-        self.check(self.L.lib.raiiaf_index_remove(self.h, os.fsencode(path), ctypes.byref(removed)))
+        self.check(self.L.lib.raiiaf_index_remove_path(self.h, os.fsencode(path), ctypes.byref(removed)))
         return bool(removed.value)
 
     def current(self):
         """{path: (size, mtime_ns)} of every row, through raiiaf_index_search()."""
         L = self.L
-        rows = {}
+        rows, failed = {}, []
 
-        @L.INDEX_ROW_FN
+        @_ROW_FN
         def each(_user, text, n):
-            r = json.loads(ctypes.string_at(text, n).decode("utf-8", "surrogateescape"))
-            rows[r["path"]] = (r["size"], r["mtime_ns"])
-            return 0
+            try:  # an exception cannot cross the C frames: keep it, stop the search
+                r = json.loads(ctypes.string_at(text, n).decode("utf-8", "surrogateescape"))
+                rows[r["path"]] = (r["size"], r["mtime_ns"])
+                return 0
+            except Exception as e:  # noqa: BLE001
+                failed.append(e)
+                return 1
 
-        q = L.IndexQuery()
+        q = _Query()
         q.limit = -1
         q.fields = b"path,size,mtime_ns"
         self.check(L.lib.raiiaf_index_search(self.h, ctypes.byref(q), each, None, None))
+        if failed:
+            raise failed[0]
         return rows
 
     def close(self):
