@@ -443,7 +443,11 @@ def _run(client, idx, todo, known, batch, window, storage_options, res, problem,
 
 
 def _write(idx, future, known, res, problem):
-    rows = future.result()
+    try:
+        rows = future.result()
+    except ImportError as e:  # raised on a worker, brought back by distributed
+        raise ImportError("a Dask worker cannot import raiiaf (every worker needs the raiiaf Python package "
+                          "and libraiiaf installed, and fsspec's s3fs/gcsfs for such URLs): %s" % e) from e
     future.release()
     idx.begin()
     try:
