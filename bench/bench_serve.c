@@ -13,7 +13,7 @@
  * The library is 200 files written with the C API (a (1,4,64,64) float32
  * latent and a generation record each; the image from --image, default
  * tests/data/sd-webui.png, so run it from the source tree) in a scratch
- * folder, indexed by index_run.  See docs/PERFORMANCE.md, "Serve".
+ * folder, indexed by raiiaf_index_run.  See docs/PERFORMANCE.md, "Serve".
  */
 #include "raiiaf.h"
 #include "bench_util.h"
@@ -145,8 +145,9 @@ int main(int argc, char **argv)
     char db[300];
     snprintf(db, sizeof db, "%s/lib.sqlite", dir);
     const char *dirs[1] = {dir};
-    index_stats st;
-    if (index_run(dirs, 1, db, 0, 1, &st) != EXIT_OK) return 1;
+    raiiaf_index *idx = NULL;
+    if (raiiaf_index_open(db, 0, &idx) || raiiaf_index_run(idx, dirs, 1, NULL)) return 1;
+    raiiaf_index_free(idx);
     raiiaf_server *srv;
     char err[256];
     if (raiiaf_server_start(db, "127.0.0.1", 0, 4, &srv, err, sizeof err)) return fprintf(stderr, "%s\n", err), 1;

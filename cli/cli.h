@@ -88,16 +88,10 @@ int cmd_search(int argc, char **argv);
 /* `raiiaf serve` (issue #12): cmd_serve.c */
 int cmd_serve(int argc, char **argv);
 
-typedef struct index_stats {
-    unsigned long long seen, added, updated, unchanged, removed, failed;
-    double seconds;
-} index_stats;
-
-/* Indexes every .raiiaf file under the folders into the SQLite database
- * `db` (created when missing).  progress: 1 draws a progress bar on
- * stderr.  Returns an exit status; per-file problems are counted in
- * stats->failed and reported on stderr unless quiet. */
-int index_run(const char *const *dirs, int ndirs, const char *db, int progress, int quiet, index_stats *stats);
+/* `raiiaf index` as serve uses it too: raiiaf_index_run() on `db` with
+ * the progress bar (progress: 1) and per-file messages on stderr (unless
+ * quiet).  Returns an exit status. */
+int cli_index_run(const char *const *dirs, int ndirs, const char *db, int progress, int quiet, raiiaf_index_stats *stats);
 
 /* Seeded noise (issue #8): cmd_noise.c */
 int cmd_noise(int argc, char **argv);

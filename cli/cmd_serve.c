@@ -1,5 +1,5 @@
-/* cmd_serve.c -- `raiiaf serve`: index folders (index_run, as `raiiaf
- * index` does), then run the library's server (raiiaf_server_start) until
+/* cmd_serve.c -- `raiiaf serve`: index folders (cli_index_run: raiiaf_index_run, as
+ * `raiiaf index` does), then run the library's server (raiiaf_server_start) until
  * SIGINT or SIGTERM.  Only argument parsing here. */
 #include "cli.h"
 
@@ -80,12 +80,13 @@ int cmd_serve(int argc, char **argv)
         db = dbbuf;
     }
     if (nd) {
-        index_stats st;
-        status = index_run(dirs, nd, db, 0, quiet, &st);
+        raiiaf_index_stats st;
+        status = cli_index_run(dirs, nd, db, 0, quiet, &st);
         if (status != EXIT_OK) goto done;
         if (!quiet)
-            fprintf(stderr, "indexed %llu files (%llu new, %llu updated, %llu removed, %llu unreadable)\n", st.seen,
-                    st.added, st.updated, st.removed, st.failed);
+            fprintf(stderr, "indexed %llu files (%llu new, %llu updated, %llu removed, %llu unreadable)\n",
+                    (unsigned long long)st.seen, (unsigned long long)st.added, (unsigned long long)st.updated,
+                    (unsigned long long)st.removed, (unsigned long long)st.failed);
     }
     /* Block the stop signals before the server's threads start, so they
      * inherit the mask and only sigwait() below receives them. */

@@ -1,7 +1,7 @@
 /* fuzz_serve_api.c -- libFuzzer harness for `raiiaf serve`'s request
  * handling: input is "PATH\nQUERY" (raw, %-encoded, as a browser sends it)
  * given to raiiaf_api_handle over a small index made once at start (one
- * file with a 4x8x8 float32 latent, indexed by index_run).
+ * file with a 4x8x8 float32 latent, indexed by raiiaf_index_run).
  *
  * Every request must get a response with an HTTP status 200..599, and every
  * 4xx/5xx must be a JSON object with an "error" string. */
@@ -47,8 +47,9 @@ static void make_index(void)
     raiiaf_writer_free(w);
     snprintf(db, sizeof db, "%s/lib.sqlite", dir);
     const char *dirs[1] = {dir};
-    index_stats st;
-    if (index_run(dirs, 1, db, 0, 1, &st) != EXIT_OK) abort();
+    raiiaf_index *idx = NULL;
+    if (raiiaf_index_open(db, 0, &idx) || raiiaf_index_run(idx, dirs, 1, NULL)) abort();
+    raiiaf_index_free(idx);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

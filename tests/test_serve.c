@@ -1,6 +1,6 @@
 /* test_serve.c -- src/serve/ without HTTP: thumbnails of the real sample
  * images, the latent preview against ComfyUI's published factors, and the
- * API handler over an index made by index_run (as `raiiaf index` does). */
+ * API handler over an index made by raiiaf_index_run (as `raiiaf index` does). */
 #include "testutil.h"
 
 #include "cli.h"
@@ -110,8 +110,11 @@ static int api_setup(void **state)
     free(png);
     f->db = tu_path(f->dir, "lib.sqlite");
     const char *dirs[1] = {f->dir};
-    index_stats st;
-    assert_int_equal(index_run(dirs, 1, f->db, 0, 1, &st), EXIT_OK);
+    raiiaf_index *idx = NULL;
+    raiiaf_index_stats st;
+    assert_int_equal(raiiaf_index_open(f->db, 0, &idx), RAIIAF_OK);
+    assert_int_equal(raiiaf_index_run(idx, dirs, 1, &st), RAIIAF_OK);
+    raiiaf_index_free(idx);
     assert_int_equal((int)st.added, 2);
     *state = f;
     return 0;

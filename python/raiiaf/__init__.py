@@ -62,6 +62,9 @@ from ._trust import Edit, Signature, Version, compact, edit, keygen, recover, si
 from .main import raiiafFileHandler
 from .recorder import Recorder, module_hash
 from . import data  # raiiaf.data.Dataset
+# The index database (src/index/).  raiiaf.index is the function; the
+# module's other functions are here under index_ names.
+from .index import index, search, row_json as index_row_json, put_rows as index_put_rows
 
 __version__ = "2.1.0"
 library_version = _lib.version   # the loaded libraiiaf's version
@@ -71,7 +74,8 @@ library_version_number = _lib.version_number  # MAJOR * 10000 + MINOR * 100 + PA
 __all__ = [
     "write", "open", "File", "LatentMap", "TensorInfo", "ChunkInfo", "DriftItem", "DriftWarning",
     "VerifyWarning", "RecipeWarning", "RelativeWarning", "current_env", "python_components", "as_tensor_bytes", "read_header",
-    "raiiafFileHandler", "Recorder", "module_hash", "data",
+    "raiiafFileHandler", "Recorder", "module_hash", "data", "index", "search",
+    "index_row_json", "index_put_rows",
     "import_image", "Import", "convert", "Converted", "ExportWarning", "noise", "load_npy", "save_npy",
     "read_tensor_file", "load_safetensors", "save_safetensors", "safetensors_bytes", "safetensors_names",
     "Edit", "edit", "Version", "Signature", "keygen", "sign", "compact", "recover",

@@ -229,41 +229,9 @@ def _rows(items, storage_options=None):
     return out
 
 
-# ---- the library's index functions ---------------------------------------------
-
-class _Query(ctypes.Structure):  # must mirror raiiaf_index_query exactly
-    _fields_ = [("words", ctypes.c_void_p), ("nwords", ctypes.c_size_t), ("model", ctypes.c_char_p),
-                ("has_seed", ctypes.c_int), ("seed", ctypes.c_uint64), ("tags", ctypes.c_void_p),
-                ("ntags", ctypes.c_size_t), ("flags", ctypes.c_uint), ("limit", ctypes.c_int64),
-                ("offset", ctypes.c_uint64), ("fields", ctypes.c_char_p)]
-
-
-_ROW_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
-_P = ctypes.POINTER
-_C = ctypes
-_USED = {  # the prototypes this module calls (raiiaf.h), declared here too
-    "raiiaf_index_open": (_C.c_int, [_C.c_char_p, _C.c_uint, _P(_C.c_void_p)]),
-    "raiiaf_index_free": (None, [_C.c_void_p]),
-    "raiiaf_index_errmsg": (_C.c_char_p, [_C.c_void_p]),
-    "raiiaf_index_row_json": (_C.c_int, [_C.c_char_p, _P(_C.c_void_p), _P(_C.c_size_t), _C.c_char_p, _C.c_size_t]),
-    "raiiaf_index_put_row_json": (_C.c_int, [_C.c_void_p, _C.c_char_p, _C.c_size_t]),
-    "raiiaf_index_begin": (_C.c_int, [_C.c_void_p]),
-    "raiiaf_index_commit": (_C.c_int, [_C.c_void_p]),
-    "raiiaf_index_rollback": (_C.c_int, [_C.c_void_p]),
-    "raiiaf_index_remove_path": (_C.c_int, [_C.c_void_p, _C.c_char_p, _P(_C.c_int)]),
-    "raiiaf_index_search": (_C.c_int, [_C.c_void_p, _P(_Query), _ROW_FN, _C.c_void_p, _P(_C.c_uint64)]),
-}
-
-
 def _L():
-    """_lib, loaded on first use (on a worker: its first batch), with the
-    functions above given the exact types this module passes."""
+    """_lib, loaded on first use (on a worker: with its first batch)."""
     from . import _lib
-    if not getattr(_lib, "_dask_index_declared", False):
-        for name, (res, args) in _USED.items():
-            f = getattr(_lib.lib, name)
-            f.restype, f.argtypes = res, args
-        _lib._dask_index_declared = True
     return _lib
 
 
@@ -314,7 +282,7 @@ class _Index:
         L = self.L
         rows, failed = {}, []
 
-        @_ROW_FN
+        @L.INDEX_ROW_FN
         def each(_user, text, n):
             try:  # an exception cannot cross the C frames: keep it, stop the search
                 r = json.loads(ctypes.string_at(text, n).decode("utf-8", "surrogateescape"))
@@ -324,7 +292,7 @@ class _Index:
                 failed.append(e)
                 return 1
 
-        q = _Query()
+        q = L.IndexQuery()
         q.limit = -1
         q.fields = b"path,size,mtime_ns"
         self.check(L.lib.raiiaf_index_search(self.h, ctypes.byref(q), each, None, None))

@@ -60,7 +60,21 @@ class Array(ctypes.Structure):
                 ("data", c_void_p), ("size", c_size_t), ("owned_", c_void_p)]
 
 
+class IndexStats(ctypes.Structure):
+    _fields_ = [("seen", c_uint64), ("added", c_uint64), ("updated", c_uint64), ("unchanged", c_uint64),
+                ("removed", c_uint64), ("failed", c_uint64), ("seconds", c_double)]  # raiiaf_index_stats
+
+
+class IndexQuery(ctypes.Structure):
+    _fields_ = [("words", P(c_char_p)), ("nwords", c_size_t), ("model", c_char_p), ("has_seed", c_int),
+                ("seed", c_uint64), ("tags", P(c_char_p)), ("ntags", c_size_t), ("flags", c_uint),
+                ("limit", ctypes.c_int64), ("offset", c_uint64), ("fields", c_char_p)]  # raiiaf_index_query
+
+
 PROBLEM_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_char_p)
+INDEX_PROGRESS_FN = ctypes.CFUNCTYPE(None, c_void_p, c_uint64, c_uint64)
+INDEX_PROBLEM_FN = ctypes.CFUNCTYPE(None, c_void_p, c_char_p, c_int, c_char_p)
+INDEX_ROW_FN = ctypes.CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t)  # the row's bytes, with their length
 NOTE_FN = ctypes.CFUNCTYPE(None, c_void_p, c_char_p)
 
 REQUIRED_VERSION = 300  # libraiiaf 0.3.0: MAJOR * 10000 + MINOR * 100 + PATCH
@@ -210,6 +224,20 @@ _PROTOS = {
     "raiiaf_export_parameters": (c_int, [c_void_p, P(c_void_p), c_char_p, c_size_t]),
     "raiiaf_convert": (c_int, [c_char_p, c_char_p, c_uint, c_int, NOTE_FN, c_void_p, P(c_size_t), P(c_int),
                                c_char_p, c_size_t]),
+    # -- the index database (Since 0.3.0; src/index/) -------------------------
+    "raiiaf_index_open": (c_int, [c_char_p, c_uint, P(c_void_p)]),
+    "raiiaf_index_free": (None, [c_void_p]),
+    "raiiaf_index_errmsg": (c_char_p, [c_void_p]),
+    "raiiaf_index_set_threads": (c_int, [c_void_p, c_uint]),
+    "raiiaf_index_set_progress": (None, [c_void_p, INDEX_PROGRESS_FN, c_void_p]),
+    "raiiaf_index_set_problems": (None, [c_void_p, INDEX_PROBLEM_FN, c_void_p]),
+    "raiiaf_index_run": (c_int, [c_void_p, P(c_char_p), c_size_t, P(IndexStats)]),
+    "raiiaf_index_row_json": (c_int, [c_char_p, P(c_void_p), P(c_size_t), c_char_p, c_size_t]),
+    "raiiaf_index_put_row_json": (c_int, [c_void_p, c_char_p, c_size_t]),
+    "raiiaf_index_begin": (c_int, [c_void_p]),
+    "raiiaf_index_commit": (c_int, [c_void_p]),
+    "raiiaf_index_rollback": (c_int, [c_void_p]),
+    "raiiaf_index_search": (c_int, [c_void_p, P(IndexQuery), INDEX_ROW_FN, c_void_p, P(c_uint64)]),
     # -- previews for viewers (Since 0.3.0; src/serve/) -----------------------
     "raiiaf_thumbnail": (c_int, [c_void_p, c_size_t, c_uint32, P(c_void_p), P(c_uint32), P(c_uint32),
                                  c_char_p, c_size_t]),

@@ -19,13 +19,17 @@ P = ctypes.POINTER
 
 _STRUCTS = {"raiiaf_tensor_info": _lib.TensorInfo, "raiiaf_chunk_info": _lib.ChunkInfo, "raiiaf_recipe": _lib.Recipe,
             "raiiaf_drift_item": _lib.DriftItem, "raiiaf_signature_info": _lib.SignatureInfo,
-            "raiiaf_array": _lib.Array}
-_HANDLES = {"raiiaf_reader", "raiiaf_writer", "raiiaf_edit", "raiiaf_env", "raiiaf_drift", "raiiaf_import", "raiiaf_server"}
+            "raiiaf_array": _lib.Array, "raiiaf_index_stats": _lib.IndexStats,
+            "raiiaf_index_query": _lib.IndexQuery}
+_HANDLES = {"raiiaf_reader", "raiiaf_writer", "raiiaf_edit", "raiiaf_env", "raiiaf_drift", "raiiaf_import", "raiiaf_server",
+            "raiiaf_index"}
 _SCALARS = {"int": ctypes.c_int, "unsigned": ctypes.c_uint, "size_t": ctypes.c_size_t, "double": ctypes.c_double,
             "uint32_t": ctypes.c_uint32, "uint64_t": ctypes.c_uint64,
             # enums are ints in the C ABI
             "raiiaf_dtype": ctypes.c_int, "raiiaf_codec": ctypes.c_int, "raiiaf_drift_kind": ctypes.c_int}
-_CALLBACKS = {"raiiaf_problem_fn": _lib.PROBLEM_FN, "raiiaf_note_fn": _lib.NOTE_FN}
+_CALLBACKS = {"raiiaf_problem_fn": _lib.PROBLEM_FN, "raiiaf_note_fn": _lib.NOTE_FN,
+              "raiiaf_index_progress_fn": _lib.INDEX_PROGRESS_FN, "raiiaf_index_problem_fn": _lib.INDEX_PROBLEM_FN,
+              "raiiaf_index_row_fn": _lib.INDEX_ROW_FN}
 
 
 def accepted(ctype):

@@ -168,7 +168,7 @@ static void tick(run_state *rs, int final)
 {
     if (!rs->idx->progress) return;
     double t = now_s();
-    if (!final && t - rs->last_draw < 0.1) return;
+    if (!final && (t - rs->last_draw < 0.1 || rs->done == rs->total)) return; /* the end is drawn once */
     rs->last_draw = t;
     rs->idx->progress(rs->idx->progress_user, rs->done, rs->total);
 }
@@ -202,7 +202,9 @@ static int store_one(run_state *rs, const found *f, slot *s)
         if (!rc) {
             if (replaced) st->updated++;
             else st->added++;
-        } else rf_index_fail(rs->idx, rc, "%s: while indexing %s: %s", rs->idx->path, f->path, rs->idx->msg);
+        } else
+            rf_index_fail(rs->idx, rc, "%s: while indexing %s: database: %s", rs->idx->path, f->path,
+                          sqlite3_errmsg(rs->idx->db));
     }
     json_decref(s->row);
     s->row = NULL;

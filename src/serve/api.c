@@ -7,6 +7,7 @@
  * error is a JSON object {"error": "..."} with a 4xx/5xx status. */
 #include "raiiaf.h"
 #include "raiiaf_json.h"
+#include "index/index_impl.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -122,65 +123,19 @@ static int parse_u64(const char *s, unsigned long long max, unsigned long long *
     return 0;
 }
 
-static json_t *col_json(sqlite3_stmt *s, int i)
+typedef struct items_ctx {
+    json_t *items;
+} items_ctx;
+
+static int add_item(void *user, json_t *row)
 {
-    const char *name = sqlite3_column_name(s, i);
-    switch (sqlite3_column_type(s, i)) {
-    case SQLITE_INTEGER:
-        /* The index keeps these as their 64 bits (docs/INDEX.md): seeds to 2^64-1. */
-        if (!strcmp(name, "seed") || !strcmp(name, "steps") || !strcmp(name, "width") || !strcmp(name, "height"))
-            return raiiaf_json_from_uint64((uint64_t)sqlite3_column_int64(s, i));
-        return json_integer(sqlite3_column_int64(s, i));
-    case SQLITE_FLOAT: return json_real(sqlite3_column_double(s, i));
-    case SQLITE_TEXT: return json_string((const char *)sqlite3_column_text(s, i));
-    default: return json_null();
-    }
+    json_array_append_new(((items_ctx *)user)->items, row);
+    return 0;
 }
 
-static json_t *row_object(sqlite3_stmt *s)
-{
-    json_t *o = json_object();
-    for (int i = 0; i < sqlite3_column_count(s); i++) json_object_set_new(o, sqlite3_column_name(s, i), col_json(s, i));
-    return o;
-}
-
-static json_t *tags_of(sqlite3 *db, long long id)
-{
-    json_t *a = json_array();
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT tag FROM tags WHERE file_id = ? ORDER BY tag", -1, &s, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(s, 1, id);
-        while (sqlite3_step(s) == SQLITE_ROW) json_array_append_new(a, json_string((const char *)sqlite3_column_text(s, 0)));
-    }
-    sqlite3_finalize(s);
-    return a;
-}
-
-/* FTS5 query: each word quoted (punctuation literal), ANDed. */
-static char *fts_of(const char *q)
-{
-    size_t n = strlen(q);
-    char *out = malloc(3 * n + 3);
-    if (!out) return NULL;
-    size_t o = 0;
-    const char *p = q;
-    while (*p) {
-        while (*p == ' ' || *p == '\t') p++;
-        if (!*p) break;
-        if (o) out[o++] = ' ';
-        out[o++] = '"';
-        for (; *p && *p != ' ' && *p != '\t'; p++) {
-            if (*p == '"') out[o++] = '"';
-            out[o++] = *p;
-        }
-        out[o++] = '"';
-    }
-    out[o] = '\0';
-    return out;
-}
-
-static const char *SEARCH_COLS = "SELECT id, path, model, prompt, seed, steps, sampler, cfg_scale, width, height,"
-                                 " image_format, signature, mtime_ns FROM files WHERE 1";
+/* The fields of a search result in the web app's grid. */
+static const char SEARCH_FIELDS[] = "id,path,model,prompt,seed,steps,sampler,cfg_scale,width,height,image_format,signature,"
+                                    "mtime_ns,tags";
 
 static int api_search(sqlite3 *db, const char *query, resp *r)
 {
@@ -196,45 +151,31 @@ static int api_search(sqlite3 *db, const char *query, resp *r)
     if (ho > 0 && parse_u64(off, 1000000000ULL, &offset)) return error_reply(r, 400, "offset: expected a non-negative integer");
     if (hs > 0 && parse_u64(seed, (unsigned long long)UINT64_MAX, &seedv))
         return error_reply(r, 400, "seed: expected a non-negative integer");
-    char *fts = hq > 0 ? fts_of(q) : NULL;
-    if (hq > 0 && !fts) return RAIIAF_E_NOMEM;
-    int use_fts = fts && fts[0];
-    char sql[1024];
-    snprintf(sql, sizeof sql, "%s%s%s%s%s%s ORDER BY mtime_ns DESC, id DESC LIMIT :lim OFFSET :off", SEARCH_COLS,
-             use_fts ? " AND id IN (SELECT rowid FROM prompts WHERE prompts MATCH :fts)" : "",
-             hm > 0 && model[0] ? " AND instr(lower(model), lower(:model)) > 0" : "",
-             ht > 0 && tag[0] ? " AND id IN (SELECT file_id FROM tags WHERE tag = :tag)" : "",
-             hs > 0 ? " AND seed = :seed" : "",
-             hx > 0 && !strcmp(latents, "1") ? " AND id IN (SELECT file_id FROM tensors)" : "");
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
-        free(fts);
-        return error_reply(r, 500, "index database: %s", sqlite3_errmsg(db));
+    /* q: words separated by spaces or tabs, all must occur (index_search.c) */
+    const char *words[MAX_QUERY / 2 + 1];
+    size_t nw = 0;
+    for (char *p = hq > 0 ? q : NULL; p && *p;) {
+        while (*p == ' ' || *p == '\t') *p++ = '\0';
+        if (!*p) break;
+        words[nw++] = p;
+        while (*p && *p != ' ' && *p != '\t') p++;
     }
-    if (use_fts) sqlite3_bind_text(s, sqlite3_bind_parameter_index(s, ":fts"), fts, -1, SQLITE_TRANSIENT);
-    if (hm > 0 && model[0]) sqlite3_bind_text(s, sqlite3_bind_parameter_index(s, ":model"), model, -1, SQLITE_TRANSIENT);
-    if (ht > 0 && tag[0]) sqlite3_bind_text(s, sqlite3_bind_parameter_index(s, ":tag"), tag, -1, SQLITE_TRANSIENT);
-    if (hs > 0) sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":seed"), (sqlite3_int64)(uint64_t)seedv);
-    sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":lim"), (sqlite3_int64)limit);
-    sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":off"), (sqlite3_int64)offset);
-    free(fts);
-    json_t *items = json_array();
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        json_t *o = row_object(s);
-        json_object_set_new(o, "tags", tags_of(db, sqlite3_column_int64(s, 0)));
-        json_array_append_new(items, o);
+    const char *tags[1] = {tag};
+    raiiaf_index_query iq = {.words = words, .nwords = nw, .model = hm > 0 && model[0] ? model : NULL,
+                             .has_seed = hs > 0, .seed = seedv, .tags = tags, .ntags = ht > 0 && tag[0] ? 1 : 0,
+                             .flags = RAIIAF_INDEX_NEWEST_FIRST | (hx > 0 && !strcmp(latents, "1") ? RAIIAF_INDEX_HAS_TENSORS : 0),
+                             .limit = (int64_t)limit, .offset = offset, .fields = SEARCH_FIELDS};
+    items_ctx c = {json_array()};
+    char err[768];
+    int e = rf_index_query(db, &iq, add_item, &c, NULL, err, sizeof err);
+    if (e) {
+        json_decref(c.items);
+        /* A full-text syntax problem is the user's query, not the server. */
+        if (e == RAIIAF_E_ARG) return error_reply(r, 400, "search: %s", err);
+        if (e == RAIIAF_E_NOMEM) return RAIIAF_E_NOMEM;
+        return error_reply(r, 500, "index database: %s", err);
     }
-    if (rc != SQLITE_DONE) {
-        /* An FTS syntax problem is the user's query, not the server. */
-        json_decref(items);
-        int st = sqlite3_errcode(db) == SQLITE_ERROR ? 400 : 500;
-        int ret = error_reply(r, st, "search: %s", sqlite3_errmsg(db));
-        sqlite3_finalize(s);
-        return ret;
-    }
-    sqlite3_finalize(s);
-    return json_reply(r, 200, json_pack("{so sI sI}", "items", items, "limit", (json_int_t)limit, "offset",
+    return json_reply(r, 200, json_pack("{so sI sI}", "items", c.items, "limit", (json_int_t)limit, "offset",
                                         (json_int_t)offset));
 }
 
@@ -246,7 +187,7 @@ static int file_row(sqlite3 *db, long long id, json_t **row, char **path)
     sqlite3_bind_int64(s, 1, id);
     int found = sqlite3_step(s) == SQLITE_ROW;
     if (found) {
-        if (row) *row = row_object(s);
+        if (row) *row = rf_index_files_row(s);
         *path = strdup((const char *)sqlite3_column_text(s, 1));
     }
     sqlite3_finalize(s);
@@ -282,7 +223,7 @@ static json_t *file_json(raiiaf_reader *rd, json_t *row, sqlite3 *db, long long 
 {
     json_t *o = json_object();
     json_object_set_new(o, "index", row);
-    json_object_set_new(o, "tags", tags_of(db, id));
+    json_object_set_new(o, "tags", rf_index_tags(db, id));
     size_t msz = 0;
     const char *m = raiiaf_reader_manifest(rd, &msz);
     json_t *man = m ? json_loadb(m, msz, 0, NULL) : NULL;
