@@ -331,7 +331,10 @@ def index(sources, db, scheduler=None, batch=DEFAULT_BATCH, window=None, storage
     counted in ``failed``, passed to on_problem(path, message), and its old
     row removed.  `batch` files go to a worker at a time and are committed
     together; at most `window` batches (default: twice the cluster's
-    threads, at least 4) are in flight.  Returns an IndexResult."""
+    threads, at least 4) are in flight.  on_progress(done, total) is called
+    after each batch is written (total: the files sent to the workers).
+    storage_options go to fsspec, here and (with each task) on the workers.
+    Returns an IndexResult."""
     if isinstance(sources, (str, bytes, os.PathLike)):
         sources = [sources]
     batch = int(batch)

@@ -273,3 +273,19 @@ def test_main_exit_status(tmp_path, capsys):
                      str(tmp_path / "db.sqlite"), str(tmp_path)])
     assert rc == 4
     assert "tcp://127.0.0.1:9" in capsys.readouterr().err
+
+
+def test_python_m(tmp_path, client, cli):
+    """python3 -m raiiaf.dask index: the module run as __main__ sends the
+    importable raiiaf._dask_index functions to the workers, not __main__'s."""
+    import sys
+    for k in range(5):
+        raiiaf.write(str(tmp_path / ("m%d.raiiaf" % k)), latents={"x": np.full(3, k, np.float32)}, prompt="p%d" % k,
+                     env=False)
+    db, plain = str(tmp_path / "m.sqlite"), str(tmp_path / "plain.sqlite")
+    r = subprocess.run([sys.executable, "-m", "raiiaf.dask", "index", "--scheduler", client.scheduler.address,
+                        "--db", db, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "5 files seen: 5 added, 0 updated, 0 unchanged, 0 removed, 0 unreadable" in r.stdout
+    cli_index(cli, str(tmp_path), plain)
+    assert_same_db(cli, plain, db)
