@@ -39,6 +39,11 @@ int rf_planes_encode_stream(const void *src, size_t size, unsigned elem_size, in
 int rf_planes_decode(const void *src, size_t stored, void *dst, size_t raw_size, unsigned elem_size,
                      const char *where, rf_err *e);
 
+/* Frees the calling thread's cached zstd contexts and plane scratch
+ * (codec_zstd.c keeps them per thread).  A thread the library starts and
+ * ends itself calls this before it returns, or they leak at its exit. */
+void rf_zstd_thread_release(void);
+
 /* ---- zfp (codec 2) --------------------------------------------------- */
 
 /* Whether zfp can code this dtype/shape (float32, float64, int32, int64;

@@ -42,6 +42,17 @@ static void scratch_put(unsigned char *p)
     if (p != tl_scratch) free(p);
 }
 
+void rf_zstd_thread_release(void)
+{
+    ZSTD_freeCCtx(tl_cctx);
+    ZSTD_freeDCtx(tl_dctx);
+    free(tl_scratch);
+    tl_cctx = NULL;
+    tl_dctx = NULL;
+    tl_scratch = NULL;
+    tl_scratch_cap = 0;
+}
+
 static ZSTD_CCtx *cctx_get(void)
 {
     if (!tl_cctx) tl_cctx = ZSTD_createCCtx();

@@ -10,6 +10,7 @@
  * calling thread only, which stores rows in the walk's order, so the
  * tables come out the same whatever the thread count. */
 #include "index_impl.h"
+#include "codec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -152,6 +153,7 @@ static void *worker(void *arg)
         pthread_cond_broadcast(&p->job_ready);
     }
     pthread_mutex_unlock(&p->mu);
+    rf_zstd_thread_release(); /* the manifests' zstd context of this thread */
     return NULL;
 }
 
