@@ -1093,8 +1093,8 @@ RAIIAF_API int raiiaf_index_row_json(const char *path, char **json_out, size_t *
  * of JSON), replacing any row of the same path, exactly as
  * raiiaf_index_run() would store it (indexed_at is now).  Strict: malformed
  * JSON is RAIIAF_E_JSON; a missing or unknown key, a wrong type, a negative
- * or fractional count, a string over its bound (path 4096 bytes, names
- * 4096, other text 64 MiB) or a bad digest is RAIIAF_E_ARG; the message
+ * or fractional count, a string over its bound (path 4096 bytes, tensor
+ * names 4096, tags and other text 64 MiB) or a bad digest is RAIIAF_E_ARG; the message
  * names the JSON path ("/tensors/2/shape/0: expected an integer from 0 to
  * 2^64-1").  Outside raiiaf_index_begin() each call is its own
  * transaction; inside, rows are written when raiiaf_index_commit() is

@@ -349,7 +349,7 @@ static void bad_rows_refused(void **state)
     r = ROW();
     json_object_set_new(r, "tensors", json_object());
     expect_refused(idx, r, RAIIAF_E_ARG, "/tensors: expected an array");
-    /* huge strings: a path and a tag past their 4096-byte bounds */
+    /* huge strings: a path and a tensor name past their 4096-byte bounds */
     char *huge = malloc(5001);
     memset(huge, 'a', 5000);
     huge[0] = '/';
@@ -358,8 +358,8 @@ static void bad_rows_refused(void **state)
     json_object_set_new(r, "path", json_string(huge));
     expect_refused(idx, r, RAIIAF_E_ARG, "/path: string of 5000 bytes");
     r = ROW();
-    json_array_append_new(json_object_get(r, "tags"), json_string(huge));
-    expect_refused(idx, r, RAIIAF_E_ARG, "/tags/2: string of 5000 bytes");
+    json_object_set_new(json_array_get(json_object_get(r, "tensors"), 0), "name", json_string(huge));
+    expect_refused(idx, r, RAIIAF_E_ARG, "/tensors/0/name: string of 5000 bytes");
     free(huge);
     /* a NUL inside a string, malformed text, not an object */
     const char *nul = "{\"path\":\"a\\u0000b\"}";

@@ -10,8 +10,8 @@
 #include <time.h>
 
 #define MAX_PATH_BYTES 4096
-#define MAX_NAME_BYTES 4096
-#define MAX_TEXT_BYTES (64u << 20) /* a manifest's own bound (SECURITY.md) */
+#define MAX_NAME_BYTES 4096 /* tensor names (the format allows 255) */
+#define MAX_TEXT_BYTES (64u << 20) /* a manifest's own bound (SECURITY.md): prompts, tags (unbounded in the schema) */
 #define MAX_ROW_BYTES (256u << 20)
 #define MAX_ITEMS 1000000 /* tags or tensors of one row */
 
@@ -103,7 +103,7 @@ static int check_value(const json_t *v, enum kind k, const char *where, char *er
         json_array_foreach(v, i, e)
         {
             snprintf(sub, sizeof sub, "%s/%zu", where, i);
-            int rc = k == K_TAGS      ? check_text(e, MAX_NAME_BYTES, 0, 0, sub, err, errsize)
+            int rc = k == K_TAGS      ? check_text(e, MAX_TEXT_BYTES, 0, 0, sub, err, errsize)
                      : k == K_SHAPE   ? check_value(e, K_U64, sub, err, errsize)
                                       : check_object(e, tensor_fields, sizeof tensor_fields / sizeof tensor_fields[0], sub, err,
                                                      errsize);
