@@ -14,7 +14,8 @@ enum {
     EXIT_USAGE = 2,
     EXIT_INPUT = 3,   /* an input is unreadable, corrupt or invalid */
     EXIT_SYSTEM = 4,  /* I/O or system error (writing outputs, memory) */
-    EXIT_BUSY = 5     /* another writer kept the file locked (edit, sign, compact, recover, index) */
+    EXIT_BUSY = 5,    /* another writer kept the file locked (edit, sign, compact, recover, index) */
+    EXIT_MISSING = 6  /* index --dask: python3, the raiiaf package or dask.distributed is missing */
 };
 
 /* "raiiaf: <message>\n" on stderr, the message made safe by cli_safe();
@@ -99,6 +100,13 @@ void cli_trust_info_lines(raiiaf_reader *r);
 /* verify --pubkey: checks the newest signature; prints on stderr;
  * returns 0 when it is valid for the newest content and by that key. */
 int cli_verify_signature(raiiaf_reader *r, const char *path, const char *pubkey);
+
+/* ---- Dask (cmd_index_dask.c) ---- */
+
+/* `raiiaf index --dask ADDR` (cmd_index_dask.c): replaces this process with
+ * the Python package's Dask indexer; returns only when that cannot start
+ * (EXIT_MISSING, after a message). */
+int index_dask(const char *scheduler, const char *db, const char *const *dirs, int ndirs, int quiet);
 
 /* ---- environment record (cmd_env.c) ---- */
 

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: raiiaf index DIR... --db LIBRARY.sqlite [-q]\n"
+    "usage: raiiaf index DIR... --db LIBRARY.sqlite [-q] [--dask SCHEDULER_ADDRESS]\n"
     "\n"
     "Walks the folders recursively and records every .raiiaf file in the SQLite\n"
     "database (created when missing; tables described in docs/INDEX.md): path, size,\n"
@@ -18,7 +18,12 @@ static const char usage[] =
     "Run it again to update: unchanged files (same size and mtime) are skipped, changed\n"
     "ones re-read, deleted ones removed.  A progress bar is drawn when stderr is a terminal.\n"
     "  --db FILE     the database\n"
-    "  -q, --quiet   no progress, no per-file messages, no summary\n";
+    "  -q, --quiet   no progress, no per-file messages, no summary\n"
+    "  --dask ADDR   read the files on the Dask cluster whose scheduler is at ADDR\n"
+    "                (tcp://host:8786): runs raiiaf.dask.main in python3 (RAIIAF_PYTHON\n"
+    "                names another interpreter), which needs the raiiaf Python package and\n"
+    "                dask.distributed here and on the workers.  Exit status 6 when they\n"
+    "                are missing.\n";
 
 static double now_s(void)
 {
@@ -75,7 +80,7 @@ int cli_index_run(const char *const *dirs, int ndirs, const char *db, int show_p
 
 int cmd_index(int argc, char **argv)
 {
-    const char *db = NULL;
+    const char *db = NULL, *dask = NULL;
     int quiet = 0, nd = 0;
     const char **dirs = calloc((size_t)argc + 1, sizeof *dirs);
     if (!dirs) return EXIT_SYSTEM;
@@ -94,6 +99,12 @@ int cmd_index(int argc, char **argv)
                 return EXIT_USAGE;
             }
             db = v;
+        } else if ((k = cli_opt(argc, argv, &i, "--dask", &v))) { /* cmd_index_dask.c */
+            if (k < 0) {
+                free(dirs);
+                return EXIT_USAGE;
+            }
+            dask = v;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             cli_err("index: unknown option '%s' (see raiiaf index --help)", argv[i]);
             free(dirs);
@@ -104,6 +115,11 @@ int cmd_index(int argc, char **argv)
         cli_err("index: %s", !db ? "no database given (--db LIBRARY.sqlite)" : "no folder given");
         free(dirs);
         return EXIT_USAGE;
+    }
+    if (dask) {
+        int rc = index_dask(dask, db, dirs, nd, quiet);
+        free(dirs);
+        return rc;
     }
     raiiaf_index_stats st;
     int status = cli_index_run(dirs, nd, db, !quiet && isatty(2), quiet, &st);

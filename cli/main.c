@@ -30,7 +30,8 @@ static const char usage[] =
     "\n"
     "Exit status: 0 success; 1 verify found a problem; 2 usage error; 3 an input is\n"
     "unreadable (missing), corrupt or invalid; 4 I/O or system error; 5 another writer\n"
-    "kept the file locked (edit, sign, compact, recover, index).\n";
+    "kept the file locked (edit, sign, compact, recover, index); 6 index --dask cannot\n"
+    "start Python, the raiiaf package or dask.distributed.\n";
 
 int main(int argc, char **argv)
 {

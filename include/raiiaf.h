@@ -1112,6 +1112,16 @@ RAIIAF_API int raiiaf_index_commit(raiiaf_index *idx);
 /* Since 0.3.0.  Drops the transaction raiiaf_index_begin() opened. */
 RAIIAF_API int raiiaf_index_rollback(raiiaf_index *idx);
 
+/* Since 0.3.0.  Deletes the rows (files, tags, tensors, full text) of the
+ * file recorded under `path` exactly as given, as raiiaf_index_run() does
+ * for a file gone from its folders; for writers that list the files
+ * themselves and store rows with raiiaf_index_put_row_json() (raiiaf.dask).
+ * *removed (may be NULL) is 1 when a row was there, 0 when none was (not
+ * an error).  Outside raiiaf_index_begin() the call is its own transaction.
+ * RAIIAF_E_STATE on a read-only handle, RAIIAF_E_IO when the database
+ * fails, RAIIAF_E_BUSY when another writer kept it locked for 30 s. */
+RAIIAF_API int raiiaf_index_remove_path(raiiaf_index *idx, const char *path, int *removed);
+
 /* raiiaf_index_query flags.  Since 0.3.0. */
 #define RAIIAF_INDEX_HAS_TENSORS 1u  /* only files holding at least one tensor */
 #define RAIIAF_INDEX_NEWEST_FIRST 2u /* order by mtime, newest first (default: by path) */

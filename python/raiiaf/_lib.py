@@ -249,6 +249,8 @@ _PROTOS = {
     "raiiaf_server_start": (c_int, [c_char_p, c_char_p, c_uint, c_uint, P(c_void_p), c_char_p, c_size_t]),
     "raiiaf_server_port": (c_uint, [c_void_p]),
     "raiiaf_server_stop": (None, [c_void_p]),
+    # the index, written by raiiaf.dask (python/raiiaf/_dask_index.py)
+    "raiiaf_index_remove_path": (c_int, [c_void_p, c_char_p, P(c_int)]),
 }
 
 def _candidates():

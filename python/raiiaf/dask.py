@@ -16,6 +16,12 @@ opens its files itself (metadata only: header, footer and manifest; remote
 files by range requests), so only paths travel to the cluster and records
 come back.  ``latents=[names]`` adds those latents (numpy arrays) to each
 record.  ``dataframe()`` gives the same as a Dask dataframe (needs pandas).
+
+``index(sources, db, scheduler)`` is ``raiiaf index`` with the files read on
+the cluster (python/raiiaf/_dask_index.py); ``python3 -m raiiaf.dask index
+--scheduler ADDR --db DB DIR...`` runs it, and is what ``raiiaf index --dask
+ADDR`` runs.  Imports inside this package are relative and Dask's are
+absolute, so this module's name does not hide the ``dask`` package.
 """
 
 import hashlib
@@ -23,6 +29,7 @@ import json
 import os
 
 from . import _core, _remote, data
+from ._dask_index import IndexResult, index, main  # noqa: F401 - raiiaf.dask.index, .main
 
 COLUMNS = ("path", "size", "mtime_ns", "format", "model", "model_hash", "prompt", "negative_prompt", "seed",
            "steps", "sampler", "scheduler", "cfg_scale", "width", "height", "image_format", "tool", "digest",
@@ -128,3 +135,11 @@ def dataframe(source, **kw):
 
     meta = pd.DataFrame({c: pd.Series(dtype="object") for c in COLUMNS + ("tags",)})
     return records(source, **kw).map(flat).to_dataframe(meta=meta)
+
+
+if __name__ == "__main__":  # python3 -m raiiaf.dask index ...
+    import sys
+    # Run the copy imported as raiiaf.dask, not this __main__ one, so that what
+    # is sent to the workers is named by its importable module.
+    from raiiaf.dask import main as _main
+    sys.exit(_main())

@@ -6,6 +6,7 @@
  *   index_store.c   a row -> the tables (checked strictly first)
  *   index_scan.c    the walk, the worker threads, raiiaf_index_run()
  *   index_search.c  a query -> rows as JSON (also used by src/serve/api.c)
+ *   index_remove.c  raiiaf_index_remove_path(): one path's rows dropped
  */
 #ifndef RAIIAF_INDEX_IMPL_H
 #define RAIIAF_INDEX_IMPL_H
