@@ -221,6 +221,15 @@ _PROTOS = {
     "raiiaf_server_start": (c_int, [c_char_p, c_char_p, c_uint, c_uint, P(c_void_p), c_char_p, c_size_t]),
     "raiiaf_server_port": (c_uint, [c_void_p]),
     "raiiaf_server_stop": (None, [c_void_p]),
+    "raiiaf_api_open": (c_int, [c_char_p, c_uint, P(c_void_p)]),
+    "raiiaf_api_free": (None, [c_void_p]),
+    "raiiaf_api_request": (c_int, [c_void_p, c_char_p, c_char_p, c_char_p, P(c_int), P(c_char_p), P(c_void_p),
+                                   P(c_size_t)]),
+    "raiiaf_server_start_flags": (c_int, [c_char_p, c_char_p, c_uint, c_uint, c_uint, P(c_void_p), c_char_p,
+                                          c_size_t]),
+    "raiiaf_server_url": (c_char_p, [c_void_p]),
+    "raiiaf_server_token": (c_char_p, [c_void_p]),
+    "raiiaf_reader_history": (c_int, [c_void_p, P(c_void_p), P(c_size_t)]),
 }
 
 def _candidates():

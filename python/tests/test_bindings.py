@@ -20,7 +20,7 @@ P = ctypes.POINTER
 _STRUCTS = {"raiiaf_tensor_info": _lib.TensorInfo, "raiiaf_chunk_info": _lib.ChunkInfo, "raiiaf_recipe": _lib.Recipe,
             "raiiaf_drift_item": _lib.DriftItem, "raiiaf_signature_info": _lib.SignatureInfo,
             "raiiaf_array": _lib.Array}
-_HANDLES = {"raiiaf_reader", "raiiaf_writer", "raiiaf_edit", "raiiaf_env", "raiiaf_drift", "raiiaf_import", "raiiaf_server"}
+_HANDLES = {"raiiaf_reader", "raiiaf_writer", "raiiaf_edit", "raiiaf_env", "raiiaf_drift", "raiiaf_import", "raiiaf_server", "raiiaf_api"}
 _SCALARS = {"int": ctypes.c_int, "unsigned": ctypes.c_uint, "size_t": ctypes.c_size_t, "double": ctypes.c_double,
             "uint32_t": ctypes.c_uint32, "uint64_t": ctypes.c_uint64,
             # enums are ints in the C ABI
