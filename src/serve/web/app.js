@@ -94,7 +94,7 @@ async function showDetail(id) {
     b.onclick = () => navigator.clipboard && navigator.clipboard.writeText($(b.dataset.copy).textContent);
   const st = $("settings");
   for (const k of ["model", "model_hash", "seed", "steps", "sampler", "scheduler", "cfg_scale", "width", "height",
-                   "image_format", "tool", "format", "signature", "digest"]) {
+                   "image_format", "tool", "format", "digest"]) {
     const v = k === "format" ? j.format : ix[k];
     if (v !== null && v !== undefined) st.append(el("tr", {}, el("th", { textContent: k }), el("td", { textContent: String(v) })));
   }
