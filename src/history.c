@@ -82,7 +82,7 @@ int raiiaf_reader_history(raiiaf_reader *r, char **json, size_t *size)
         size_t len;
         uint64_t off;
         rc = raiiaf_reader_manifest_at(r, v, &text, &len, &off);
-        json_t *m = rc ? NULL : raiiaf_json_loadb(text, len, 0, NULL);
+        json_t *m = rc ? NULL : raiiaf_json_loadb(text, len, RAIIAF_JSON_PYTHON, NULL); /* format 1 too */
         raiiaf_free(text);
         if (!m) {
             if (!rc) rc = RAIIAF_E_JSON;

@@ -108,7 +108,7 @@ const char *api_manifest_family(raiiaf_reader *rd, unsigned channels)
     (void)channels;
     size_t n = 0;
     const char *m = raiiaf_reader_manifest(rd, &n);
-    json_t *root = m ? raiiaf_json_loadb(m, n, 0, NULL) : NULL;
+    json_t *root = m ? raiiaf_json_loadb(m, n, RAIIAF_JSON_PYTHON, NULL) : NULL; /* format 1 too */
     json_t *meta = json_object_get(root, "raiiaf_metadata");
     if (!meta) meta = root;
     json_t *mi = json_object_get(meta, "model_info"), *gs = json_object_get(mi, "generation_settings");
