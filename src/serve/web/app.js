@@ -177,10 +177,12 @@ function showTags(id, tags) {
 function showSignature(sg) {
   const p = $("signature");
   if (!sg || sg.state === "none") { p.textContent = "not signed"; return; }
-  const what = { valid: "valid", edited: "valid for version " + sg.signed_version + ", edited since",
-                 invalid: "INVALID", error: "cannot be checked" }[sg.state] || sg.state;
+  const key = sg.key_id ? " (key " + sg.key_id + ")" : "";
   p.className = sg.state === "valid" ? "good" : sg.state === "edited" ? "" : "bad";
-  p.textContent = "signature " + what + (sg.key_id ? " (key " + sg.key_id + ")" : "") + (sg.message ? ": " + sg.message : "");
+  p.textContent = sg.state === "valid" ? "signature valid" + key
+    : sg.state === "edited" ? "signed version " + sg.signed_version + key + ", edited since"
+    : sg.state === "invalid" ? "signature INVALID" + key + ": " + sg.message
+    : "signature cannot be checked: " + sg.message;
 }
 
 function showEnv(env) {
