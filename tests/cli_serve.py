@@ -452,6 +452,21 @@ class Edit(unittest.TestCase):
         r = json.loads(run("history", "--json", self.path).stdout)
         self.assertEqual(len(r), 3)
 
+    def test_edit_replaces_the_cached_thumbnail(self):
+        token = page_token(self.base)
+        folder = os.path.join(self.dir, "db.sqlite.thumbs", str(self.id))
+        st, h1, t1 = get(self.base + "/api/file/%d/thumb" % self.id)
+        self.assertEqual(st, 200)
+        old = os.listdir(folder)
+        st, _, body = get(self.url("heron"), {"X-Raiiaf-Token": token}, method="POST")
+        self.assertEqual(st, 200, body)
+        st, h2, t2 = get(self.base + "/api/file/%d/thumb" % self.id, {"If-None-Match": h1["ETag"]})
+        self.assertEqual((st, t2), (200, t1))  # the file changed: a new ETag, the same picture
+        self.assertNotEqual(h2["ETag"], h1["ETag"])
+        new = os.listdir(folder)
+        self.assertEqual(len(new), 1)
+        self.assertNotEqual(new, old)
+
 
 class Cache(unittest.TestCase):
     def test_second_start_serves_thumbnail_from_disk(self):
@@ -472,7 +487,10 @@ class Cache(unittest.TestCase):
                 self.assertEqual((stats["thumbnails_made"], stats["thumbnail_cache_hits"]), (1, 0))
             finally:
                 stop(p)
-            self.assertEqual(os.listdir(db + ".thumbs"), [n for n in os.listdir(db + ".thumbs") if n.startswith("%d-" % fid)])
+            self.assertEqual(os.listdir(db + ".thumbs"), [str(fid)])  # DB.thumbs/ID/SIZE-MTIME.png
+            st_ = os.stat(os.path.join(files, "f0.raiiaf"))  # the file of seed 100
+            self.assertEqual(os.listdir(os.path.join(db + ".thumbs", str(fid))),
+                             ["%d-%d.png" % (st_.st_size, st_.st_mtime_ns)])
             p, base, _ = start_server(["--db", db])
             try:
                 st, h2, thumb2 = get(base + "/api/file/%d/thumb" % fid)

@@ -5,11 +5,14 @@
  * beside the index database, never beside the originals. */
 #include "api_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 int raiiaf_api_open(const char *db_path, unsigned flags, raiiaf_api **out)
 {
@@ -177,12 +180,14 @@ int api_verify(raiiaf_api *a, long long id, const char *path, int *failed, char 
     return RAIIAF_OK;
 }
 
-/* DB.thumbs/ID-SIZE-MTIME.png: the name changes whenever the file does. */
-static int thumb_path(raiiaf_api *a, long long id, const char *path, char *out, size_t cap)
+/* DB.thumbs/ID/SIZE-MTIME.png: the name changes whenever the file does;
+ * `folder` (may be NULL) gets DB.thumbs/ID. */
+static int thumb_path(raiiaf_api *a, long long id, const char *path, char *out, size_t cap, char *folder)
 {
     long long size, mtime;
     if (api_file_key(path, &size, &mtime)) return -1;
-    int n = snprintf(out, cap, "%s/%lld-%lld-%lld.png", a->thumb_dir, id, size, mtime);
+    int n = snprintf(out, cap, "%s/%lld/%lld-%lld.png", a->thumb_dir, id, size, mtime);
+    if (folder) snprintf(folder, cap, "%s/%lld", a->thumb_dir, id);
     return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
@@ -191,7 +196,7 @@ static int thumb_path(raiiaf_api *a, long long id, const char *path, char *out, 
 int api_thumb_cached(raiiaf_api *a, long long id, const char *path, unsigned char **png, size_t *n)
 {
     char p[4200];
-    if (thumb_path(a, id, path, p, sizeof p)) return -1;
+    if (thumb_path(a, id, path, p, sizeof p, NULL)) return -1;
     FILE *f = fopen(p, "rb");
     if (!f) return -1;
     unsigned char *buf = NULL;
@@ -212,9 +217,18 @@ int api_thumb_cached(raiiaf_api *a, long long id, const char *path, unsigned cha
 
 void api_thumb_store(raiiaf_api *a, long long id, const char *path, const unsigned char *png, size_t n)
 {
-    char p[4200], err[256];
-    if (thumb_path(a, id, path, p, sizeof p)) return;
+    char p[4200], folder[4200], err[256];
+    if (thumb_path(a, id, path, p, sizeof p, folder)) return;
     /* A cache: a folder that cannot be made (read-only place) only costs speed. */
     if (mkdir(a->thumb_dir, 0700) && errno != EEXIST) return;
-    raiiaf_write_file(p, png, n, err, sizeof err);
+    if (mkdir(folder, 0700) && errno != EEXIST) return;
+    if (raiiaf_write_file(p, png, n, err, sizeof err)) return;
+    /* The file's older thumbnails (before an edit or a replacement) go: one
+     * per file is kept, not one per version. */
+    const char *mine = strrchr(p, '/') + 1;
+    DIR *d = opendir(folder);
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        if (de->d_name[0] != '.' && strcmp(de->d_name, mine)) unlinkat(dirfd(d), de->d_name, 0);
+    if (d) closedir(d);
 }
