@@ -1064,7 +1064,7 @@ RAIIAF_API int raiiaf_api_etag(const char *db_path, const char *path, const char
 /* Since 0.3.0.  The API as a long-lived object (what the server holds): it
  * keeps what requests share -- the environment captured once for drift,
  * verification and signature states cached per file id, size and mtime,
- * thumbnails cached on disk in the folder DB_PATH.thumbs/ beside the index
+ * thumbnails cached on disk in DB_PATH.thumbs/ID/ beside the index
  * (never beside the originals), and counters ("/api/stats").  Thread-safe:
  * one object serves concurrent requests.  `flags`: RAIIAF_API_ALLOW_EDIT
  * enables the write endpoints (POST/DELETE /api/file/ID/tags?tag=T: an
