@@ -52,6 +52,7 @@ bench: bootstrap
 	build-bench/bench_format --runs 11
 	build-bench/bench_index
 	build-bench/bench_info --runs 51 --gib 10
+	build-bench/bench_serve --requests 10000 --clients 64 --rounds 3
 
 install: build
 	cmake --install $(BUILD)

@@ -14,22 +14,27 @@ extern char **environ;
 
 static const char usage[] =
     "usage: raiiaf serve [DIR...] [--db LIBRARY.sqlite] [--bind ADDR] [--port N] [--threads N] [--open]\n"
+    "                    [--allow-edit]\n"
     "\n"
     "Indexes the folders (incrementally, like `raiiaf index`), then serves a local web\n"
-    "app and a JSON API over the index (README: \"raiiaf serve\").  Read-only.\n"
+    "app and a JSON API over the index (README: \"raiiaf serve\").  Read-only unless\n"
+    "--allow-edit.\n"
     "  --db FILE     the index database (default: DIR/.raiiaf-library.sqlite of the first DIR;\n"
     "                without DIRs, an existing database is served as it is)\n"
-    "  --bind ADDR   IPv4 address to listen on (default 127.0.0.1: this machine only)\n"
+    "  --bind ADDR   IPv4 or IPv6 address to listen on (default 127.0.0.1: this machine\n"
+    "                only; ::1 is the IPv6 loopback, 0.0.0.0 / :: every interface)\n"
     "  --port N      port (default 8787; 0 picks a free one)\n"
     "  --threads N   worker threads (default 4)\n"
     "  --open        open the page in the desktop's browser (xdg-open)\n"
+    "  --allow-edit  tags can be added and removed in the page (append-only edits of the\n"
+    "                files; each request needs this run's random token, which the page holds)\n"
     "  -q, --quiet   no indexing progress or summary\n";
 
 int cmd_serve(int argc, char **argv)
 {
     const char *db = NULL, *bind_addr = "127.0.0.1";
     unsigned long long port = 8787, threads = 4;
-    int open_browser = 0, quiet = 0, nd = 0, status = EXIT_USAGE;
+    int open_browser = 0, quiet = 0, allow_edit = 0, nd = 0, status = EXIT_USAGE;
     const char **dirs = calloc((size_t)argc + 1, sizeof *dirs);
     char *dbbuf = NULL;
     if (!dirs) return EXIT_SYSTEM;
@@ -42,6 +47,7 @@ int cmd_serve(int argc, char **argv)
             goto done;
         }
         if (!strcmp(argv[i], "--open")) open_browser = 1;
+        else if (!strcmp(argv[i], "--allow-edit")) allow_edit = 1;
         else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) quiet = 1;
         else if ((k = cli_opt(argc, argv, &i, "--db", &v))) {
             if (k < 0) goto done;
@@ -97,16 +103,19 @@ int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     raiiaf_server *srv = NULL;
     char err[256];
-    int e = raiiaf_server_start(db, bind_addr, (unsigned)port, (unsigned)threads, &srv, err, sizeof err);
+    int e = raiiaf_server_start_flags(db, bind_addr, (unsigned)port, (unsigned)threads,
+                                      allow_edit ? RAIIAF_API_ALLOW_EDIT : 0, &srv, err, sizeof err);
     if (e) {
         cli_err("serve: %s", err[0] ? err : raiiaf_strerror(e));
         status = e == RAIIAF_E_ARG ? EXIT_USAGE : EXIT_SYSTEM;
         goto done;
     }
     char url[96];
-    snprintf(url, sizeof url, "http://%s:%u/", bind_addr, raiiaf_server_port(srv));
-    printf("serving %s on %s (%s; read-only); Ctrl-C stops\n", db, url,
-           !strncmp(bind_addr, "127.", 4) ? "this machine only" : "REACHABLE FROM THE NETWORK, no authentication");
+    snprintf(url, sizeof url, "%s", raiiaf_server_url(srv));
+    int loopback = !strncmp(bind_addr, "127.", 4) || !strcmp(bind_addr, "::1");
+    printf("serving %s on %s (bound to %s: %s; %s); Ctrl-C stops\n", db, url, bind_addr,
+           loopback ? "this machine only" : "REACHABLE FROM THE NETWORK, no authentication",
+           allow_edit ? "tags editable with this run's token" : "read-only");
     fflush(stdout);
     if (open_browser) {
         pid_t pid;

@@ -1,7 +1,9 @@
 /* fuzz_serve_api.c -- libFuzzer harness for `raiiaf serve`'s request
  * handling: input is "PATH\nQUERY" (raw, %-encoded, as a browser sends it)
- * given to raiiaf_api_handle over a small index made once at start (one
- * file with a 4x8x8 float32 latent, indexed by raiiaf_index_run).
+ * given to raiiaf_api_request over a small index made once at start (one
+ * file with a 4x8x8 float32 latent, indexed by raiiaf_index_run); a PATH that
+ * starts with "POST " or "DELETE " is sent with that method (the API
+ * object is read-only: edits must be refused, the file never changes).
  *
  * Every request must get a response with an HTTP status 200..599, and every
  * 4xx/5xx must be a JSON object with an "error" string. */
@@ -18,6 +20,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char db[4096];
+static raiiaf_api *api; /* one per run, as the server holds it: its caches are fuzzed too */
 static char tmpdir[64];
 
 static void remove_index(void)
@@ -54,7 +57,10 @@ static void make_index(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!db[0]) make_index();
+    if (!db[0]) {
+        make_index();
+        if (raiiaf_api_open(db, 0, &api)) abort();
+    }
     char *buf = malloc(size + 1);
     if (!buf) return 0;
     memcpy(buf, data, size);
@@ -69,7 +75,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *type = NULL;
     unsigned char *body = NULL;
     size_t n = 0;
-    int rc = raiiaf_api_handle(db, buf, query, &status, &type, &body, &n);
+    const char *method = "GET", *path = buf;
+    if (!strncmp(buf, "POST ", 5)) method = "POST", path = buf + 5;
+    else if (!strncmp(buf, "DELETE ", 7)) method = "DELETE", path = buf + 7;
+    int rc = raiiaf_api_request(api, method, path, query, &status, &type, &body, &n);
+    if (rc == RAIIAF_OK && strcmp(method, "GET") && status < 400) __builtin_trap(); /* an edit got through */
     if (rc == RAIIAF_OK) {
         if (status < 200 || status > 599 || !type || (!body && n)) __builtin_trap();
         if (status >= 400) {

@@ -560,6 +560,15 @@ RAIIAF_API uint64_t raiiaf_reader_trailing_bytes(const raiiaf_reader *r);
  * offset; release the text with raiiaf_free(). */
 RAIIAF_API int raiiaf_reader_manifest_at(raiiaf_reader *r, uint32_t version, char **json, size_t *size, uint64_t *offset);
 
+/* Since 0.3.0.  Every manifest version of the file (1..latest) as a JSON
+ * array (what `raiiaf history --json` prints): [{"version": N, "time":
+ * file_info's modified or created time or null, "offset": the manifest's
+ * offset, "changes": [{"op": "added"|"removed"|"changed", "path": a JSON
+ * Pointer}]}], each version's changes against the one before (the first
+ * has none); /raiiaf_metadata/file_info, rewritten by every version, is
+ * left out.  Release *json with raiiaf_free(). */
+RAIIAF_API int raiiaf_reader_history(raiiaf_reader *r, char **json, size_t *size);
+
 /* ---------------------------------------------------------------------- */
 /* Format 1 (the original Python package's files; docs/SPEC.md Appendix A) */
 /* ---------------------------------------------------------------------- */
@@ -1140,6 +1149,9 @@ typedef struct raiiaf_index_query {
     int64_t limit;     /* at most this many rows; negative: all */
     uint64_t offset;   /* skip this many first */
     const char *fields; /* comma-separated keys of each row, in this order; NULL: all (see below) */
+    const char *sampler;  /* the sampler equals this (ASCII case-insensitive); NULL: any */
+    int64_t mtime_min_ns; /* the file was modified at or after this (ns since the epoch); 0: no bound */
+    int64_t mtime_max_ns; /* ... at or before this; 0: no bound */
 } raiiaf_index_query;
 
 /* Receives one matching row as a JSON object (`len` bytes, NUL-terminated,
@@ -1204,7 +1216,9 @@ RAIIAF_API const char *raiiaf_latent_family_guess(const char *model, unsigned ch
  * *status (HTTP), *content_type (static string) and *body (released with
  * raiiaf_free(); errors are {"error": "..."} with a 4xx/5xx status).
  * Returns RAIIAF_OK whenever a response was made, RAIIAF_E_NOMEM or
- * RAIIAF_E_ARG otherwise. */
+ * RAIIAF_E_ARG otherwise.  Also "/api/file/ID/env", ".../signature",
+ * ".../history" (also parts of "/api/file/ID") and "/api/stats".  GET
+ * only, nothing kept between calls (raiiaf_api_request keeps caches). */
 RAIIAF_API int raiiaf_api_handle(const char *db_path, const char *path, const char *query, int *status,
                                  const char **content_type, unsigned char **body, size_t *body_size);
 
@@ -1213,6 +1227,25 @@ RAIIAF_API int raiiaf_api_handle(const char *db_path, const char *path, const ch
  * manifest digest, size and mtime), so a revalidation costs no decoding.
  * RAIIAF_E_NOT_FOUND for other paths and unknown ids. */
 RAIIAF_API int raiiaf_api_etag(const char *db_path, const char *path, const char *query, char etag[48]);
+
+/* Since 0.3.0.  The API as a long-lived object (what the server holds): it
+ * keeps what requests share -- the environment captured once for drift,
+ * verification and signature states cached per file id, size and mtime,
+ * thumbnails cached on disk in DB_PATH.thumbs/ID/ beside the index
+ * (never beside the originals), and counters ("/api/stats").  Thread-safe:
+ * one object serves concurrent requests.  `flags`: RAIIAF_API_ALLOW_EDIT
+ * enables the write endpoints (POST/DELETE /api/file/ID/tags?tag=T: an
+ * append-only edit of the file, then its index row refreshed); without it
+ * they answer 403. */
+#define RAIIAF_API_ALLOW_EDIT 0x1u
+typedef struct raiiaf_api raiiaf_api;
+RAIIAF_API int raiiaf_api_open(const char *db_path, unsigned flags, raiiaf_api **out);
+/* Since 0.3.0.  Frees the object.  Accepts NULL. */
+RAIIAF_API void raiiaf_api_free(raiiaf_api *api);
+/* Since 0.3.0.  As raiiaf_api_handle() for `method` "GET", "HEAD", "POST"
+ * or "DELETE" (others: 405), with the object's caches and flags. */
+RAIIAF_API int raiiaf_api_request(raiiaf_api *api, const char *method, const char *path, const char *query,
+                                  int *status, const char **content_type, unsigned char **body, size_t *body_size);
 
 /* An HTTP server for the API and the embedded web app (libmicrohttpd). */
 typedef struct raiiaf_server raiiaf_server;
@@ -1223,6 +1256,22 @@ typedef struct raiiaf_server raiiaf_server;
  * most 256 connections, 30 s idle timeout, 64 KiB per request. */
 RAIIAF_API int raiiaf_server_start(const char *db_path, const char *bind_addr, unsigned port, unsigned threads,
                                    raiiaf_server **out, char *err, size_t errsize);
+/* Since 0.3.0.  raiiaf_server_start() with `flags`: RAIIAF_API_ALLOW_EDIT
+ * serves the write endpoints, each request needing the header
+ * X-Raiiaf-Token with the per-session token (32 random bytes as hex, made
+ * at start; the page gets it in <meta name="raiiaf-token">).  bind_addr may
+ * be IPv4 or IPv6 text ("::1").  Every request whose Host is not the
+ * served address (on a loopback bind: the address or "localhost", with the
+ * port) or whose Origin is not "http://" + Host is refused (403): no other
+ * web site, nor DNS rebinding, can use the API from a browser. */
+RAIIAF_API int raiiaf_server_start_flags(const char *db_path, const char *bind_addr, unsigned port, unsigned threads,
+                                         unsigned flags, raiiaf_server **out, char *err, size_t errsize);
+/* Since 0.3.0.  The URL the server answers on ("http://127.0.0.1:8787/",
+ * "http://[::1]:8787/"); owned by the server. */
+RAIIAF_API const char *raiiaf_server_url(const raiiaf_server *server);
+/* Since 0.3.0.  The per-session edit token (64 hex digits), or "" without
+ * RAIIAF_API_ALLOW_EDIT; owned by the server. */
+RAIIAF_API const char *raiiaf_server_token(const raiiaf_server *server);
 /* Since 0.3.0.  The port the server listens on. */
 RAIIAF_API unsigned raiiaf_server_port(const raiiaf_server *server);
 /* Since 0.3.0.  Stops the server (waits for requests in progress) and frees it. */

@@ -51,7 +51,9 @@ class Browser(unittest.TestCase):
         r = run("create", "-o", os.path.join(files, "traj.raiiaf"), *args, "--prompt", "trajectory of a hare",
                 "--model", "sd_xl_base_1.0", "--seed", "7")
         assert r.returncode == 0, r.stderr
-        cls.proc, cls.base, _ = start_server([files, "--db", os.path.join(cls.dir, "lib.sqlite")])
+        cls.files = files
+        # --allow-edit: the tag editing step (the read-only default is cli_serve.py's).
+        cls.proc, cls.base, _ = start_server([files, "--db", os.path.join(cls.dir, "lib.sqlite"), "--allow-edit"])
         opts = webdriver.ChromeOptions()
         opts.binary_location = CHROMIUM
         for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -136,6 +138,33 @@ class Browser(unittest.TestCase):
         self.assertIn(str(SEEDS[2]), d.find_element(By.ID, "detail-view").text)
         self.assertEqual(d.execute_script("return document.querySelectorAll('#detail-view script, #detail-view img[src=\"x\"]').length"), 0)
         self.assertEqual(d.execute_script("return typeof window.__pwned"), "undefined")
+
+    def test_add_tag_in_the_page(self):
+        d = self.drv
+        d.get(self.base + "/?seed=7")
+        self.wait(lambda _: len(self.cards()) == 1, "one card")
+        self.cards()[0].click()
+        self.wait(lambda _: not d.find_element(By.ID, "tag-form").get_attribute("hidden"), "tag form shown")
+        # The panels: environment (captured at create on this machine: no drift), history, signature.
+        self.wait(lambda _: "no drift" in d.find_element(By.ID, "env-note").text, "environment panel")
+        self.assertIn("version 1", d.find_element(By.ID, "history").text)
+        self.assertEqual(d.find_element(By.ID, "signature").text, "not signed")
+        self.wait(lambda _: d.find_element(By.ID, "verify").text.startswith("OK"), "verified")
+        hostile_tag = '<img src=x onerror="window.__pwned=1">'
+        for tag in ("hare", hostile_tag):
+            box = d.find_element(By.ID, "new-tag")
+            box.send_keys(tag)
+            d.find_element(By.CSS_SELECTOR, "#tag-form button").click()
+            # Read in one script: the list is rebuilt when the answer comes.
+            self.wait(lambda _: tag in d.execute_script(
+                "return Array.from(document.querySelectorAll('#tags li'), (li) => li.firstChild.textContent)"),
+                "tag listed")
+        self.assertEqual(d.execute_script("return typeof window.__pwned"), "undefined")
+        d.save_screenshot(os.path.join(self.shots, "tags.png"))
+        from clitest import run
+        info = run("info", os.path.join(self.files, "traj.raiiaf")).stdout.decode()
+        self.assertIn("hare", info)
+        self.assertEqual(run("verify", os.path.join(self.files, "traj.raiiaf")).returncode, 0)
 
 
 if __name__ == "__main__":

@@ -229,6 +229,121 @@ static void test_api_errors(void **state)
     free(big);
 }
 
+static json_t *request_json(raiiaf_api *api, const char *method, const char *path, const char *query, int want)
+{
+    int status = 0;
+    const char *type = NULL;
+    unsigned char *body = NULL;
+    size_t n = 0;
+    assert_int_equal(raiiaf_api_request(api, method, path, query, &status, &type, &body, &n), RAIIAF_OK);
+    assert_int_equal(status, want);
+    assert_string_equal(type, "application/json");
+    json_t *j = json_loadb((const char *)body, n, 0, NULL);
+    assert_non_null(j);
+    raiiaf_free(body);
+    return j;
+}
+
+static long long stat_of(raiiaf_api *api, const char *key)
+{
+    json_t *j = request_json(api, "GET", "/api/stats", NULL, 200);
+    long long v = json_integer_value(json_object_get(j, key));
+    json_decref(j);
+    return v;
+}
+
+/* The long-lived API object: edits only with the flag, caches counted. */
+static void test_api_object_edits_and_caches(void **state)
+{
+    api_fixture *f = *state;
+    raiiaf_api *ro = NULL, *rw = NULL;
+    assert_int_equal(raiiaf_api_open(f->db, 0x80, &ro), RAIIAF_E_ARG);
+    assert_int_equal(raiiaf_api_open(f->db, 0, &ro), RAIIAF_OK);
+    json_t *j = request_json(ro, "POST", "/api/file/1/tags", "tag=new", 403);
+    assert_non_null(strstr(json_string_value(json_object_get(j, "error")), "--allow-edit"));
+    json_decref(j);
+    json_decref(request_json(ro, "POST", "/api/search", NULL, 405));
+    json_decref(request_json(ro, "PUT", "/api/file/1", NULL, 405));
+    json_decref(request_json(ro, "DELETE", "/api/file/1/image", NULL, 405));
+    assert_int_equal(raiiaf_api_open(f->db, RAIIAF_API_ALLOW_EDIT, &rw), RAIIAF_OK);
+    json_decref(request_json(rw, "POST", "/api/file/1/tags", NULL, 400));
+    json_decref(request_json(rw, "POST", "/api/file/999/tags", "tag=x", 404));
+    j = request_json(rw, "POST", "/api/file/1/tags", "tag=kestrel", 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "version")), 2);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "tags"), 0)), "kestrel");
+    json_decref(j);
+    /* The index row was refreshed: the read-only object finds the tag. */
+    j = request_json(ro, "GET", "/api/search", "tag=kestrel", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "items")), 1);
+    json_decref(j);
+    assert_int_equal(stat_of(rw, "edits"), 1);
+    /* Thumbnails: made once, then read from DB.thumbs/ by any object. */
+    for (int k = 0; k < 2; k++) {
+        int status;
+        const char *type;
+        unsigned char *body;
+        size_t n;
+        assert_int_equal(raiiaf_api_request(k ? rw : ro, "GET", "/api/file/2/thumb", NULL, &status, &type, &body, &n),
+                         RAIIAF_OK);
+        assert_int_equal(status, 200);
+        assert_memory_equal(body, "\x89PNG", 4);
+        raiiaf_free(body);
+    }
+    assert_int_equal(stat_of(ro, "thumbnails_made"), 1);
+    assert_int_equal(stat_of(rw, "thumbnails_made"), 0);
+    assert_int_equal(stat_of(rw, "thumbnail_cache_hits"), 1);
+    /* Verification: run once per file state, then cached. */
+    for (int k = 0; k < 2; k++) {
+        j = request_json(ro, "GET", "/api/file/1/verify", NULL, 200);
+        assert_true(json_is_true(json_object_get(j, "ok")));
+        assert_true(json_is_null(json_object_get(j, "failed_check")));
+        json_decref(j);
+    }
+    assert_int_equal(stat_of(ro, "verifications_run"), 1);
+    assert_int_equal(stat_of(ro, "verify_cache_hits"), 1);
+    raiiaf_api_free(ro);
+    raiiaf_api_free(rw);
+}
+
+/* raiiaf_reader_history: each version with the JSON Pointers it changed. */
+static void test_reader_history(void **state)
+{
+    api_fixture *f = *state;
+    char *path = tu_path(f->dir, "f0.raiiaf");
+    raiiaf_edit *ed = NULL;
+    assert_int_equal(raiiaf_edit_open(path, &ed), RAIIAF_OK);
+    assert_int_equal(raiiaf_edit_set_json(ed, "/raiiaf_metadata/model_info/prompt", "\"a/b~c\""), RAIIAF_OK);
+    assert_int_equal(raiiaf_edit_set_json(ed, "/raiiaf_metadata/extensions", "{\"a\": 1}"), RAIIAF_OK);
+    assert_int_equal(raiiaf_edit_commit(ed), RAIIAF_OK);
+    raiiaf_edit_free(ed);
+    assert_int_equal(raiiaf_edit_open(path, &ed), RAIIAF_OK);
+    assert_int_equal(raiiaf_edit_set_json(ed, "/raiiaf_metadata/extensions/x~1y~0z", "2"), RAIIAF_OK);
+    assert_int_equal(raiiaf_edit_commit(ed), RAIIAF_OK);
+    raiiaf_edit_free(ed);
+    raiiaf_reader *r = NULL;
+    assert_int_equal(raiiaf_reader_open_file(path, 0, &r), RAIIAF_OK);
+    char *text = NULL;
+    size_t n = 0;
+    assert_int_equal(raiiaf_reader_history(r, &text, &n), RAIIAF_OK);
+    json_t *h = json_loadb(text, n, 0, NULL);
+    assert_non_null(h);
+    assert_int_equal(json_array_size(h), 3);
+    assert_int_equal(json_array_size(json_object_get(json_array_get(h, 0), "changes")), 0);
+    /* file_info, rewritten by every version, is left out. */
+    json_t *want = json_pack("[{ss ss} {ss ss}]", "op", "changed", "path", "/raiiaf_metadata/model_info/prompt", "op",
+                             "added", "path", "/raiiaf_metadata/extensions");
+    assert_true(json_equal(json_object_get(json_array_get(h, 1), "changes"), want));
+    json_decref(want);
+    /* RFC 6901: '/' is ~1 and '~' is ~0 inside a key. */
+    want = json_pack("[{ss ss}]", "op", "added", "path", "/raiiaf_metadata/extensions/x~1y~0z");
+    assert_true(json_equal(json_object_get(json_array_get(h, 2), "changes"), want));
+    json_decref(want);
+    json_decref(h);
+    raiiaf_free(text);
+    raiiaf_reader_free(r);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -238,6 +353,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_search_and_file, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_errors, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_etag, api_setup, api_teardown),
+        cmocka_unit_test_setup_teardown(test_api_object_edits_and_caches, api_setup, api_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_history, api_setup, api_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

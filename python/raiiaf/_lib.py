@@ -68,7 +68,8 @@ class IndexStats(ctypes.Structure):
 class IndexQuery(ctypes.Structure):
     _fields_ = [("words", P(c_char_p)), ("nwords", c_size_t), ("model", c_char_p), ("has_seed", c_int),
                 ("seed", c_uint64), ("tags", P(c_char_p)), ("ntags", c_size_t), ("flags", c_uint),
-                ("limit", ctypes.c_int64), ("offset", c_uint64), ("fields", c_char_p)]  # raiiaf_index_query
+                ("limit", ctypes.c_int64), ("offset", c_uint64), ("fields", c_char_p),
+                ("sampler", c_char_p), ("mtime_min_ns", ctypes.c_int64), ("mtime_max_ns", ctypes.c_int64)]  # raiiaf_index_query
 
 
 PROBLEM_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_char_p)
@@ -251,6 +252,16 @@ _PROTOS = {
     "raiiaf_server_stop": (None, [c_void_p]),
     # the index, written by raiiaf.dask (python/raiiaf/_dask_index.py)
     "raiiaf_index_remove_path": (c_int, [c_void_p, c_char_p, P(c_int)]),
+
+    "raiiaf_api_open": (c_int, [c_char_p, c_uint, P(c_void_p)]),
+    "raiiaf_api_free": (None, [c_void_p]),
+    "raiiaf_api_request": (c_int, [c_void_p, c_char_p, c_char_p, c_char_p, P(c_int), P(c_char_p), P(c_void_p),
+                                   P(c_size_t)]),
+    "raiiaf_server_start_flags": (c_int, [c_char_p, c_char_p, c_uint, c_uint, c_uint, P(c_void_p), c_char_p,
+                                          c_size_t]),
+    "raiiaf_server_url": (c_char_p, [c_void_p]),
+    "raiiaf_server_token": (c_char_p, [c_void_p]),
+    "raiiaf_reader_history": (c_int, [c_void_p, P(c_void_p), P(c_size_t)]),
 }
 
 def _candidates():

@@ -22,7 +22,7 @@ _STRUCTS = {"raiiaf_tensor_info": _lib.TensorInfo, "raiiaf_chunk_info": _lib.Chu
             "raiiaf_array": _lib.Array, "raiiaf_index_stats": _lib.IndexStats,
             "raiiaf_index_query": _lib.IndexQuery}
 _HANDLES = {"raiiaf_reader", "raiiaf_writer", "raiiaf_edit", "raiiaf_env", "raiiaf_drift", "raiiaf_import", "raiiaf_server",
-            "raiiaf_index"}
+            "raiiaf_index", "raiiaf_api"}
 _SCALARS = {"int": ctypes.c_int, "unsigned": ctypes.c_uint, "size_t": ctypes.c_size_t, "double": ctypes.c_double,
             "uint32_t": ctypes.c_uint32, "uint64_t": ctypes.c_uint64,
             # enums are ints in the C ABI

@@ -161,6 +161,9 @@ int rf_index_query(sqlite3 *db, const raiiaf_index_query *q, rf_index_json_fn fn
     if (q->nwords) p += snprintf(sql + p, sl - (size_t)p, " AND id IN (SELECT rowid FROM prompts WHERE prompts MATCH :fts)");
     if (q->model) p += snprintf(sql + p, sl - (size_t)p, " AND instr(lower(model), lower(:model)) > 0");
     if (q->has_seed) p += snprintf(sql + p, sl - (size_t)p, " AND seed = :seed");
+    if (q->sampler) p += snprintf(sql + p, sl - (size_t)p, " AND lower(sampler) = lower(:sampler)");
+    if (q->mtime_min_ns) p += snprintf(sql + p, sl - (size_t)p, " AND mtime_ns >= :mtmin");
+    if (q->mtime_max_ns) p += snprintf(sql + p, sl - (size_t)p, " AND mtime_ns <= :mtmax");
     for (size_t k = 0; k < q->ntags; k++)
         p += snprintf(sql + p, sl - (size_t)p, " AND EXISTS(SELECT 1 FROM tags t WHERE t.file_id = f.id AND t.tag = ?%zu)",
                       100 + k);
@@ -179,6 +182,9 @@ int rf_index_query(sqlite3 *db, const raiiaf_index_query *q, rf_index_json_fn fn
     if (q->model) sqlite3_bind_text(s, sqlite3_bind_parameter_index(s, ":model"), q->model, -1, SQLITE_STATIC);
     /* stored as its 64 bits (index_store.c) */
     if (q->has_seed) sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":seed"), (sqlite3_int64)q->seed);
+    if (q->sampler) sqlite3_bind_text(s, sqlite3_bind_parameter_index(s, ":sampler"), q->sampler, -1, SQLITE_STATIC);
+    if (q->mtime_min_ns) sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":mtmin"), q->mtime_min_ns);
+    if (q->mtime_max_ns) sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":mtmax"), q->mtime_max_ns);
     for (size_t k = 0; k < q->ntags; k++) sqlite3_bind_text(s, (int)(100 + k), q->tags[k], -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":limit"), q->limit < 0 ? -1 : (sqlite3_int64)q->limit);
     sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":offset"),

@@ -1,11 +1,15 @@
 /* server.c -- the HTTP side of `raiiaf serve` on libmicrohttpd: a thread
- * pool, GET/HEAD only (read-only), the embedded web app, the JSON API
+ * pool, GET/HEAD (and, with RAIIAF_API_ALLOW_EDIT, POST/DELETE of tags
+ * with the per-session token), the embedded web app, the JSON API
  * (api.c), strong ETags (SHA-256 of the body) with 304s, and single byte
- * ranges for downloads.  Security headers on every response. */
+ * ranges for downloads.  Security headers on every response; requests
+ * from another origin, or naming another host, are refused. */
 #include "raiiaf.h"
 
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -20,8 +24,14 @@ extern const char rf_web_style_css[];
 
 struct raiiaf_server {
     struct MHD_Daemon *d;
+    raiiaf_api *api;
     char *db;
-    unsigned port;
+    unsigned port, flags;
+    int loopback;        /* bound to a loopback address: Host is checked */
+    char host[80];       /* "127.0.0.1:8787", "[::1]:8787": the served Host */
+    char url[96];
+    char token[65];      /* "" unless edits are allowed */
+    char *index_html;    /* the page with the token in its meta tag */
 };
 
 static const char CSP[] = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
@@ -145,6 +155,32 @@ static void done(void *cls, struct MHD_Connection *c, void **req, enum MHD_Reque
     *req = NULL;
 }
 
+static enum MHD_Result refuse(struct MHD_Connection *c, int status, const char *msg)
+{
+    char *body = NULL;
+    if (asprintf(&body, "{\"error\":\"%s\"}", msg) < 0) return MHD_NO;
+    return send_buffer(c, status, "application/json", (unsigned char *)body, strlen(body), 1, 0, NULL);
+}
+
+/* Whether the request comes from our own page (or a non-browser client):
+ * Host must name the served address (DNS rebinding gives another name),
+ * and an Origin, which browsers send with cross-site and write requests,
+ * must be this server. */
+static int same_origin(const raiiaf_server *s, struct MHD_Connection *c)
+{
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    if (s->loopback) {
+        char alt[40];
+        snprintf(alt, sizeof alt, "localhost:%u", s->port);
+        if (!host || (strcmp(host, s->host) && strcmp(host, alt))) return 0;
+    }
+    if (origin) {
+        if (!host || strncmp(origin, "http://", 7) || strcmp(origin + 7, host)) return 0;
+    }
+    return 1;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *upload, size_t *upload_size, void **req)
 {
@@ -154,19 +190,26 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         *upload_size = 0; /* bodies are ignored: nothing here accepts one */
         return MHD_YES;
     }
-    if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
-        static const char msg[] = "{\"error\":\"read-only server: only GET and HEAD\"}";
-        return send_buffer(c, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json", (unsigned char *)msg,
-                           sizeof msg - 1, 0, 0, NULL);
+    int reading = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    int writing = !strcmp(method, "POST") || !strcmp(method, "DELETE");
+    if (!reading && !writing) return refuse(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET, HEAD, POST and DELETE");
+    if (!same_origin(s, c)) return refuse(c, MHD_HTTP_FORBIDDEN, "cross-origin request or unknown Host refused");
+    if (writing && s->token[0]) {
+        /* Another page cannot read ours, so it cannot know the token. */
+        const char *tok = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Raiiaf-Token");
+        if (!tok || strlen(tok) != 64 || CRYPTO_memcmp(tok, s->token, 64))
+            return refuse(c, MHD_HTTP_FORBIDDEN, "missing or wrong X-Raiiaf-Token (the page's meta raiiaf-token)");
     }
     char *raw = *req ? strdup(*req) : strdup(url);
     if (!raw) return MHD_NO;
     char *q = strchr(raw, '?');
     if (q) *q++ = '\0';
     enum MHD_Result ret;
-    if (!strcmp(raw, "/") || !strcmp(raw, "/index.html"))
-        ret = send_buffer(c, 200, "text/html; charset=utf-8", (unsigned char *)rf_web_index_html,
-                          strlen(rf_web_index_html), 0, 0, NULL);
+    if (writing && strncmp(raw, "/api/", 5))
+        ret = refuse(c, MHD_HTTP_METHOD_NOT_ALLOWED, "the pages are read-only: only GET and HEAD");
+    else if (!strcmp(raw, "/") || !strcmp(raw, "/index.html"))
+        ret = send_buffer(c, 200, "text/html; charset=utf-8", (unsigned char *)s->index_html,
+                          strlen(s->index_html), 0, 0, NULL);
     else if (!strcmp(raw, "/app.js"))
         ret = send_buffer(c, 200, "text/javascript; charset=utf-8", (unsigned char *)rf_web_app_js,
                           strlen(rf_web_app_js), 0, 0, NULL);
@@ -181,77 +224,136 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         /* A file resource's ETag comes from the index (the manifest digest)
          * without doing the work: a browser's revalidation costs a lookup. */
         char etag[48] = "";
-        raiiaf_api_etag(s->db, raw, q, etag);
+        if (reading) raiiaf_api_etag(s->db, raw, q, etag);
         const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
         if (etag[0] && inm && !strcmp(inm, etag)) {
             free(raw);
             return send_buffer(c, 200, "application/octet-stream", (unsigned char *)"", 0, 0, 1, etag);
         }
-        int e = raiiaf_api_handle(s->db, raw, q, &status, &type, &body, &n);
+        int e = raiiaf_api_request(s->api, method, raw, q, &status, &type, &body, &n);
         if (e) {
             free(body);
-            static const char msg[] = "{\"error\":\"internal error (out of memory)\"}";
-            ret = send_buffer(c, 500, "application/json", (unsigned char *)msg, sizeof msg - 1, 0, 0, NULL);
+            ret = refuse(c, 500, "internal error (out of memory)");
         } else {
             /* Thumbnails and previews are a pure function of the file: cacheable. */
             int cache = strstr(raw, "/thumb") || strstr(raw, "/preview.png");
-            ret = send_buffer(c, status, type, body, n, 1, cache, etag);
+            ret = send_buffer(c, status, type, body, n, 1, cache && status == 200, writing ? NULL : etag);
         }
     } else {
-        static const char msg[] = "{\"error\":\"not found\"}";
-        ret = send_buffer(c, 404, "application/json", (unsigned char *)msg, sizeof msg - 1, 0, 0, NULL);
+        ret = refuse(c, 404, "not found");
     }
     free(raw);
     return ret;
 }
 
-int raiiaf_server_start(const char *db_path, const char *bind_addr, unsigned port, unsigned threads,
-                        raiiaf_server **out, char *err, size_t errsize)
+/* The page with the session's token in <meta name="raiiaf-token" content="">. */
+static char *page_with_token(const char *token)
+{
+    static const char mark[] = "name=\"raiiaf-token\" content=\"";
+    const char *at = strstr(rf_web_index_html, mark);
+    size_t n = strlen(rf_web_index_html), tl = strlen(token);
+    char *out = malloc(n + tl + 1);
+    if (!out) return NULL;
+    if (!at) return memcpy(out, rf_web_index_html, n + 1);
+    size_t head = (size_t)(at - rf_web_index_html) + sizeof mark - 1;
+    memcpy(out, rf_web_index_html, head);
+    memcpy(out + head, token, tl);
+    memcpy(out + head + tl, rf_web_index_html + head, n - head + 1);
+    return out;
+}
+
+static void server_free(raiiaf_server *s)
+{
+    if (!s) return;
+    raiiaf_api_free(s->api);
+    free(s->db);
+    free(s->index_html);
+    OPENSSL_cleanse(s->token, sizeof s->token);
+    free(s);
+}
+
+int raiiaf_server_start_flags(const char *db_path, const char *bind_addr, unsigned port, unsigned threads,
+                              unsigned flags, raiiaf_server **out, char *err, size_t errsize)
 {
     if (err && errsize) err[0] = '\0';
-    if (!db_path || !out || port > 65535) return RAIIAF_E_ARG;
+    if (!db_path || !out || port > 65535 || (flags & ~RAIIAF_API_ALLOW_EDIT)) return RAIIAF_E_ARG;
     *out = NULL;
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, bind_addr ? bind_addr : "127.0.0.1", &sa.sin_addr) != 1) {
-        if (err) snprintf(err, errsize, "bind address '%s' is not an IPv4 address", bind_addr);
+    const char *addr = bind_addr ? bind_addr : "127.0.0.1";
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *sa4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sa6 = (struct sockaddr_in6 *)&ss;
+    int v6 = 0;
+    if (inet_pton(AF_INET, addr, &sa4->sin_addr) == 1) {
+        sa4->sin_family = AF_INET;
+        sa4->sin_port = htons((uint16_t)port);
+    } else if (inet_pton(AF_INET6, addr, &sa6->sin6_addr) == 1) {
+        sa6->sin6_family = AF_INET6;
+        sa6->sin6_port = htons((uint16_t)port);
+        v6 = 1;
+    } else {
+        if (err) snprintf(err, errsize, "bind address '%s' is neither an IPv4 nor an IPv6 address", addr);
         return RAIIAF_E_ARG;
     }
     raiiaf_server *s = calloc(1, sizeof *s);
-    if (!s || !(s->db = strdup(db_path))) {
-        free(s);
+    if (!s || !(s->db = strdup(db_path)) || raiiaf_api_open(db_path, flags, &s->api)) {
+        server_free(s);
+        return RAIIAF_E_NOMEM;
+    }
+    s->flags = flags;
+    s->loopback = v6 ? IN6_IS_ADDR_LOOPBACK(&sa6->sin6_addr) : (ntohl(sa4->sin_addr.s_addr) >> 24) == 127;
+    if (flags & RAIIAF_API_ALLOW_EDIT) {
+        unsigned char rnd[32];
+        if (RAND_bytes(rnd, sizeof rnd) != 1) {
+            if (err) snprintf(err, errsize, "no random bytes for the edit token (OpenSSL RAND_bytes failed)");
+            server_free(s);
+            return RAIIAF_E_IO;
+        }
+        for (int i = 0; i < 32; i++) snprintf(s->token + 2 * i, 3, "%02x", rnd[i]);
+        OPENSSL_cleanse(rnd, sizeof rnd);
+    }
+    if (!(s->index_html = page_with_token(s->token))) {
+        server_free(s);
         return RAIIAF_E_NOMEM;
     }
     if (threads == 0) threads = 4;
     if (threads > 64) threads = 64;
-    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY, 0,
-                            NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY | (v6 ? MHD_USE_IPv6 : 0), 0,
+                            NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, 256u,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, 128u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
                             MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, done, NULL,
                             MHD_OPTION_END);
     if (!s->d) {
-        if (err) snprintf(err, errsize, "cannot listen on %s:%u (in use, or not an address of this machine)",
-                          bind_addr ? bind_addr : "127.0.0.1", port);
-        free(s->db);
-        free(s);
+        if (err) snprintf(err, errsize, "cannot listen on %s%s%s:%u (in use, or not an address of this machine)",
+                          v6 ? "[" : "", addr, v6 ? "]" : "", port);
+        server_free(s);
         return RAIIAF_E_IO;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : port;
+    snprintf(s->host, sizeof s->host, "%s%s%s:%u", v6 ? "[" : "", addr, v6 ? "]" : "", s->port);
+    snprintf(s->url, sizeof s->url, "http://%s/", s->host);
     *out = s;
     return RAIIAF_OK;
 }
 
+int raiiaf_server_start(const char *db_path, const char *bind_addr, unsigned port, unsigned threads,
+                        raiiaf_server **out, char *err, size_t errsize)
+{
+    return raiiaf_server_start_flags(db_path, bind_addr, port, threads, 0, out, err, errsize);
+}
+
 unsigned raiiaf_server_port(const raiiaf_server *s) { return s ? s->port : 0; }
+
+const char *raiiaf_server_url(const raiiaf_server *s) { return s ? s->url : ""; }
+
+const char *raiiaf_server_token(const raiiaf_server *s) { return s ? s->token : ""; }
 
 void raiiaf_server_stop(raiiaf_server *s)
 {
     if (!s) return;
     MHD_stop_daemon(s->d);
-    free(s->db);
-    free(s);
+    server_free(s);
 }

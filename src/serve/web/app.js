@@ -52,8 +52,8 @@ async function loadMore() {
 
 function showGrid() {
   const p = params();
-  for (const k of ["q", "model", "seed", "tag"]) $(k).value = p.get(k) || "";
-  $("has_latents").checked = p.get("has_latents") === "1";
+  for (const k of ["q", "model", "seed", "tag", "sampler", "from", "to"]) $(k).value = p.get(k) || "";
+  for (const k of ["has_latents", "signed", "fails_verification"]) $(k).checked = p.get(k) === "1";
   new IntersectionObserver((es) => { if (es.some((e) => e.isIntersecting)) loadMore(); }).observe($("more"));
   loadMore();
 }
@@ -94,15 +94,23 @@ async function showDetail(id) {
     b.onclick = () => navigator.clipboard && navigator.clipboard.writeText($(b.dataset.copy).textContent);
   const st = $("settings");
   for (const k of ["model", "model_hash", "seed", "steps", "sampler", "scheduler", "cfg_scale", "width", "height",
-                   "image_format", "tool", "format", "signature", "digest"]) {
+                   "image_format", "tool", "format", "digest"]) {
     const v = k === "format" ? j.format : ix[k];
     if (v !== null && v !== undefined) st.append(el("tr", {}, el("th", { textContent: k }), el("td", { textContent: String(v) })));
   }
   st.append(el("tr", {}, el("th", { textContent: "manifest version" }), el("td", { textContent: String(j.version) })));
-  $("tags").textContent = j.tags.join(", ") || "(none)";
+  showTags(id, j.tags);
+  showSignature(j.signature);
+  showEnv(j.env);
+  showHistory(j.history);
   fetch("/api/file/" + id + "/verify").then((v) => v.json()).then((v) => {
-    $("verify").textContent = v.ok ? "OK: every checksum, digest and the schema hold"
-      : "FAILS: " + v.problems.map((p) => p.status + ": " + p.message).join("; ");
+    const p = $("verify");
+    if (v.error) { p.textContent = "cannot verify: " + v.error; p.className = "bad"; return; }
+    p.className = v.ok ? "good" : "bad";
+    p.textContent = v.ok ? "OK: every checksum, digest and the schema hold"
+      : "FAILS: " + (v.failed_check ? v.failed_check.status + ": " + v.failed_check.message : "")
+        + (v.problems.length > 1 ? " (" + v.problems.length + " problems: "
+          + v.problems.map((q) => q.status + ": " + q.message).join("; ") + ")" : "");
   });
   const dl = $("downloads");
   dl.append(link("/api/file/" + id + "/image", "image as stored"), link("/api/file/" + id + "/manifest", "manifest JSON"),
@@ -121,10 +129,10 @@ async function showDetail(id) {
       if (/step_?\d+/.test(t.name)) steps.push(t.name);
     }
   }
-  const fam = (ix.model || "").toLowerCase();
   const first = j.tensors.find((t) => t.name === sel.value);
   const ch = first ? (first.shape.length === 4 ? first.shape[1] : first.shape[0]) : 4;
-  $("family").value = fam.includes("flux") ? "flux" : fam.includes("sd3") ? "sd3" : fam.includes("xl") ? "sdxl" : ch === 16 ? "sd3" : "sd1";
+  // The family the manifest names (model, architecture, import family), else by channel count.
+  $("family").value = j.latent_family || (ch === 16 ? "sd3" : "sd1");
   for (let i = 0; i < ch; i++) $("channel").append(el("option", { value: i, textContent: "channel " + i + " (gray)" }));
   if (steps.length > 1) {
     steps.sort();
@@ -134,6 +142,78 @@ async function showDetail(id) {
   }
   for (const c of [sel, $("family"), $("channel")]) c.onchange = () => drawLatent(id);
   drawLatent(id);
+}
+
+// Edits need the token this run of the server put in the page (--allow-edit).
+const TOKEN = (document.querySelector('meta[name="raiiaf-token"]') || {}).content || "";
+
+async function editTag(id, method, tag) {
+  const r = await fetch("/api/file/" + encodeURIComponent(id) + "/tags?tag=" + encodeURIComponent(tag),
+                        { method, headers: { "X-Raiiaf-Token": TOKEN } });
+  const j = await r.json();
+  $("tag-msg").textContent = r.ok ? "saved as version " + j.version : j.error;
+  if (r.ok) showTags(id, j.tags);
+}
+
+function showTags(id, tags) {
+  const ul = $("tags");
+  ul.replaceChildren();
+  if (!tags.length) ul.append(el("li", { textContent: "(none)" }));
+  for (const t of tags) {
+    const li = el("li", { textContent: t, className: "tag" });
+    if (TOKEN) li.append(el("button", { type: "button", textContent: "remove", onclick: () => editTag(id, "DELETE", t) }));
+    ul.append(li);
+  }
+  if (TOKEN) {
+    $("tag-form").hidden = false;
+    $("tag-form").onsubmit = (ev) => {
+      ev.preventDefault();
+      const t = $("new-tag").value.trim();
+      if (t) editTag(id, "POST", t).then(() => { $("new-tag").value = ""; });
+    };
+  }
+}
+
+function showSignature(sg) {
+  const p = $("signature");
+  if (!sg || sg.state === "none") { p.textContent = "not signed"; return; }
+  const key = sg.key_id ? " (key " + sg.key_id + ")" : "";
+  p.className = sg.state === "valid" ? "good" : sg.state === "edited" ? "" : "bad";
+  p.textContent = sg.state === "valid" ? "signature valid" + key
+    : sg.state === "edited" ? "signed version " + sg.signed_version + key + ", edited since"
+    : sg.state === "invalid" ? "signature INVALID" + key + ": " + sg.message
+    : "signature cannot be checked: " + sg.message;
+}
+
+function showEnv(env) {
+  const tb = $("env").tBodies[0];
+  if (!env) { $("env-note").textContent = "the file holds no environment record"; $("env").hidden = true; return; }
+  if (env.error) { $("env-note").textContent = "environment record: " + env.error; $("env").hidden = true; return; }
+  $("env-note").textContent = !env.machine_captured ? "this machine's environment could not be captured"
+    : env.differences ? env.differences + " difference(s) from this machine (highlighted)" : "no drift from this machine";
+  const row = (id, file, cur, cls) => el("tr", { className: cls || "" }, el("th", { textContent: id }),
+    el("td", { textContent: file === null ? "(absent)" : file }), el("td", { textContent: cur === null ? "" : cur }));
+  for (const c of env.components) {
+    const cls = c.drift === "changed" || c.drift === "removed" ? "drift" : c.drift === "unchecked" ? "drift-unchecked" : "";
+    const cur = c.drift === "removed" ? "(absent)" : c.drift === "unchecked" ? "(not captured here)" : c.drift ? c.current : "same";
+    tb.append(row(c.id, c.canonical, cur, cls));
+  }
+  for (const a of env.added) tb.append(row(a.id, null, a.current, "drift"));
+}
+
+function showHistory(h) {
+  const ol = $("history");
+  if (!Array.isArray(h)) { ol.append(el("li", { textContent: "history: " + (h && h.error) })); return; }
+  for (const v of h) {
+    const li = el("li", { textContent: "version " + v.version + (v.time ? " (" + v.time + ")" : "")
+                                      + (v.version === 1 ? ": created" : v.changes.length ? ":" : ": no field changed") });
+    if (v.changes.length) {
+      const ul = el("ul");
+      for (const c of v.changes) ul.append(el("li", { textContent: ({ added: "+ ", removed: "- ", changed: "~ " }[c.op] || "") + c.path }));
+      li.append(ul);
+    }
+    ol.append(li);
+  }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
