@@ -102,7 +102,7 @@ static void test_recipes_budget(void **state)
     }
     assert_int_equal(raiiaf_writer_finish(w), RAIIAF_OK);
     raiiaf_writer_free(w);
-    /* The default budget (1 GiB + 64 x the file) lets it verify. */
+    /* The default budget (64 MiB + 64 x the file) lets it verify. */
     raiiaf_reader *r = NULL;
     assert_int_equal(raiiaf_reader_open_file(path, 0, &r), RAIIAF_OK);
     assert_int_equal(raiiaf_reader_verify(r, NULL, NULL), RAIIAF_OK);
