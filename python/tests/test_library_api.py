@@ -365,3 +365,21 @@ def test_max_decode_raises_the_default_budget(tmp_path, png, monkeypatch):
         f.verify()
     with raiiaf.open(out, max_decode="128M") as f:  # the budget is over a reader's life: verify spent it
         np.testing.assert_array_equal(f.latents["z"], zeros)
+
+
+def test_error_names_the_path_once(tmp_path):
+    """The library says "x: cannot open"; the exception says it once, not
+    "x: x: cannot open" (as the CLI)."""
+    missing = str(tmp_path / "missing.raiiaf")
+    with pytest.raises(raiiaf.IOError) as e:
+        raiiaf.open(missing)
+    assert str(e.value).count(missing) == 1, str(e.value)
+    assert str(e.value).startswith(missing + ": cannot open")
+    with pytest.raises(raiiaf.IOError) as e:
+        raiiaf.import_image(str(tmp_path / "missing.png"))
+    assert str(e.value).count("missing.png") == 1, str(e.value)
+    bad = tmp_path / "bad.raiiaf"
+    bad.write_bytes(b"hello")
+    with pytest.raises(raiiaf.Error) as e:
+        raiiaf.open(str(bad))
+    assert str(e.value).startswith(str(bad) + ": ")  # a message without the path gets it in front
