@@ -137,6 +137,14 @@ int rf_charge_decode(raiiaf_reader *r, uint64_t bytes, const char *where)
     return rc;
 }
 
+uint64_t raiiaf_decode_limit_default(uint64_t file_size)
+{
+    uint64_t per_file, limit;
+    if (rf_mul_u64(file_size, RF_DECODE_BUDGET_PER_BYTE, &per_file) || rf_add_u64(per_file, RF_DECODE_BUDGET_BASE, &limit))
+        return UINT64_MAX;
+    return limit;
+}
+
 /* What every budget refusal ends with: how to raise it. */
 #define RAISE_HINT "the default is 64 MiB + 64 x the file size; raise it with --max-decode BYTES or RAIIAF_MAX_DECODE (raiiaf), max_decode= (Python) or raiiaf_reader_set_decode_limit()"
 

@@ -191,14 +191,6 @@ int raiiaf_reader_set_decode_limit(raiiaf_reader *r, uint64_t bytes)
     return RAIIAF_OK;
 }
 
-uint64_t raiiaf_decode_limit_default(uint64_t file_size)
-{
-    uint64_t per_file, limit;
-    if (rf_mul_u64(file_size, RF_DECODE_BUDGET_PER_BYTE, &per_file) || rf_add_u64(per_file, RF_DECODE_BUDGET_BASE, &limit))
-        return UINT64_MAX;
-    return limit;
-}
-
 /* Decodes tensor `index`'s own payload: its values, or for a relative
  * tensor the XOR residual. */
 static int decode_payload(raiiaf_reader *r, size_t index, void *dst, size_t dst_size, int force_digest)
