@@ -685,8 +685,10 @@ RAIIAF_API int raiiaf_recover(const char *damaged, const char *out, raiiaf_probl
 /* raiiaf_recover() with a budget of decoded bytes, as a reader's
  * (raiiaf_reader_set_decode_limit()): the manifest text it reads (counted
  * 4 times), the chunks it decodes to describe them and the verification
- * of each file it makes all count against it.  Past it, recovery stops
- * with RAIIAF_E_LIMIT and writes nothing.  `max_decode`:
+ * of each file it makes all count against it.  A manifest whose text
+ * does not fit what is left is skipped (a warning says so); a chunk to
+ * decode or a file to verify that does not fit stops the recovery with
+ * RAIIAF_E_LIMIT, and nothing is written.  `max_decode`:
  * RAIIAF_DECODE_LIMIT_DEFAULT for the default of a reader of DAMAGED
  * (raiiaf_decode_limit_default(); raiiaf_recover() uses it), 0 for none.
  * Since 0.3.0. */
