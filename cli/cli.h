@@ -61,6 +61,29 @@ int cli_write_file(const char *path, const void *data, size_t size, char *err, s
  * message) when the value is missing; 0 when argv[*i] is another option. */
 int cli_opt(int argc, char **argv, int *i, const char *name, const char **value);
 
+/* The budget of decoded bytes a reading command gives its readers
+ * (raiiaf_reader_set_decode_limit): --max-decode BYTES, else the
+ * environment variable RAIIAF_MAX_DECODE, else the library's default
+ * (64 MiB + 64 x the file size).  BYTES: a number with an optional K, M, G
+ * or T (powers of 1024, "KiB" etc. also taken); 0 means no limit. */
+typedef struct cli_decode {
+    int set;              /* 0: the library's default */
+    unsigned long long bytes;
+} cli_decode;
+#define CLI_MAX_DECODE_HELP \
+    "  --max-decode BYTES  budget of decoded bytes for reading the file (default 64 MiB\n" \
+    "                + 64 x its size; K/M/G/T suffixes; 0: no limit; also RAIIAF_MAX_DECODE)\n"
+/* Reads RAIIAF_MAX_DECODE; -1 (after a message) when it is not a size. */
+int cli_decode_init(cli_decode *d);
+/* As cli_opt() for --max-decode: 1 taken, 0 another option, -1 bad value. */
+int cli_opt_max_decode(int argc, char **argv, int *i, cli_decode *d);
+/* Parses BYTES as above; 0 on success. */
+int cli_parse_size(const char *s, unsigned long long *out);
+/* Opens `path` (manifest `version`, 0: the newest) with the budget;
+ * *out is the reader (NULL only when out of memory), as
+ * raiiaf_reader_open_file(). */
+int cli_reader_open(const char *path, unsigned flags, uint32_t version, const cli_decode *d, raiiaf_reader **out);
+
 /* Parses the whole string as a number; 0 on success. */
 int cli_parse_u64(const char *s, unsigned long long *out);
 int cli_parse_double(const char *s, double *out);

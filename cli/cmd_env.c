@@ -67,7 +67,9 @@ static int file_env(const char *path, raiiaf_env **out)
 {
     raiiaf_reader *r = NULL;
     *out = NULL;
-    int rc = raiiaf_reader_open_file(path, 0, &r);
+    cli_decode dl;
+    if (cli_decode_init(&dl)) return RAIIAF_E_ARG; /* RAIIAF_MAX_DECODE is honoured here too */
+    int rc = cli_reader_open(path, 0, 0, &dl, &r);
     if (!rc) rc = raiiaf_reader_env(r, out);
     if (rc) cli_err("%s: %s", path, r ? raiiaf_reader_errmsg(r) : "out of memory");
     raiiaf_reader_free(r);
@@ -133,7 +135,9 @@ static int env_show(const char *path, int json)
     raiiaf_reader *r = NULL;
     const char *text;
     size_t len;
-    int rc = raiiaf_reader_open_file(path, 0, &r);
+    cli_decode dl;
+    if (cli_decode_init(&dl)) return RAIIAF_E_ARG; /* RAIIAF_MAX_DECODE is honoured here too */
+    int rc = cli_reader_open(path, 0, 0, &dl, &r);
     if (!rc) rc = raiiaf_reader_env_record(r, &text, &len);
     if (rc) {
         cli_err("%s: %s", path, r ? raiiaf_reader_errmsg(r) : "out of memory");

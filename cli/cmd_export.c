@@ -24,7 +24,8 @@ static const char usage[] =
     "        manifest that does not fit the segment's 64 KB is left out (with a note)\n"
     "  WebP  the same in an EXIF chunk (the VP8X header gains its EXIF flag)\n"
     "The output's format must be the stored image's; -o infers it from the extension.\n"
-    "  -q, --quiet   print nothing on success\n";
+    "  -q, --quiet   print nothing on success\n"
+    CLI_MAX_DECODE_HELP;
 
 int cmd_export(int argc, char **argv)
 {
@@ -32,9 +33,15 @@ int cmd_export(int argc, char **argv)
     int quiet = 0, status = EXIT_USAGE;
     raiiaf_reader *r = NULL;
     char err[1024] = "";
+    cli_decode dl;
+    if (cli_decode_init(&dl)) return EXIT_USAGE;
     for (int i = 1; i < argc; i++) {
         const char *v;
         int k;
+        if ((k = cli_opt_max_decode(argc, argv, &i, &dl))) {
+            if (k < 0) return EXIT_USAGE;
+            continue;
+        }
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(usage, stdout);
             return EXIT_OK;
@@ -65,7 +72,7 @@ int cmd_export(int argc, char **argv)
         cli_err("export: %s", !file ? "no input file given" : "no output (--png, --jpeg, --webp or -o)");
         return EXIT_USAGE;
     }
-    int rc = raiiaf_reader_open_file(file, 0, &r);
+    int rc = cli_reader_open(file, 0, 0, &dl, &r);
     if (rc) {
         cli_err("%s: %s", file, r ? raiiaf_reader_errmsg(r) : "out of memory");
         status = cli_exit_for_input(rc);

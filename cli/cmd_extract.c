@@ -8,7 +8,7 @@
 
 static const char usage[] =
     "usage: raiiaf extract FILE [--image OUT] [--latent NAME=OUT.npy]... [--meta OUT.json]\n"
-    "                      [--all DIR] [--no-digest] [--version N] [-q]\n"
+    "                      [--all DIR] [--no-digest] [--version N] [--max-decode BYTES] [-q]\n"
     "\n"
     "Writes what a RAIIAF file holds, each output atomically.  Every payload's CRC-32C\n"
     "and SHA-256 are checked first: nothing is written from damaged data.\n"
@@ -19,7 +19,8 @@ static const char usage[] =
     "  --all DIR            everything: image.EXT, NAME.npy per tensor, manifest.json\n"
     "  --no-digest          skip the SHA-256 checks (CRC-32C checks still run)\n"
     "  -q, --quiet          do not warn on stderr when this machine's environment differs\n"
-    "                       from the file's record (raiiaf env diff FILE shows how)\n";
+    "                       from the file's record (raiiaf env diff FILE shows how)\n"
+    CLI_MAX_DECODE_HELP;
 
 /* Decodes tensor `index` (every check included) and, when `out` is not
  * NULL, writes it as a .npy file; with out NULL it only checks. */
@@ -160,10 +161,16 @@ int cmd_extract(int argc, char **argv)
     int nlat = 0, status = EXIT_USAGE, quiet = 0;
     const char **lat = calloc((size_t)argc, sizeof *lat);
     raiiaf_reader *r = NULL;
+    cli_decode dl;
     if (!lat) return EXIT_SYSTEM;
+    if (cli_decode_init(&dl)) goto done;
     for (int i = 1; i < argc; i++) {
         const char *v;
         int k;
+        if ((k = cli_opt_max_decode(argc, argv, &i, &dl))) {
+            if (k < 0) goto done;
+            continue;
+        }
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(usage, stdout);
             status = EXIT_OK;
@@ -220,7 +227,7 @@ int cmd_extract(int argc, char **argv)
         cli_err("extract: nothing to extract: give --image, --latent, --meta or --all");
         goto done;
     }
-    int rc = want_version ? raiiaf_reader_open_version(file, flags, want_version, &r) : raiiaf_reader_open_file(file, flags, &r);
+    int rc = cli_reader_open(file, flags, want_version, &dl, &r);
     if (rc) {
         cli_err("%s: %s", file, r ? raiiaf_reader_errmsg(r) : "out of memory");
         status = cli_exit_for_input(rc);

@@ -7,19 +7,25 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: raiiaf history [--json] FILE\n"
+    "usage: raiiaf history [--json] [--max-decode BYTES] FILE\n"
     "\n"
     "Lists every manifest version of FILE (raiiaf edit and raiiaf sign append one):\n"
     "its number, when it was written, and which fields (JSON Pointers) were added (+),\n"
     "removed (-) or changed (~) since the version before.  file_info, which every\n"
     "version rewrites, is left out.  info --version N / extract --version N read an\n"
-    "older version.\n";
+    "older version.\n"
+    CLI_MAX_DECODE_HELP;
 
 int cmd_history(int argc, char **argv)
 {
     const char *file = NULL;
     int as_json = 0;
+    cli_decode dl;
+    if (cli_decode_init(&dl)) return EXIT_USAGE;
     for (int i = 1; i < argc; i++) {
+        int k = cli_opt_max_decode(argc, argv, &i, &dl);
+        if (k < 0) return EXIT_USAGE;
+        if (k) continue;
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(usage, stdout);
             return EXIT_OK;
@@ -40,7 +46,7 @@ int cmd_history(int argc, char **argv)
         return EXIT_USAGE;
     }
     raiiaf_reader *r = NULL;
-    int rc = raiiaf_reader_open_file(file, RAIIAF_READ_NO_DIGEST, &r);
+    int rc = cli_reader_open(file, RAIIAF_READ_NO_DIGEST, 0, &dl, &r);
     if (rc) {
         cli_err("%s: %s", file, r ? raiiaf_reader_errmsg(r) : "out of memory");
         raiiaf_reader_free(r);

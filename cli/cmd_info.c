@@ -6,18 +6,20 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: raiiaf info [--json] [-q] FILE...\n"
+    "usage: raiiaf info [--json] [-q] [--max-decode BYTES] FILE...\n"
     "\n"
     "Prints what a RAIIAF file holds: model, prompts, generation settings, the image\n"
     "(format, size, bytes) and each tensor (name, dtype, shape, codec, stored/raw bytes).\n"
     "  --json   print the whole manifest as JSON instead\n"
     "  --version N  show manifest version N (raiiaf history lists them)\n"
     "  -q, --quiet  do not warn on stderr when this machine's environment differs from\n"
-    "           the one recorded in the file (raiiaf env diff FILE shows how)\n";
+    "           the one recorded in the file (raiiaf env diff FILE shows how)\n"
+    CLI_MAX_DECODE_HELP;
 
 static int quiet; /* -q: no environment drift summary */
 static uint32_t want_version; /* --version N: an older manifest (0: newest) */
 static const char version_mark[] = "--version";
+static cli_decode decode_limit; /* --max-decode / RAIIAF_MAX_DECODE */
 
 static const char *str_at(json_t *o, const char *key)
 {
@@ -61,8 +63,7 @@ static void print_shape(const raiiaf_tensor_info *t)
 static int info_one(const char *path, int json, int many)
 {
     raiiaf_reader *r = NULL;
-    int rc = want_version ? raiiaf_reader_open_version(path, RAIIAF_READ_NO_DIGEST, want_version, &r)
-                          : raiiaf_reader_open_file(path, RAIIAF_READ_NO_DIGEST, &r);
+    int rc = cli_reader_open(path, RAIIAF_READ_NO_DIGEST, want_version, &decode_limit, &r);
     if (rc) {
         cli_err("%s: %s", path, r ? raiiaf_reader_errmsg(r) : "out of memory");
         raiiaf_reader_free(r);
@@ -168,7 +169,14 @@ static int info_one(const char *path, int json, int many)
 int cmd_info(int argc, char **argv)
 {
     int json = 0, nfiles = 0, status = EXIT_OK;
+    if (cli_decode_init(&decode_limit)) return EXIT_USAGE;
     for (int i = 1; i < argc; i++) {
+        int first = i, got = cli_opt_max_decode(argc, argv, &i, &decode_limit);
+        if (got < 0) return EXIT_USAGE;
+        if (got) {
+            for (int j = first; j <= i; j++) argv[j] = (char *)version_mark; /* not file names */
+            continue;
+        }
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(usage, stdout);
             return EXIT_OK;

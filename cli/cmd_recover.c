@@ -4,13 +4,16 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: raiiaf recover DAMAGED -o OUT\n"
+    "usage: raiiaf recover DAMAGED -o OUT [--max-decode BYTES]\n"
     "\n"
     "Scans DAMAGED for chunks whose checksums still hold and writes OUT, a new valid\n"
     "file with everything salvageable: with the records of the newest manifest that\n"
     "survives, else rebuilt (the image; tensors whose dtype and shape a surviving\n"
     "manifest text records; anything else as unknown chunks).  Says what was lost.\n"
-    "Exit status 0 when OUT was written, 3 when nothing could be salvaged.\n";
+    "Exit status 0 when OUT was written, 3 when nothing could be salvaged.\n"
+    "  --max-decode BYTES  budget of decoded bytes for the whole recovery (manifests read,\n"
+    "                chunks decoded, OUT verified; default 64 MiB + 64 x the size of\n"
+    "                DAMAGED; K/M/G/T suffixes; 0: no limit; also RAIIAF_MAX_DECODE)\n";
 
 static void report(void *ctx, int status, const char *message)
 {
@@ -21,9 +24,15 @@ static void report(void *ctx, int status, const char *message)
 int cmd_recover(int argc, char **argv)
 {
     const char *file = NULL, *out = NULL;
+    cli_decode dl;
+    if (cli_decode_init(&dl)) return EXIT_USAGE;
     for (int i = 1; i < argc; i++) {
         const char *v;
         int k;
+        if ((k = cli_opt_max_decode(argc, argv, &i, &dl))) {
+            if (k < 0) return EXIT_USAGE;
+            continue;
+        }
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(usage, stdout);
             return EXIT_OK;
@@ -45,7 +54,7 @@ int cmd_recover(int argc, char **argv)
         cli_err("recover: DAMAGED and -o OUT are required");
         return EXIT_USAGE;
     }
-    int rc = raiiaf_recover(file, out, report, NULL);
+    int rc = raiiaf_recover_limited(file, out, dl.set ? (uint64_t)dl.bytes : RAIIAF_DECODE_LIMIT_DEFAULT, report, NULL);
     if (rc) return cli_exit_for_update(rc, file, NULL);
     return EXIT_OK;
 }

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: raiiaf verify [-q] [--pubkey KEY.pub] FILE...\n"
+    "usage: raiiaf verify [-q] [--pubkey KEY.pub] [--max-decode BYTES] FILE...\n"
     "\n"
     "Checks every structure, every CRC-32C and SHA-256, the image, and the manifest\n"
     "against the metadata schema.  Prints 'FILE: OK' or 'FILE: FAILED' per file and\n"
@@ -14,7 +14,8 @@ static const char usage[] =
     "problem was found, 3 when a file could not be read at all.\n"
     "  -q, --quiet   print only problems\n"
     "  --pubkey KEY.pub  also require a valid Ed25519 signature by that key over the\n"
-    "                newest content (raiiaf sign); names the signing key\n";
+    "                newest content (raiiaf sign); names the signing key\n"
+    CLI_MAX_DECODE_HELP;
 
 typedef struct {
     const char *path;
@@ -33,9 +34,17 @@ int cmd_verify(int argc, char **argv)
 {
     int quiet = 0, nfiles = 0, status = EXIT_OK;
     const char *pubkey = NULL;
+    cli_decode dl;
+    if (cli_decode_init(&dl)) return EXIT_USAGE;
     for (int i = 1; i < argc; i++) {
         const char *v;
-        int at = i, k = cli_opt(argc, argv, &i, "--pubkey", &v);
+        int at = i, k = cli_opt_max_decode(argc, argv, &i, &dl);
+        if (k < 0) return EXIT_USAGE;
+        if (k) {
+            for (int j = at; j <= i; j++) argv[j] = (char *)pubkey_mark; /* consumed */
+            continue;
+        }
+        k = cli_opt(argc, argv, &i, "--pubkey", &v);
         if (k < 0) return EXIT_USAGE;
         if (k) {
             pubkey = v;
@@ -68,7 +77,7 @@ int cmd_verify(int argc, char **argv)
         if (argv[i] == pubkey_mark || (argv[i][0] == '-' && argv[i][1])) continue;
         report_ctx ctx = {argv[i]};
         raiiaf_reader *r = NULL;
-        int rc = raiiaf_reader_open_file(argv[i], 0, &r);
+        int rc = cli_reader_open(argv[i], 0, 0, &dl, &r);
         if (!r) {
             cli_err("out of memory");
             return EXIT_SYSTEM;

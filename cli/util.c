@@ -221,3 +221,61 @@ int cli_parse_double(const char *s, double *out)
     *out = v;
     return 0;
 }
+
+int cli_parse_size(const char *s, unsigned long long *out)
+{
+    if (!s || !*s || *s == '-' || *s == '+') return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s) return -1;
+    static const char units[] = "KMGT";
+    unsigned shift = 0;
+    if (*end) {
+        const char *u = strchr(units, *end >= 'a' && *end <= 'z' ? *end - 32 : *end);
+        if (!u) return -1;
+        shift = 10u * (unsigned)(u - units + 1);
+        end++;
+        if (!strcmp(end, "iB") || !strcmp(end, "B")) end += strlen(end);
+        if (*end) return -1;
+        if (v > (~0ULL >> shift)) return -1;
+    }
+    *out = v << shift;
+    return 0;
+}
+
+int cli_decode_init(cli_decode *d)
+{
+    d->set = 0;
+    d->bytes = 0;
+    const char *v = getenv("RAIIAF_MAX_DECODE");
+    if (!v || !*v) return 0;
+    if (cli_parse_size(v, &d->bytes)) {
+        cli_err("RAIIAF_MAX_DECODE: '%s' is not a size in bytes (a number, optionally with K, M, G or T; 0: no limit)", v);
+        return -1;
+    }
+    d->set = 1;
+    return 0;
+}
+
+int cli_opt_max_decode(int argc, char **argv, int *i, cli_decode *d)
+{
+    const char *v;
+    int k = cli_opt(argc, argv, i, "--max-decode", &v);
+    if (k <= 0) return k;
+    if (cli_parse_size(v, &d->bytes)) {
+        cli_err("--max-decode: '%s' is not a size in bytes (a number, optionally with K, M, G or T; 0: no limit)", v);
+        return -1;
+    }
+    d->set = 1;
+    return 1;
+}
+
+int cli_reader_open(const char *path, unsigned flags, uint32_t version, const cli_decode *d, raiiaf_reader **out)
+{
+    int rc = raiiaf_reader_new(flags, out);
+    if (rc) return rc;
+    if (version) rc = raiiaf_reader_set_version(*out, version);
+    if (!rc && d && d->set) rc = raiiaf_reader_set_decode_limit(*out, d->bytes);
+    return rc ? rc : raiiaf_reader_open(*out, path);
+}

@@ -508,17 +508,28 @@ RAIIAF_API int raiiaf_reader_set_threads(raiiaf_reader *r, unsigned threads);
 
 /* Every reader has a budget of decoded bytes: all the payload bytes it
  * decodes (reads, verify, each link of a reference chain, each regenerated
- * recipe) count against it, over the reader's life.  A file of 32-byte
- * recipes or of zstd chunks within the allowed expansion declares far more
- * than it holds; past the budget, reading and verify fail with
- * RAIIAF_E_LIMIT ("... would pass this reader's budget of N decoded
- * bytes ...") without decoding.  The default is 1 GiB (the largest recipe
- * the format allows) + 64 x the file size.  `bytes` sets the budget from
+ * recipe) and every manifest's JSON text it reads (counted 4 times: it is
+ * parsed) count against it, over the reader's life.  A file of 32-byte
+ * recipes, of zstd chunks within the allowed expansion or of manifests
+ * padded by run-length coding declares far more than it holds; past the
+ * budget, opening, reading and verify fail with RAIIAF_E_LIMIT ("... would
+ * pass this reader's budget of N decoded bytes ...", naming how to raise
+ * it) before the work.  The default is 64 MiB + 64 x the file size (since
+ * 0.3.0; 1 GiB + 64 x before): a file under 1 MB costs at most about a
+ * second.  Files that legitimately decode to more -- a recipe of more than
+ * 64 MiB in a small file (the format allows 1 GiB), payloads compressed
+ * more than 64x -- open after the budget is raised: call this between
+ * raiiaf_reader_new() and the open (the CLI: --max-decode BYTES or
+ * RAIIAF_MAX_DECODE; Python: max_decode=).  `bytes` sets the budget from
  * now on (0: no limit); bytes already decoded still count.  verify without
  * a `report` callback stops at the first problem; with one it reports
  * every problem but decodes nothing more once the budget is spent.  Since
  * 0.2.0. */
 RAIIAF_API int raiiaf_reader_set_decode_limit(raiiaf_reader *r, uint64_t bytes);
+
+/* The default budget of raiiaf_reader_set_decode_limit() for a file of
+ * `file_size` bytes: 64 MiB + 64 x file_size (saturating).  Since 0.3.0. */
+RAIIAF_API uint64_t raiiaf_decode_limit_default(uint64_t file_size);
 
 /* ---- Reader: the environment record ---- */
 
@@ -546,6 +557,12 @@ RAIIAF_API int raiiaf_reader_env_json(raiiaf_reader *r, const char **json, size_
  * format 2 file by walking the chain of footers back from the newest
  * complete one.  RAIIAF_E_NOT_FOUND when the file has no such version. */
 RAIIAF_API int raiiaf_reader_open_version(const char *path, unsigned flags, uint32_t version, raiiaf_reader **out);
+
+/* The same in steps (raiiaf_reader_new(), then this and any other setting
+ * such as raiiaf_reader_set_decode_limit(), then raiiaf_reader_open()):
+ * the open walks to manifest `version` (0: the newest).  RAIIAF_E_STATE
+ * once the reader is open.  Since 0.3.0. */
+RAIIAF_API int raiiaf_reader_set_version(raiiaf_reader *r, uint32_t version);
 
 /* The version of the manifest the reader opened (1 for an unedited file),
  * and the newest version the file holds. */
@@ -673,6 +690,20 @@ RAIIAF_API int raiiaf_reader_signature(raiiaf_reader *r, const char *pubkey_path
  * new file with what survived.  `report` receives one line per finding
  * (what was kept, what was lost).  RAIIAF_OK when a file was written. */
 RAIIAF_API int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn report, void *ctx);
+
+/* raiiaf_recover() with a budget of decoded bytes, as a reader's
+ * (raiiaf_reader_set_decode_limit()): the manifest text it reads (counted
+ * 4 times), the chunks it decodes to describe them and the verification
+ * of each file it makes all count against it.  A manifest whose text
+ * does not fit what is left is skipped (a warning says so); a chunk to
+ * decode or a file to verify that does not fit stops the recovery with
+ * RAIIAF_E_LIMIT, and nothing is written.  `max_decode`:
+ * RAIIAF_DECODE_LIMIT_DEFAULT for the default of a reader of DAMAGED
+ * (raiiaf_decode_limit_default(); raiiaf_recover() uses it), 0 for none.
+ * Since 0.3.0. */
+#define RAIIAF_DECODE_LIMIT_DEFAULT UINT64_MAX
+RAIIAF_API int raiiaf_recover_limited(const char *damaged, const char *out, uint64_t max_decode, raiiaf_problem_fn report,
+                                      void *ctx);
 
 /* ---------------------------------------------------------------------- */
 /* Environment record and drift (docs/SPEC.md, "Environment record")       */

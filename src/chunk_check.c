@@ -137,13 +137,38 @@ int rf_charge_decode(raiiaf_reader *r, uint64_t bytes, const char *where)
     return rc;
 }
 
+uint64_t raiiaf_decode_limit_default(uint64_t file_size)
+{
+    uint64_t per_file, limit;
+    if (rf_mul_u64(file_size, RF_DECODE_BUDGET_PER_BYTE, &per_file) || rf_add_u64(per_file, RF_DECODE_BUDGET_BASE, &limit))
+        return UINT64_MAX;
+    return limit;
+}
+
+/* What every budget refusal ends with: how to raise it. */
+#define RAISE_HINT "the default is 64 MiB + 64 x the file size; raise it with --max-decode BYTES or RAIIAF_MAX_DECODE (raiiaf), max_decode= (Python) or raiiaf_reader_set_decode_limit()"
+
 int rf_decode_fits(raiiaf_reader *r, uint64_t bytes, const char *where)
 {
     if (r->decode_limit && (r->decoded > r->decode_limit || bytes > r->decode_limit - r->decoded)) {
         r->decode_spent = 1;
         return rf_fail(&r->err, RAIIAF_E_LIMIT,
-                       "%s: decoding %llu more bytes would pass this reader's budget of %llu decoded bytes (%llu decoded so far; the default is 1 GiB + 64 x the file size)",
+                       "%s: decoding %llu more bytes would pass this reader's budget of %llu decoded bytes (%llu decoded so far; " RAISE_HINT ")",
                        where, (unsigned long long)bytes, (unsigned long long)r->decode_limit, (unsigned long long)r->decoded);
     }
+    return RAIIAF_OK;
+}
+
+int rf_charge_manifest(raiiaf_reader *r, uint64_t raw, const char *where)
+{
+    uint64_t cost = raw > UINT64_MAX / RF_MANIFEST_BUDGET_WEIGHT ? UINT64_MAX : raw * RF_MANIFEST_BUDGET_WEIGHT;
+    if (r->decode_limit && (r->decoded > r->decode_limit || cost > r->decode_limit - r->decoded)) {
+        r->decode_spent = 1;
+        return rf_fail(&r->err, RAIIAF_E_LIMIT,
+                       "%s: its %llu bytes of JSON text (counted %u times: parsing costs more than decoding) would pass this reader's budget of %llu decoded bytes (%llu decoded so far; " RAISE_HINT ")",
+                       where, (unsigned long long)raw, RF_MANIFEST_BUDGET_WEIGHT, (unsigned long long)r->decode_limit,
+                       (unsigned long long)r->decoded);
+    }
+    r->decoded += cost;
     return RAIIAF_OK;
 }

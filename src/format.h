@@ -95,11 +95,18 @@ static const unsigned char RF_FORMAT1_MAGIC[6] = {'r', 'a', 'i', 'i', 'a', 'f'};
 #define RF_FALLBACK_MAX_FOOTERS 16u
 #define RF_FALLBACK_MAX_BYTES (96u << 20)
 /* The default budget of decoded bytes per reader (raiiaf.h,
- * raiiaf_reader_set_decode_limit): the largest recipe, 1 GiB, plus 64
- * times the file's size, room for any stored tensors at up to 64x
- * compression on average. */
-#define RF_DECODE_BUDGET_BASE (UINT64_C(1) << 30)
+ * raiiaf_reader_set_decode_limit): 64 MiB plus 64 times the file's size,
+ * room for any stored tensors at up to 64x compression on average and for
+ * every recipe of a latent's size, while a file under 1 MB cannot ask for
+ * more than about a second of work (bounds measured in docs/SECURITY.md).
+ * Larger recipes (the format allows 1 GiB) and files compressed further
+ * need the budget raised by the caller (--max-decode, max_decode=). */
+#define RF_DECODE_BUDGET_BASE (UINT64_C(64) << 20)
 #define RF_DECODE_BUDGET_PER_BYTE 64u
+/* Manifest JSON text counts this many bytes of the budget per byte: it is
+ * parsed (about 35 ns a byte with jansson, against 3-10 for decoding and
+ * hashing a payload), and history/verify read every older version. */
+#define RF_MANIFEST_BUDGET_WEIGHT 4u
 /* A recipe payload is 32 bytes yet decodes to raw_size: the regenerated
  * tensor is bounded separately so a tiny file cannot demand terabytes. */
 #define RF_RECIPE_PAYLOAD 32u

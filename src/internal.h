@@ -111,6 +111,11 @@ typedef struct rf_image_desc {
 int rf_image_probe(const void *data, size_t size, rf_image_desc *out, rf_err *e);
 int rf_image_check_pixels(const void *data, size_t size, const rf_image_desc *desc, rf_err *e);
 int rf_image_validate(const void *data, size_t size, rf_image_desc *out, rf_err *e);
+/* writer.c: raiiaf_writer_add_image() for bytes whose pixels the caller
+ * has just checked with rf_image_validate() (import does, before it says
+ * anything about the records): the structure is probed again, the pixels
+ * are not decoded a second time (an 875 KB PNG can inflate to 900 MB). */
+int rf_writer_add_checked_image(raiiaf_writer *w, const void *data, size_t size);
 
 /* ---- JSON schema (schema.c) ------------------------------------------- */
 

@@ -89,9 +89,10 @@ int rf_load_manifest(raiiaf_reader *r, uint64_t off, uint64_t end, char **text, 
     uint64_t payload_end = off + RF_CHUNK_HEADER_SIZE + stored;
     char where[64];
     snprintf(where, sizeof where, "manifest at offset %llu", (unsigned long long)off);
-    /* Older versions (history, verify) count against the decode budget:
-     * 30 versions of 60 MiB manifests would otherwise cost 2 GB of work. */
-    int rc = rf_charge_decode(r, raw, where);
+    /* Every version read (open, history, verify) counts against the decode
+     * budget, weighted for the parse: 30 versions of 60 MiB manifests in a
+     * 65 KB file would otherwise cost half a minute of work. */
+    int rc = rf_charge_manifest(r, raw, where);
     if (rc) return rc;
     if (rf_align_up(payload_end) != end)
         return rf_fail(&r->err, RAIIAF_E_CORRUPT, "manifest at offset %llu: %llu stored bytes do not end at the footer (offset %llu)",
@@ -396,15 +397,15 @@ static int parse_image(raiiaf_reader *r, json_t *meta)
 int rf_open_parsed(raiiaf_reader *r)
 {
     r->cache_valid = 0; /* indexes of another version's tensors */
-    if (!r->decode_limit_set) {
-        uint64_t per_file, limit;
-        if (rf_mul_u64(r->size, RF_DECODE_BUDGET_PER_BYTE, &per_file) || rf_add_u64(per_file, RF_DECODE_BUDGET_BASE, &limit))
-            limit = UINT64_MAX;
-        r->decode_limit = limit;
-    }
+    if (!r->decode_limit_set) r->decode_limit = raiiaf_decode_limit_default(r->size);
     if (rf_f1_detect(r->data, r->size)) {
         r->be = &rf_format1_backend; /* format1_read.c; its release frees what a failed open left */
-        return rf_f1_open(r);
+        int rc = rf_f1_open(r);
+        if (!rc && r->want_version > 1) {
+            rc = rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "a format 1 file has a single manifest version");
+            r->manifest = NULL; /* f1 keeps its own state; mark not open */
+        }
+        return rc;
     }
     r->be = &rf_format2_backend;
     int rc = check_header(r);

@@ -128,6 +128,9 @@ int rf_check_recipe_tensor(raiiaf_reader *r, size_t index);
 int rf_charge_decode(raiiaf_reader *r, uint64_t bytes, const char *where);
 /* The same check without charging (before allocating a buffer for it). */
 int rf_decode_fits(raiiaf_reader *r, uint64_t bytes, const char *where);
+/* Charges a manifest's `raw` bytes of JSON text, RF_MANIFEST_BUDGET_WEIGHT
+ * times, before it is decoded and parsed. */
+int rf_charge_manifest(raiiaf_reader *r, uint64_t raw, const char *where);
 
 /* Decodes tensor `index` into dst with all checks. */
 int rf_decode_tensor(raiiaf_reader *r, size_t index, void *dst, size_t dst_size, int force_digest);

@@ -29,9 +29,27 @@ typedef struct {
     uint64_t off, stored, raw;
 } found_mani;
 
-/* Manifest text decoded in all, beyond which older manifests are skipped
- * (each is at most RF_MAX_MANIFEST_RAW; this is 16 of them). */
-#define RECOVER_MANIFEST_BUDGET (UINT64_C(1) << 30)
+/* The budget of decoded bytes of one recovery (raiiaf_recover_limited):
+ * manifest text read (weighted as a reader weighs it), chunks decoded to
+ * describe them, and each candidate file's verification.  limit 0: none. */
+typedef struct {
+    uint64_t limit, spent;
+    int exhausted; /* a step was refused for it: recovery stops */
+} budget;
+
+static int fits(const budget *b, uint64_t bytes)
+{
+    return !b->limit || (b->spent <= b->limit && bytes <= b->limit - b->spent);
+}
+
+/* The refusal when the budget is spent: nothing is written. */
+static int spent_fail(const budget *b, rf_err *e, const char *what, uint64_t bytes)
+{
+    return rf_fail(e, RAIIAF_E_LIMIT,
+                   "%s: %llu more decoded bytes would pass recover's budget of %llu (%llu spent so far; the default is 64 MiB + 64 x "
+                   "the file size; raise it with --max-decode BYTES or RAIIAF_MAX_DECODE): nothing written",
+                   what, (unsigned long long)bytes, (unsigned long long)b->limit, (unsigned long long)b->spent);
+}
 
 static void say(raiiaf_problem_fn report, void *ctx, int code, const char *fmt, ...)
 {
@@ -107,7 +125,8 @@ static json_t *chunk_sha_from(json_t *m, const found_chunk *fc)
  * opens and verifies it with every check, and only then renames it over
  * `out`: what recover reports as written always verifies.  On failure the
  * candidate is removed and e says why. */
-static int write_checked(const unsigned char *d, json_t *m, const uint64_t *src, const unsigned char *keep, const char *out, rf_err *e)
+static int write_checked(const unsigned char *d, json_t *m, const uint64_t *src, const unsigned char *keep, const char *out, budget *b,
+                         rf_err *e)
 {
     size_t n = strlen(out) + 32;
     char *cand = malloc(n);
@@ -120,8 +139,23 @@ static int write_checked(const unsigned char *d, json_t *m, const uint64_t *src,
         return rc;
     }
     raiiaf_reader *r = NULL;
-    rc = raiiaf_reader_open_file(cand, 0, &r);
+    /* Its verification decodes what is left of the budget at most. */
+    rc = raiiaf_reader_new(0, &r);
+    if (!rc) rc = raiiaf_reader_set_decode_limit(r, !b->limit ? 0 : b->spent < b->limit ? b->limit - b->spent : 1);
+    if (!rc) rc = raiiaf_reader_open(r, cand);
     if (!rc) rc = raiiaf_reader_verify(r, NULL, NULL); /* stops at the first problem */
+    if (r) b->spent += r->decoded;
+    if (rc == RAIIAF_E_LIMIT && r && r->decode_spent) {
+        b->exhausted = 1;
+        rf_fail(e, rc,
+                "the file it makes cannot be verified within recover's budget of %llu decoded bytes (%llu spent; the default is 64 MiB + "
+                "64 x the file size; raise it with --max-decode BYTES or RAIIAF_MAX_DECODE): nothing written (%s)",
+                (unsigned long long)b->limit, (unsigned long long)b->spent, raiiaf_reader_errmsg(r));
+        raiiaf_reader_free(r);
+        unlink(cand);
+        free(cand);
+        return RAIIAF_E_LIMIT;
+    }
     if (rc) {
         rf_fail(e, rc, "the file it makes does not verify: %s", r ? raiiaf_reader_errmsg(r) : "out of memory");
         raiiaf_reader_free(r);
@@ -191,6 +225,11 @@ static json_t *load_mani(const unsigned char *d, const found_mani *fm)
 
 int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn report, void *ctx)
 {
+    return raiiaf_recover_limited(damaged, out, RAIIAF_DECODE_LIMIT_DEFAULT, report, ctx);
+}
+
+int raiiaf_recover_limited(const char *damaged, const char *out, uint64_t max_decode, raiiaf_problem_fn report, void *ctx)
+{
     if (!damaged || !out) return RAIIAF_E_ARG;
     rf_err e = {0, ""};
     const unsigned char *d = NULL;
@@ -205,6 +244,7 @@ int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn repor
         say(report, ctx, rc, "%s", e.msg);
         return rc;
     }
+    budget bud = {max_decode == RAIIAF_DECODE_LIMIT_DEFAULT ? raiiaf_decode_limit_default(size) : max_decode, 0, 0};
     found_chunk *fc = NULL;
     size_t nf = 0, cap = 0;
     found_mani *fm = NULL;
@@ -281,14 +321,17 @@ int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn repor
     /* 2. The manifests, newest first, one parsed at a time: the first that
      * fits the surviving chunks supplies the records; every one leaves what
      * a rebuild needs (tensor records, digests, model_info), copied. */
-    uint64_t decoded = 0;
+    size_t unread = 0;
     for (size_t j = nm; j-- > 0;) {
-        if (decoded + fm[j].raw > RECOVER_MANIFEST_BUDGET) {
-            say(report, ctx, RAIIAF_OK, "warning: %zu older manifest chunks not read: %llu MiB of manifest text decoded already (limit %llu MiB)",
-                j + 1, (unsigned long long)(decoded >> 20), (unsigned long long)(RECOVER_MANIFEST_BUDGET >> 20));
-            break;
+        /* Each manifest is decoded and parsed once, weighted as a reader
+         * weighs it; one that does not fit what is left is skipped (older,
+         * smaller ones may still fit). */
+        uint64_t cost = fm[j].raw * RF_MANIFEST_BUDGET_WEIGHT;
+        if (!fits(&bud, cost)) {
+            unread++;
+            continue;
         }
-        decoded += fm[j].raw;
+        bud.spent += cost;
         json_t *mj = load_mani(d, &fm[j]);
         if (!mj) continue;
         readable++;
@@ -326,13 +369,13 @@ int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn repor
             say(report, ctx, RAIIAF_OK, "using manifest version %lld, whose %zu chunks all survive",
                 json_is_integer(mv) ? (long long)json_integer_value(mv) : 1LL, n);
             if (nf > n) say(report, ctx, RAIIAF_OK, "warning: %zu intact chunks not listed by that manifest are dropped", nf - n);
-            rc = write_checked(d, m, fsrc, fkeep, out, &e);
+            rc = write_checked(d, m, fsrc, fkeep, out, &bud, &e);
             free(fsrc);
             free(fkeep);
             json_decref(m);
             m = NULL;
             if (!rc) goto done;
-            if (rc == RAIIAF_E_IO || rc == RAIIAF_E_NOMEM) {
+            if (rc == RAIIAF_E_IO || rc == RAIIAF_E_NOMEM || bud.exhausted) {
                 say(report, ctx, rc, "%s", e.msg);
                 goto out;
             }
@@ -343,6 +386,11 @@ int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn repor
         }
         json_decref(mj);
     }
+    if (unread)
+        say(report, ctx, RAIIAF_OK,
+            "warning: %zu manifest chunks not read: their text would pass recover's budget of %llu decoded bytes (manifest text counts %u "
+            "times; raise the budget with --max-decode BYTES or RAIIAF_MAX_DECODE)",
+            unread, (unsigned long long)bud.limit, RF_MANIFEST_BUDGET_WEIGHT);
     if (nm) say(report, ctx, RAIIAF_OK, "%zu of %zu manifest chunks readable", readable, nm);
     /* 3. Rebuild a manifest from the chunks.  Level 0 keeps every tensor
      * record that can describe its chunk; should the file still not verify,
@@ -435,6 +483,14 @@ int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn repor
                             goto out;
                         }
                     } else if (c->codec == RF_CODEC_ZSTD && c->raw <= (1ull << 31) && c->raw / RF_MAX_EXPANSION <= c->stored) {
+                        if (!fits(&bud, c->raw)) {
+                            char what[96];
+                            snprintf(what, sizeof what, "chunk at offset %llu", (unsigned long long)c->off);
+                            rc = spent_fail(&bud, &e, what, c->raw);
+                            say(report, ctx, rc, "%s", e.msg);
+                            goto out;
+                        }
+                        bud.spent += c->raw;
                         void *buf = malloc(c->raw ? (size_t)c->raw : 1);
                         rf_err de = {0, ""};
                         if (!buf || rf_planes_decode(payload, (size_t)c->stored, buf, (size_t)c->raw, 0, "chunk", &de) ||
@@ -468,9 +524,9 @@ int raiiaf_recover(const char *damaged, const char *out, raiiaf_problem_fn repor
             }
             memset(keep, 1, kept + 1);
             json_object_set_new(json_object_get(meta, "file_info"), "chunk_count", json_integer((json_int_t)kept));
-            rc = write_checked(d, m, src, keep, out, &e);
+            rc = write_checked(d, m, src, keep, out, &bud, &e);
             if (!rc) break;
-            if (rc == RAIIAF_E_IO || rc == RAIIAF_E_NOMEM || level == 2) {
+            if (rc == RAIIAF_E_IO || rc == RAIIAF_E_NOMEM || bud.exhausted || level == 2) {
                 say(report, ctx, rc, "%s", e.msg);
                 goto out;
             }

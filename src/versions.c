@@ -10,13 +10,17 @@ int raiiaf_reader_open_version(const char *path, unsigned flags, uint32_t versio
     int rc = raiiaf_reader_new(flags, out);
     if (rc) return rc;
     raiiaf_reader *r = *out;
-    r->want_version = version; /* the open walks the footer chain to it */
-    rc = raiiaf_reader_open(r, path);
-    if (!rc && r->f1 && version > 1) {
-        rc = rf_fail(&r->err, RAIIAF_E_NOT_FOUND, "a format 1 file has a single manifest version");
-        r->manifest = NULL; /* f1 keeps its own state; mark not open */
-    }
+    rc = raiiaf_reader_set_version(r, version);
+    if (!rc) rc = raiiaf_reader_open(r, path);
     return rc;
+}
+
+int raiiaf_reader_set_version(raiiaf_reader *r, uint32_t version)
+{
+    if (!r) return RAIIAF_E_ARG;
+    if (r->data || r->manifest) return rf_fail(&r->err, RAIIAF_E_STATE, "set the version before opening the file");
+    r->want_version = version; /* the open walks the footer chain to it */
+    return RAIIAF_OK;
 }
 
 uint32_t raiiaf_reader_manifest_version(const raiiaf_reader *r)

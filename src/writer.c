@@ -218,7 +218,13 @@ static int write_chunk(raiiaf_writer *w, const char type[4], unsigned codec, con
     return record ? record_chunk(w, type, codec, off, stored, raw, crc, sha) : RAIIAF_OK;
 }
 
-int raiiaf_writer_add_image(raiiaf_writer *w, const void *data, size_t size)
+static int add_image(raiiaf_writer *w, const void *data, size_t size, int pixels_checked);
+
+int raiiaf_writer_add_image(raiiaf_writer *w, const void *data, size_t size) { return add_image(w, data, size, 0); }
+
+int rf_writer_add_checked_image(raiiaf_writer *w, const void *data, size_t size) { return add_image(w, data, size, 1); }
+
+static int add_image(raiiaf_writer *w, const void *data, size_t size, int pixels_checked)
 {
     if (!w) return RAIIAF_E_ARG;
     int rc = usable(w, 0);
@@ -229,7 +235,9 @@ int raiiaf_writer_add_image(raiiaf_writer *w, const void *data, size_t size)
     rf_image_desc d;
     rc = rf_image_probe(data, size, &d, &w->err);
     if (rc) return rc;
-    if (w->threads > 1) {
+    if (pixels_checked) {
+        /* checked by the caller, on these very bytes */
+    } else if (w->threads > 1) {
         /* The pixels are checked on a second thread while the caller goes on
          * with the tensors; raiiaf_writer_finish() reports the verdict. */
         if ((rc = rf_image_job_start(&w->image_job, data, size, &d, 1, 1)))

@@ -112,10 +112,10 @@ def decoy_file(ndecoys, parts, good=True):
 def over_budget_file():
     """One u8 tensor whose zstd chunk (40 000 stored bytes, within the
     allowed expansion) declares one byte more than a reader's default
-    budget of decoded bytes, 1 GiB + 64 x the file size.  Returns the file
+    budget of decoded bytes, 64 MiB + 64 x the file size.  Returns the file
     and that budget."""
     stored = bytes([1, 0]) + bytes(6) + bytes([1]) + bytes(7) + struct.pack("<Q", 40000 - 24) + bytes(40000 - 24)
-    raw = 10 ** 9  # placeholder of the same number of digits
+    raw = 10 ** 7  # placeholder of the same number of digits
 
     def build(raw):
         m = ('{"raiiaf_metadata":{"chunks":[{"index":0,"type":"TENS","offset":64,"codec":"zstd","stored_size":%d,'
@@ -126,7 +126,7 @@ def over_budget_file():
         return data + manifest_chunk([("raw", m)], 1) + footer(moff, 0, 1)
 
     size = len(build(raw))
-    budget = (1 << 30) + 64 * size
+    budget = (64 << 20) + 64 * size
     data = build(budget + 1)
     assert len(data) == size
     return data, budget

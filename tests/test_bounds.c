@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define EXPECT_MSG(msg, want)                                                                                   \
@@ -102,7 +103,7 @@ static void test_recipes_budget(void **state)
     }
     assert_int_equal(raiiaf_writer_finish(w), RAIIAF_OK);
     raiiaf_writer_free(w);
-    /* The default budget (1 GiB + 64 x the file) lets it verify. */
+    /* The default budget (64 MiB + 64 x the file) lets it verify. */
     raiiaf_reader *r = NULL;
     assert_int_equal(raiiaf_reader_open_file(path, 0, &r), RAIIAF_OK);
     assert_int_equal(raiiaf_reader_verify(r, NULL, NULL), RAIIAF_OK);
@@ -319,6 +320,50 @@ static void test_recover_output_verifies(void **state)
     free(g_base);
 }
 
+/* The default budget's value, and the step open of an older version:
+ * the version and the budget are set before anything is read. */
+static void test_default_budget_and_version_steps(void **state)
+{
+    (void)state;
+    assert_int_equal(raiiaf_decode_limit_default(0), UINT64_C(64) << 20);
+    assert_int_equal(raiiaf_decode_limit_default(1000), (UINT64_C(64) << 20) + 64000);
+    assert_int_equal(raiiaf_decode_limit_default(UINT64_MAX / 8), UINT64_MAX); /* saturates */
+    char *dir = tu_tempdir(), *path = tu_path(dir, "v.raiiaf");
+    static const uint64_t shape[1] = {16};
+    float v[16] = {0};
+    raiiaf_writer *w = NULL;
+    assert_int_equal(raiiaf_writer_new(path, &w), RAIIAF_OK);
+    assert_int_equal(raiiaf_writer_add_tensor(w, "x", RAIIAF_F32, 1, shape, v, sizeof v, RAIIAF_CODEC_RAW, 0.0), RAIIAF_OK);
+    assert_int_equal(raiiaf_writer_finish(w), RAIIAF_OK);
+    raiiaf_writer_free(w);
+    raiiaf_edit *ed = NULL;
+    assert_int_equal(raiiaf_edit_open(path, &ed), RAIIAF_OK);
+    assert_int_equal(raiiaf_edit_add_tag(ed, "second"), RAIIAF_OK);
+    assert_int_equal(raiiaf_edit_commit(ed), RAIIAF_OK);
+    raiiaf_edit_free(ed);
+    raiiaf_reader *r = NULL;
+    assert_int_equal(raiiaf_reader_new(0, &r), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_set_version(r, 1), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_open(r, path), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_manifest_version(r), 1);
+    assert_int_equal(raiiaf_reader_latest_version(r), 2);
+    assert_int_equal(raiiaf_reader_set_version(r, 2), RAIIAF_E_STATE); /* once open */
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(r->decode_limit, raiiaf_decode_limit_default((uint64_t)st.st_size)); /* of the whole file */
+    raiiaf_reader_free(r);
+    /* a budget too small for the newest manifest's text: refused at open */
+    assert_int_equal(raiiaf_reader_new(0, &r), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_set_decode_limit(r, 64), RAIIAF_OK);
+    assert_int_equal(raiiaf_reader_open(r, path), RAIIAF_E_LIMIT);
+    EXPECT_MSG(raiiaf_reader_errmsg(r), "bytes of JSON text (counted 4 times: parsing costs more than decoding) would pass this reader's budget of 64 decoded bytes");
+    raiiaf_reader_free(r);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_recipes_budget),
         cmocka_unit_test(test_chain_budget),
         cmocka_unit_test(test_recover_output_verifies),
+        cmocka_unit_test(test_default_budget_and_version_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

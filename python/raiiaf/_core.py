@@ -574,18 +574,17 @@ class _Reader:
     def __init__(self, source, flags, version=None, decode_limit=None):
         self.h = ctypes.c_void_p()
         self.keep = None
-        if version is not None and (not isinstance(source, (str, os.PathLike)) or decode_limit is not None):
-            raise TypeError("raiiaf: open(version=) needs a path, and takes no decode_limit")
+        if version is not None and not isinstance(source, (str, os.PathLike)):
+            raise TypeError("raiiaf: open(version=) needs a path")
         if isinstance(source, (str, os.PathLike)):
             self.path = os.fsdecode(source)
-            if version is not None:
-                rc = lib.raiiaf_reader_open_version(os.fsencode(source), flags, int(version), ctypes.byref(self.h))
-            else:
-                rc = lib.raiiaf_reader_new(flags, ctypes.byref(self.h))
-                if not rc and decode_limit is not None:
-                    rc = lib.raiiaf_reader_set_decode_limit(self.h, int(decode_limit))
-                if not rc:
-                    rc = lib.raiiaf_reader_open(self.h, os.fsencode(source))
+            rc = lib.raiiaf_reader_new(flags, ctypes.byref(self.h))
+            if not rc and version is not None:
+                rc = lib.raiiaf_reader_set_version(self.h, int(version))
+            if not rc and decode_limit is not None:
+                rc = lib.raiiaf_reader_set_decode_limit(self.h, int(decode_limit))
+            if not rc:
+                rc = lib.raiiaf_reader_open(self.h, os.fsencode(source))
         else:
             self.path = None
             self.keep = np.frombuffer(source, dtype=np.uint8)
@@ -652,8 +651,8 @@ class File:
     even after ``close()``.  Every payload's CRC-32C and SHA-256 are checked
     when it is first read (``digests=False``: CRC-32C only)."""
 
-    def __init__(self, source, digests=True, version=None, decode_limit=None):
-        self._r = _Reader(source, 0 if digests else READ_NO_DIGEST, version, decode_limit)
+    def __init__(self, source, digests=True, version=None, decode_limit=None, max_decode=None):
+        self._r = _Reader(source, 0 if digests else READ_NO_DIGEST, version, max_decode_bytes(max_decode, decode_limit))
         self.path = self._r.path
         self._meta = None
         self._names = None
@@ -1034,12 +1033,38 @@ class File:
         return [m for _, m in warns]
 
 
-def open(source, digests=True, version=None, decode_limit=None):  # noqa: A001 - raiiaf.open, like gzip.open
+def max_decode_bytes(max_decode=None, decode_limit=None):
+    """The budget of decoded bytes a reader gets: `max_decode` (an int, or
+    a str such as "2G" as the CLI's --max-decode takes), else
+    `decode_limit` (its older name), else the environment variable
+    RAIIAF_MAX_DECODE, else None: the library's default, 64 MiB + 64 x the
+    file size.  0 means no limit."""
+    v = max_decode if max_decode is not None else decode_limit
+    if v is None:
+        v = os.environ.get("RAIIAF_MAX_DECODE") or None
+        if v is None:
+            return None
+    if isinstance(v, str):
+        m = re.fullmatch(r"([0-9]+)(?:([KMGTkmgt])(iB|B)?)?", v)
+        if not m:
+            raise ValueError("raiiaf: max_decode %r is not a size in bytes (a number, optionally with K, M, G or T; 0: no limit)" % v)
+        return int(m.group(1)) << (10 * ("KMGT".index(m.group(2).upper()) + 1) if m.group(2) else 0)
+    v = int(v)
+    if v < 0:
+        raise ValueError("raiiaf: max_decode must be >= 0 (0: no limit)")
+    return v
+
+
+def open(source, digests=True, version=None, decode_limit=None, max_decode=None):  # noqa: A001 - raiiaf.open, like gzip.open
     """Opens a RAIIAF file (format 1 or 2) by path, or from bytes in memory;
     `version` (a path only) opens an older manifest version (1 = the first);
-    `decode_limit` sets the reader's budget of decoded bytes before anything
-    is read (0: none; default 1 GiB + 64 x the file size)."""
-    return File(source, digests, version, decode_limit)
+    `max_decode` sets the reader's budget of decoded bytes before anything
+    is read: every payload decoded, each recipe regenerated and each
+    manifest's JSON text (counted 4 times) count against it, and past it
+    reading fails with LimitError.  Bytes (int) or a size such as "2G";
+    0: none; default RAIIAF_MAX_DECODE from the environment, else 64 MiB +
+    64 x the file size.  `decode_limit` is its older name."""
+    return File(source, digests, version, decode_limit, max_decode)
 
 
 # ---- raw structures, for the drop-in's header dict --------------------------------

@@ -133,6 +133,8 @@ _PROTOS = {
     "raiiaf_reader_verify": (c_int, [c_void_p, PROBLEM_FN, c_void_p]),
     "raiiaf_reader_set_decode_limit": (c_int, [c_void_p, c_uint64]),
     "raiiaf_reader_set_threads": (c_int, [c_void_p, c_uint]),
+    "raiiaf_decode_limit_default": (c_uint64, [c_uint64]),
+    "raiiaf_reader_set_version": (c_int, [c_void_p, c_uint32]),
     "raiiaf_schema_text": (c_char_p, []),
     "raiiaf_validate_manifest": (c_int, [c_char_p, c_size_t, c_char_p, c_size_t]),
     # -- format 1 ------------------------------------------------------------
@@ -192,6 +194,7 @@ _PROTOS = {
     "raiiaf_sign": (c_int, [c_char_p, c_char_p, c_char_p, c_char_p, c_size_t]),
     "raiiaf_reader_signature": (c_int, [c_void_p, c_char_p, P(SignatureInfo)]),
     "raiiaf_recover": (c_int, [c_char_p, c_char_p, PROBLEM_FN, c_void_p]),
+    "raiiaf_recover_limited": (c_int, [c_char_p, c_char_p, c_uint64, PROBLEM_FN, c_void_p]),
     "raiiaf_torch_randn": (c_int, [c_uint64, c_int, c_uint, P(c_uint64), c_char_p, c_void_p, c_size_t]),
     # -- interop: tensors -------------------------------------------------------
     "raiiaf_array_free": (None, [P(Array)]),

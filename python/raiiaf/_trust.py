@@ -7,7 +7,7 @@ import ctypes
 import json
 import os
 
-from . import _lib, errors
+from . import _core, _lib, errors
 from ._lib import lib, b, s
 
 _ERR = 1024
@@ -162,17 +162,21 @@ def compact(path, out=None):
     return os.fsdecode(out or path)
 
 
-def recover(damaged, out):
+def recover(damaged, out, max_decode=None):
     """Salvages what survives of `damaged` into a new valid file `out`
-    (``raiiaf_recover``).  Returns the report: [(status, message)], one per
-    finding (what was kept, what was lost)."""
+    (``raiiaf_recover_limited``).  Returns the report: [(status, message)],
+    one per finding (what was kept, what was lost).  `max_decode`: the
+    budget of decoded bytes for the whole recovery, as ``raiiaf.open``'s
+    (default RAIIAF_MAX_DECODE, else 64 MiB + 64 x the size of `damaged`;
+    0: none)."""
     report = []
 
     def cb(ctx, status, message):
         report.append((status, s(message)))
 
     fn = _lib.PROBLEM_FN(cb)
-    rc = lib.raiiaf_recover(_path(damaged), _path(out), fn, None)
+    limit = _core.max_decode_bytes(max_decode)
+    rc = lib.raiiaf_recover_limited(_path(damaged), _path(out), (1 << 64) - 1 if limit is None else limit, fn, None)
     if rc:
         msgs = [m for st, m in report if st] or [s(lib.raiiaf_strerror(rc))]
         raise errors.make(rc, "; ".join(msgs), os.fsdecode(damaged))

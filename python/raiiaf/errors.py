@@ -82,7 +82,10 @@ class Error(Exception):
         self.status = status
         self.status_name = STATUS_NAMES.get(status, str(status)) if status is not None else None
         self.path = path
-        super().__init__(("%s: %s" % (path, message)) if path else message)
+        # The library names the file itself in some messages ("x: cannot
+        # open"): said once, not "x: x: cannot open" (as the CLI does).
+        said = path and (message == path or message.startswith(str(path) + ":"))
+        super().__init__(("%s: %s" % (path, message)) if path and not said else message)
 
 
 class ArgumentError(Error, ValueError):

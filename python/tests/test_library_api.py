@@ -318,3 +318,68 @@ def test_decode_limit_set_before_open(tmp_path, png):
     open(p, "wb").write(data)
     with raiiaf.open(p, decode_limit=10 ** 9) as f:
         f.verify()
+
+
+def test_max_decode_raises_the_default_budget(tmp_path, png, monkeypatch):
+    """80 MiB of zeros stored with zstd: a file of a few KB that needs more
+    than the default budget (64 MiB + 64 x its size).  Reading it fails
+    with a LimitError that says how to raise the budget; max_decode= (bytes
+    or a size such as "128M"), or RAIIAF_MAX_DECODE, raises it."""
+    monkeypatch.delenv("RAIIAF_MAX_DECODE", raising=False)
+    zeros = np.zeros((20, 1024, 1024), np.float32)  # 80 MiB
+    p = str(tmp_path / "z.raiiaf")
+    raiiaf.write(p, image=png, latents={"z": zeros}, codec="zstd", env=False)
+    size = os.path.getsize(p)
+    assert size < 1 << 20
+    default = (64 << 20) + 64 * size
+    assert raiiaf._lib.lib.raiiaf_decode_limit_default(size) == default
+    with raiiaf.open(p) as f:  # opening decodes only the manifest
+        with pytest.raises(raiiaf.LimitError, match=r"budget of %d decoded bytes.*max_decode= \(Python\)" % default):
+            f.latents["z"]
+    for limit in (128 << 20, "128M", "128MiB"):
+        with raiiaf.open(p, max_decode=limit) as f:
+            np.testing.assert_array_equal(f.latents["z"], zeros)
+    monkeypatch.setenv("RAIIAF_MAX_DECODE", "128M")
+    with raiiaf.open(p) as f:
+        f.verify()
+    # the keyword wins over the environment; the older name still works
+    with pytest.raises(raiiaf.LimitError, match="budget of 1024 decoded bytes"):
+        raiiaf.open(p, max_decode=1024)
+    with pytest.raises(raiiaf.LimitError, match="budget of 1024 decoded bytes"):
+        raiiaf.open(p, decode_limit=1024)
+    # an older version takes a budget too (it could not before)
+    with pytest.raises(raiiaf.LimitError):
+        raiiaf.open(p, version=1, max_decode=16)
+    with raiiaf.open(p, version=1, max_decode="128M") as f:
+        assert f.latents["z"].shape == zeros.shape
+    monkeypatch.delenv("RAIIAF_MAX_DECODE")
+    with pytest.raises(ValueError, match="not a size in bytes"):
+        raiiaf.open(p, max_decode="12Q")
+    # recover: the candidate it writes is verified within the budget
+    out = str(tmp_path / "r.raiiaf")
+    with pytest.raises(raiiaf.LimitError, match="recover's budget"):
+        raiiaf.recover(p, out)
+    assert not os.path.exists(out)
+    raiiaf.recover(p, out, max_decode="256M")
+    with raiiaf.open(out, max_decode="128M") as f:
+        f.verify()
+    with raiiaf.open(out, max_decode="128M") as f:  # the budget is over a reader's life: verify spent it
+        np.testing.assert_array_equal(f.latents["z"], zeros)
+
+
+def test_error_names_the_path_once(tmp_path):
+    """The library says "x: cannot open"; the exception says it once, not
+    "x: x: cannot open" (as the CLI)."""
+    missing = str(tmp_path / "missing.raiiaf")
+    with pytest.raises(raiiaf.IOError) as e:
+        raiiaf.open(missing)
+    assert str(e.value).count(missing) == 1, str(e.value)
+    assert str(e.value).startswith(missing + ": cannot open")
+    with pytest.raises(raiiaf.IOError) as e:
+        raiiaf.import_image(str(tmp_path / "missing.png"))
+    assert str(e.value).count("missing.png") == 1, str(e.value)
+    bad = tmp_path / "bad.raiiaf"
+    bad.write_bytes(b"hello")
+    with pytest.raises(raiiaf.Error) as e:
+        raiiaf.open(str(bad))
+    assert str(e.value).startswith(str(bad) + ": ")  # a message without the path gets it in front

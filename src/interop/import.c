@@ -224,7 +224,9 @@ int raiiaf_import_to_writer(raiiaf_import *imp, raiiaf_writer *w)
     const char *text = raiiaf_import_metadata(imp, NULL);
     if (!text) return rf_fail(&imp->err, RAIIAF_E_NOMEM, "out of memory");
     int rc = raiiaf_writer_merge_json(w, text);
-    if (!rc) rc = raiiaf_writer_add_image(w, imp->image, imp->image_len);
+    /* import_take() validated these bytes whole (pixels included): the
+     * writer checks their structure only, not the pixels a second time. */
+    if (!rc) rc = rf_writer_add_checked_image(w, imp->image, imp->image_len);
     if (rc) rf_fail(&imp->err, rc, "%s", raiiaf_writer_errmsg(w));
     return rc;
 }
