@@ -112,9 +112,11 @@ int cmd_search(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
 /* `raiiaf index` as serve uses it too: raiiaf_index_run() on `db` with
- * the progress bar (progress: 1) and per-file messages on stderr (unless
- * quiet).  Returns an exit status. */
-int cli_index_run(const char *const *dirs, int ndirs, const char *db, int progress, int quiet, raiiaf_index_stats *stats);
+ * `threads` (raiiaf_index_set_threads(): 0 one per CPU), the progress bar
+ * (progress: 1) and per-file messages on stderr (unless quiet).  Returns an
+ * exit status. */
+int cli_index_run(const char *const *dirs, int ndirs, const char *db, unsigned threads, int progress, int quiet,
+                  raiiaf_index_stats *stats);
 
 /* Seeded noise (issue #8): cmd_noise.c */
 int cmd_noise(int argc, char **argv);

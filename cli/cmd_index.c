@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: raiiaf index DIR... --db LIBRARY.sqlite [-q] [--dask SCHEDULER_ADDRESS]\n"
+    "usage: raiiaf index DIR... --db LIBRARY.sqlite [--threads N] [-q] [--dask SCHEDULER_ADDRESS]\n"
     "\n"
     "Walks the folders recursively and records every .raiiaf file in the SQLite\n"
     "database (created when missing; tables described in docs/INDEX.md): path, size,\n"
@@ -18,6 +18,8 @@ static const char usage[] =
     "Run it again to update: unchanged files (same size and mtime) are skipped, changed\n"
     "ones re-read, deleted ones removed.  A progress bar is drawn when stderr is a terminal.\n"
     "  --db FILE     the database\n"
+    "  --threads N   threads reading new and changed files (default 0: one per CPU this\n"
+    "                process may use; 1: none besides the writer)\n"
     "  -q, --quiet   no progress, no per-file messages, no summary\n"
     "  --dask ADDR   read the files on the Dask cluster whose scheduler is at ADDR\n"
     "                (tcp://host:8786): runs raiiaf.dask.main in python3 (RAIIAF_PYTHON\n"
@@ -61,12 +63,14 @@ static void problem(void *user, const char *path, int status, const char *messag
     cli_err("%s: %s", path, message);
 }
 
-int cli_index_run(const char *const *dirs, int ndirs, const char *db, int show_progress, int quiet, raiiaf_index_stats *st)
+int cli_index_run(const char *const *dirs, int ndirs, const char *db, unsigned threads, int show_progress, int quiet,
+                  raiiaf_index_stats *st)
 {
     memset(st, 0, sizeof *st);
     raiiaf_index *idx = NULL;
     ui u = {show_progress, quiet, now_s()};
     int e = raiiaf_index_open(db, 0, &idx);
+    if (!e) e = raiiaf_index_set_threads(idx, threads);
     if (!e) {
         raiiaf_index_set_problems(idx, problem, &u);
         if (show_progress) raiiaf_index_set_progress(idx, progress, &u);
@@ -82,6 +86,7 @@ int cmd_index(int argc, char **argv)
 {
     const char *db = NULL, *dask = NULL;
     int quiet = 0, nd = 0;
+    unsigned long long threads = 0;
     const char **dirs = calloc((size_t)argc + 1, sizeof *dirs);
     if (!dirs) return EXIT_SYSTEM;
     for (int i = 1; i < argc; i++) {
@@ -93,7 +98,13 @@ int cmd_index(int argc, char **argv)
             return EXIT_OK;
         }
         if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) quiet = 1;
-        else if ((k = cli_opt(argc, argv, &i, "--db", &v))) {
+        else if ((k = cli_opt(argc, argv, &i, "--threads", &v))) {
+            if (k < 0 || cli_parse_u64(v, &threads) || threads > 64) {
+                if (k > 0) cli_err("--threads: expected 0..64, got '%s'", v);
+                free(dirs);
+                return EXIT_USAGE;
+            }
+        } else if ((k = cli_opt(argc, argv, &i, "--db", &v))) {
             if (k < 0) {
                 free(dirs);
                 return EXIT_USAGE;
@@ -122,7 +133,7 @@ int cmd_index(int argc, char **argv)
         return rc;
     }
     raiiaf_index_stats st;
-    int status = cli_index_run(dirs, nd, db, !quiet && isatty(2), quiet, &st);
+    int status = cli_index_run(dirs, nd, db, (unsigned)threads, !quiet && isatty(2), quiet, &st);
     if (!quiet && status == EXIT_OK)
         printf("%s: %llu files seen: %llu added, %llu updated, %llu unchanged, %llu removed, %llu unreadable "
                "(%.2f s, %.0f files/s)\n",

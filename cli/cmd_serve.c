@@ -87,7 +87,7 @@ int cmd_serve(int argc, char **argv)
     }
     if (nd) {
         raiiaf_index_stats st;
-        status = cli_index_run(dirs, nd, db, 0, quiet, &st);
+        status = cli_index_run(dirs, nd, db, 0, 0, quiet, &st);
         if (status != EXIT_OK) goto done;
         if (!quiet)
             fprintf(stderr, "indexed %llu files (%llu new, %llu updated, %llu removed, %llu unreadable)\n",

@@ -4,6 +4,7 @@
  * raiiaf_index_row_json() both come here. */
 #include "index_impl.h"
 #include "internal.h"
+#include "reader_impl.h"
 #include "raiiaf_json.h"
 
 #include <errno.h>
@@ -52,8 +53,11 @@ static json_t *row_of(raiiaf_reader *r, const char *path, long long size, long l
 {
     size_t mlen = 0;
     const char *text = raiiaf_reader_manifest(r, &mlen);
-    /* format 1 manifests are Python's JSON; format 2 is plain JSON */
-    json_t *m = text ? raiiaf_json_loadb(text, mlen, RAIIAF_JSON_PYTHON, NULL) : NULL;
+    /* The reader has parsed the manifest already (format 1 in Python's
+     * dialect, wide numbers for seeds beyond 2^63): borrow its tree rather
+     * than parse the text a second time per file. */
+    json_t *m = r->manifest ? json_incref(r->manifest)
+                            : text ? raiiaf_json_loadb(text, mlen, RAIIAF_JSON_PYTHON, NULL) : NULL;
     json_t *meta = json_object_get(m, "raiiaf_metadata");
     if (!meta) meta = m; /* format 1 manifests keep model_info at the top */
     json_t *mi = json_object_get(meta, "model_info");

@@ -202,6 +202,10 @@ static int store_one(run_state *rs, const found *f, slot *s)
         if (!rc) {
             if (replaced) st->updated++;
             else st->added++;
+        } else if (sqlite3_errcode(rs->idx->db) == SQLITE_BUSY || sqlite3_errcode(rs->idx->db) == SQLITE_LOCKED) {
+            /* the database's state, not this file's */
+            rc = rf_index_fail(rs->idx, RAIIAF_E_BUSY, "%s: the database is locked by another process (another raiiaf"
+                               " index?); try again later", rs->idx->path);
         } else
             rf_index_fail(rs->idx, rc, "%s: while indexing %s: database: %s", rs->idx->path, f->path,
                           sqlite3_errmsg(rs->idx->db));
