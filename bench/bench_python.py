@@ -150,10 +150,10 @@ def run(args, tmp):
 
     ops = {
         "encode drop-in": lambda: h.file_encoder(f_drop, lat, [], img_binary=img, convert_float16=False, **RECORD),
-        "encode drop-in f1": lambda: h.file_encoder(f_f1, lat, [], img_binary=img, convert_float16=False,
-                                                    format=1, **RECORD),
         "encode drop-in 1 thread": lambda: _one_cpu(lambda: h.file_encoder(f_drop1, lat, [], img_binary=img,
                                                                          convert_float16=False, **RECORD)),
+        "encode drop-in f1": lambda: h.file_encoder(f_f1, lat, [], img_binary=img, convert_float16=False,
+                                                    format=1, **RECORD),
         "encode native": lambda: raiiaf.write(f_nat, image=img, latents=lat, model=RECORD["model_name"],
                                               model_version=RECORD["model_version"], prompt=RECORD["prompt"],
                                               tags=RECORD["tags"]),
