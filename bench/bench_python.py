@@ -21,6 +21,15 @@ Rows:
           native    raiiaf.open() + every latent (zero-copy when raw) + image_bytes
           python    a fresh /usr/bin/python3 doing file_decoder and saving .npy/.png
           CLI       `raiiaf extract FILE --all DIR` (writes .npy per latent + the image)
+  encode drop-in f1       the same with format=1 (the original's layout; zfp latents, as the
+                          original's should_compress=True default)
+  encode drop-in 1 thread the drop-in with the image checked on the calling thread only
+With --original DIR (the original package installed there, e.g.
+`pip install --target DIR raiiaf==1.1.0` with its zstandard, zfpy and jsonschema), a
+child /usr/bin/python3 imports it from DIR and times its file_encoder and
+file_decoder on the same inputs in the same run (it cannot share this process:
+both packages are named raiiaf).  Every row also gives the median CPU time of
+this process (a loaded machine inflates it less than wall time).
 Then (--part sampling, bench/bench_sampling_data.py) raiiaf.Recorder's
 overhead per sampling step and raiiaf.data.Dataset throughput through a torch
 DataLoader with 1 and 2 workers, local and through nginx.
@@ -97,6 +106,8 @@ def main():
                     help="core: the rows above; sampling: Recorder overhead per step and DataLoader "
                          "throughput (bench/bench_sampling_data.py, needs torch)")
     ap.add_argument("--files", type=int, default=300, help="files for the DataLoader part")
+    ap.add_argument("--original", default=None, metavar="DIR",
+                    help="a folder holding the original raiiaf package (1.x) to time side by side")
     args = ap.parse_args()
 
     base = args.dir or ("/dev/shm" if os.path.isdir("/dev/shm") else None)
@@ -129,7 +140,8 @@ def run(args, tmp):
     env = dict(os.environ, RAIIAF_LIBRARY=_lib.path, PYTHONPATH=os.path.join(ROOT, "python"),
                PYTHONDONTWRITEBYTECODE="1")
     h = raiiafFileHandler()
-    f_drop, f_nat, f_cli, f_py = (os.path.join(tmp, x + ".raiiaf") for x in ("drop", "nat", "cli", "py"))
+    f_drop, f_nat, f_cli, f_py, f_f1, f_drop1 = (os.path.join(tmp, x + ".raiiaf")
+                                                 for x in ("drop", "nat", "cli", "py", "f1", "drop1"))
 
     print("bench_python: libraiiaf %s from %s, CLI %s" % (raiiaf.library_version, _lib.path, args.cli))
     print("python %s, numpy %s; files in %s; median of %d runs"
@@ -138,6 +150,10 @@ def run(args, tmp):
 
     ops = {
         "encode drop-in": lambda: h.file_encoder(f_drop, lat, [], img_binary=img, convert_float16=False, **RECORD),
+        "encode drop-in 1 thread": lambda: _one_cpu(lambda: h.file_encoder(f_drop1, lat, [], img_binary=img,
+                                                                         convert_float16=False, **RECORD)),
+        "encode drop-in f1": lambda: h.file_encoder(f_f1, lat, [], img_binary=img, convert_float16=False,
+                                                    format=1, **RECORD),
         "encode native": lambda: raiiaf.write(f_nat, image=img, latents=lat, model=RECORD["model_name"],
                                               model_version=RECORD["model_version"], prompt=RECORD["prompt"],
                                               tags=RECORD["tags"]),
@@ -157,22 +173,39 @@ def run(args, tmp):
                                              check=True, stdout=subprocess.DEVNULL),
     }
     times = {k: [] for k in ops}
+    cpu = {k: [] for k in ops}
     for i in range(args.runs + 1):
         for k, fn in ops.items():
             if k.startswith("decode"):
                 shutil.rmtree(os.path.join(tmp, "xpy"), ignore_errors=True)
                 shutil.rmtree(os.path.join(tmp, "xcli"), ignore_errors=True)
+            c0 = time.process_time()
             t0 = time.perf_counter()
             fn()
             dt = time.perf_counter() - t0
+            dc = time.process_time() - c0
             if i:
                 times[k].append(dt)
+                cpu[k].append(dc)
     m = {k: med_ms(v) for k, v in times.items()}
+    mc = {k: med_ms(v) for k, v in cpu.items()}
     print()
-    print("%-16s %10s %12s" % ("operation", "median ms", "/ CLI"))
+    print("%-24s %10s %8s %10s" % ("operation", "median ms", "/ CLI", "cpu ms"))
     for k in ops:
         cli = m[k.split()[0] + " CLI"]
-        print("%-16s %10.2f %11.2fx" % (k, m[k], m[k] / cli))
+        print("%-24s %10.2f %7.2fx %10.2f%s" % (k, m[k], m[k] / cli, mc[k],
+                                                "" if k.split()[1] in ("drop-in", "native") else "  (this process only)"))
+    if args.original:
+        orig = _original(args, tmp, npys)
+        print()
+        print("the original package (%s), same inputs, median of %d runs in a child process:" % (args.original, args.runs))
+        for op, mine in (("encode", "encode drop-in"), ("decode", "decode drop-in")):
+            print("  %s original %8.2f ms   drop-in %8.2f ms   drop-in is %.1fx faster"
+                  % (op, orig[op], m[mine], orig[op] / m[mine]))
+        print("  format 1 write: drop-in f1 %.2f ms vs the original's encoder %.2f ms (%.2fx)"
+              % (m["encode drop-in f1"], orig["encode"], m["encode drop-in f1"] / orig["encode"]))
+    else:
+        print("(the original package: not timed; give --original DIR)")
     print("(python start + `import raiiaf` alone: %.1f ms)" % _startup_ms(env, args.runs))
 
     # ---- one C call through ctypes -----------------------------------------
@@ -233,6 +266,54 @@ def run(args, tmp):
     print("  zero-copy f.latents[name] (CRC-32C + SHA-256 checked)  %8.2f" % med_ms([x[0] for x in zc]))
     print("  zero-copy, opened digests=False (CRC-32C only)         %8.2f" % med_ms([x[1] for x in zc]))
     print("  copying raiiaf_reader_read_tensor into numpy           %8.2f" % med_ms(cp))
+
+
+def _one_cpu(fn):
+    """fn() with the Python writer told it has one CPU (no second thread)."""
+    from raiiaf import _core
+    keep = _core._cpus
+    _core._cpus = lambda: 1
+    try:
+        return fn()
+    finally:
+        _core._cpus = keep
+
+
+CHILD_ORIGINAL = r"""
+import json, os, statistics, sys, time, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+folder, tmp, img_path, runs, *npys = sys.argv[1:]
+sys.path.insert(0, folder)
+from raiiaf.main import raiiafFileHandler
+assert os.path.abspath(sys.modules["raiiaf"].__file__).startswith(os.path.abspath(folder)), "not the original package"
+img = open(img_path, "rb").read()
+lat = {p.split("=")[0]: np.load(p.split("=")[1]) for p in npys}
+h = raiiafFileHandler()
+f = os.path.join(tmp, "orig.raiiaf")
+enc, dec = [], []
+for i in range(int(runs) + 1):
+    t0 = time.perf_counter()
+    h.file_encoder(f, lat, [], "Stable Diffusion XL", "1.0", "a cat on a sofa", ["cat", "sofa"], img,
+                   convert_float16=False)
+    t1 = time.perf_counter()
+    h.file_decoder(f)
+    t2 = time.perf_counter()
+    if i:
+        enc.append(t1 - t0)
+        dec.append(t2 - t1)
+print(json.dumps({"encode": statistics.median(enc) * 1e3, "decode": statistics.median(dec) * 1e3}))
+"""
+
+
+def _original(args, tmp, npys):
+    """Median encode/decode ms of the original package in --original."""
+    import json
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    env.pop("PYTHONPATH", None)
+    out = subprocess.run([sys.executable, "-c", CHILD_ORIGINAL, args.original, tmp, args.image, str(args.runs)] + npys,
+                         env=env, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def _native_decode(path):

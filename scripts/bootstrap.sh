@@ -22,6 +22,8 @@ python3-pip python3-venv python3-wheel"
 # python3-fsspec: raiiaf.data reads fsspec URLs; nginx: the range-request tests serve files through it;
 # python3-distributed: raiiaf.dask and its LocalCluster test.
 # python3-pip, python3-venv, python3-wheel: `pip install ./python` offline in a venv (tests/cli_pip_install.py).
+# The raiiaf tool links the static archives that libzstd-dev, libjansson-dev, libsqlite3-dev, libssl-dev,
+# zlib1g-dev and libdeflate-dev ship (CMake RAIIAF_CLI_STATIC): no extra package.
 
 missing=""
 for p in $PKGS; do

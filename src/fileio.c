@@ -231,6 +231,33 @@ int rf_map(const char *path, const unsigned char **data, size_t *size, rf_err *e
         close(fd);
         return rf_fail(e, RAIIAF_E_LIMIT, "%s: file too large to map", path);
     }
+    if ((uint64_t)st.st_size <= RF_MAP_READ_MAX) {
+        /* Small files are read: a mapping costs page-table work and, on
+         * unmap, a TLB shootdown that stalls every thread of the process
+         * (several threads opening many small files, as index does, then
+         * run one at a time). */
+        size_t n = (size_t)st.st_size, got = 0;
+        unsigned char *b = aligned_alloc(64, (n + 63) & ~(size_t)63); /* raw payloads stay 64-byte aligned, as mapped */
+        if (!b) {
+            close(fd);
+            return rf_fail(e, RAIIAF_E_NOMEM, "%s: out of memory for %zu bytes", path, n);
+        }
+        while (got < n) {
+            ssize_t k = pread(fd, b + got, n - got, (off_t)got);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) {
+                int err = k < 0 ? errno : 0;
+                close(fd);
+                free(b);
+                return rf_fail(e, RAIIAF_E_IO, "%s: cannot read: %s", path, err ? strerror(err) : "file shrank while read");
+            }
+            got += (size_t)k;
+        }
+        close(fd);
+        *data = b;
+        *size = n;
+        return RAIIAF_OK;
+    }
     void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     int err = errno;
     close(fd);
@@ -242,7 +269,8 @@ int rf_map(const char *path, const unsigned char **data, size_t *size, rf_err *e
 
 void rf_unmap(const unsigned char *data, size_t size)
 {
-    if (data && size) munmap((void *)data, size);
+    if (data && size <= RF_MAP_READ_MAX) free((void *)data); /* read, not mapped (rf_map) */
+    else if (data && size) munmap((void *)data, size);
 }
 
 int rf_read_file(const char *path, uint64_t max_size, unsigned char **data, size_t *size, rf_err *e)

@@ -35,6 +35,10 @@ int rf_replace(const char *from, const char *to, rf_err *e);
  * size 0.  Release with rf_unmap. */
 int rf_map(const char *path, const unsigned char **data, size_t *size, rf_err *e);
 void rf_unmap(const unsigned char *data, size_t size);
+/* Files of at most this many bytes are read into memory by rf_map instead
+ * of mapped (rf_unmap frees them): cheaper for small files, and it does not
+ * serialise threads on the process's page tables. */
+#define RF_MAP_READ_MAX (64u << 10)
 
 /* Reads a whole regular file into a malloc'd buffer with a NUL after the
  * last byte (for text use); files over `max_size` give RAIIAF_E_LIMIT. */

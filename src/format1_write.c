@@ -433,14 +433,19 @@ static int raw_frame(const unsigned char *src, size_t n, piece *out, rf_err *e)
     return RAIIAF_OK;
 }
 
-static int zframe_level(const void *inner_type, const void *payload, size_t n, int level, piece *out, rf_err *e);
+static int zframe_level(ZSTD_CCtx *cctx, const void *inner_type, const void *payload, size_t n, int level, piece *out,
+                        rf_err *e);
 
 static int zframe(const void *inner_type, const void *payload, size_t n, piece *out, rf_err *e)
 {
-    return zframe_level(inner_type, payload, n, RF_F1_ZSTD_LEVEL, out, e);
+    return zframe_level(NULL, inner_type, payload, n, RF_F1_ZSTD_LEVEL, out, e);
 }
 
-static int zframe_level(const void *inner_type, const void *payload, size_t n, int level, piece *out, rf_err *e)
+/* cctx: a context reused across calls (the manifest search compresses a few
+ * KiB many times; a fresh context per call costs more than the compression),
+ * or NULL.  ZSTD_compressCCtx writes the same frame as ZSTD_compress. */
+static int zframe_level(ZSTD_CCtx *cctx, const void *inner_type, const void *payload, size_t n, int level, piece *out,
+                        rf_err *e)
 {
     size_t total = RF_F1_INNER_SIZE + n;
     unsigned char *src = malloc(total);
@@ -460,7 +465,7 @@ static int zframe_level(const void *inner_type, const void *payload, size_t n, i
         free(src);
         return rc;
     }
-    size_t c = ZSTD_compress(dst, bound, src, total, level);
+    size_t c = cctx ? ZSTD_compressCCtx(cctx, dst, bound, src, total, level) : ZSTD_compress(dst, bound, src, total, level);
     free(src);
     if (ZSTD_isError(c)) {
         free(dst);
@@ -527,6 +532,7 @@ int rf_f1w_finish(rf_f1w *f, json_t *manifest, int fd, const char *tmp_path, rf_
     json_t *chunks = json_array(), *mi = NULL, *root = NULL, *schema = NULL;
     char *env_text = NULL, *mtext = NULL;
     unsigned char *mframe = NULL;
+    ZSTD_CCtx *cctx = NULL;
     if (!pieces || !chunks) {
         rc = rf_fail(e, RAIIAF_E_NOMEM, "out of memory");
         goto done;
@@ -657,8 +663,17 @@ int rf_f1w_finish(rf_f1w *f, json_t *manifest, int fd, const char *tmp_path, rf_
      * zstd level 3 (the Python package's) the size moves by a few bytes
      * with the digits, so there may be none; then other levels are tried
      * (any level decodes the same), and last a frame of raw blocks, whose
-     * size only grows with the text. */
-    static const int levels[] = {RF_F1_ZSTD_LEVEL, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 0};
+     * size only grows with the text.  The levels stop at 9: above it zstd
+     * switches to its slow optimal parsers, which cost more per try than
+     * the whole rest of the write, while the raw frame always ends the
+     * search (issue 15: format 1 writes must not be slower than the
+     * original's).  One compression context serves every try. */
+    static const int levels[] = {RF_F1_ZSTD_LEVEL, 1, 2, 4, 5, 6, 7, 8, 9, 0};
+    cctx = ZSTD_createCCtx();
+    if (!cctx) {
+        rc = rf_fail(e, RAIIAF_E_NOMEM, "out of memory");
+        goto done;
+    }
     size_t mlen = 0, flen = 0;
     uint64_t total = 0;
     int found = 0;
@@ -681,7 +696,7 @@ int rf_f1w_finish(rf_f1w *f, json_t *manifest, int fd, const char *tmp_path, rf_
                 goto done;
             }
             piece m;
-            if ((rc = zframe_level("META0000", mtext, mlen, levels[li], &m, e))) goto done;
+            if ((rc = zframe_level(cctx, "META0000", mtext, mlen, levels[li], &m, e))) goto done;
             mframe = m.bytes;
             flen = m.size;
             total = chunks_end + flen;
@@ -717,6 +732,7 @@ int rf_f1w_finish(rf_f1w *f, json_t *manifest, int fd, const char *tmp_path, rf_
         if ((rc = rf_write_all(fd, pieces[i].bytes, pieces[i].size, tmp_path, e))) goto done;
     rc = rf_write_all(fd, mframe, flen, tmp_path, e);
 done:
+    ZSTD_freeCCtx(cctx);
     for (size_t i = 0; pieces && i < np; i++) free(pieces[i].bytes);
     free(pieces);
     free(env_text);

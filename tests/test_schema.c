@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <regex.h>
 #include <string.h>
 
 #define SHA_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -487,6 +488,53 @@ static void test_embedded_nul_never_matches(void **state)
     json_decref(inst);
 }
 
+/* Patterns of the form "^[SET]{m,n}$" are matched without regcomp
+ * (src/schema.c); the reference here is POSIX regexec itself on the same
+ * pattern text, over strings on both sides of every bound and edge of
+ * every range, and the patterns that must still go to regcomp. */
+static void test_simple_patterns_agree_with_regexec(void **state)
+{
+    (void)state;
+    static const char *const pats[] = {
+        "^[0-9a-f]{64}$", "^[ -~]{4}$", "^[a-z0-9_.-]{1,64}$", "^[a-z]+$", "^[a-z]*$", "^[ab]$",
+        "^[a-]{2,}$", "^[-a]{0,3}$", "^[.^]{1,2}$", "^[^a]{2}$", "^[a-z]{2}x$", "^[[:digit:]]{2}$",
+        "[a-z]{2}", "^[a-z]{3,2}$",
+    };
+    static const char *const strs[] = {
+        "", "a", "ab", "abc", "abcd", "zz", "A", "0", "09", "0123", "-", "a-", "--a", "^", ".^", "^.^", "a b",
+        "~~~~", " !~}", "\x7f\x7f\x7f\x7f", "\xc3\xa9\xc3\xa9", "abx", "12",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeF",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0",
+        "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd",
+        "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcde",
+    };
+    for (size_t i = 0; i < sizeof pats / sizeof *pats; i++) {
+        regex_t re;
+        int bad = regcomp(&re, pats[i], REG_EXTENDED | REG_NOSUB);
+        json_t *schema = json_pack("{s:s}", "pattern", pats[i]);
+        assert_non_null(schema);
+        for (size_t k = 0; k < sizeof strs / sizeof *strs; k++) {
+            json_t *inst = json_string(strs[k]);
+            if (!inst) inst = json_stringn_nocheck(strs[k], strlen(strs[k])); /* not UTF-8: still a string */
+            assert_non_null(inst);
+            rf_err e;
+            rf_err_clear(&e);
+            int rc = rf_schema_validate(schema, inst, &e);
+            if (bad)
+                assert_int_equal(rc, RAIIAF_E_SCHEMA); /* the schema itself is refused */
+            else {
+                int want = regexec(&re, strs[k], 0, NULL, 0) == 0 ? RAIIAF_OK : RAIIAF_E_SCHEMA;
+                if (rc != want) fail_msg("pattern %s, string \"%s\": got %d, regexec says %d", pats[i], strs[k], rc, want);
+            }
+            json_decref(inst);
+        }
+        if (!bad) regfree(&re);
+        json_decref(schema);
+    }
+}
+
 static void test_types(void **state)
 {
     (void)state;
@@ -726,6 +774,7 @@ int main(void)
         cmocka_unit_test(test_required),
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_embedded_nul_never_matches),
+        cmocka_unit_test(test_simple_patterns_agree_with_regexec),
         cmocka_unit_test(test_types),
         cmocka_unit_test(test_pointer_escaping),
         cmocka_unit_test(test_additional_properties),

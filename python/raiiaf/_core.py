@@ -239,6 +239,14 @@ def _image_bytes(image):
     raise TypeError("raiiaf: image must be a path, bytes or a PIL image, not %s" % type(image).__name__)
 
 
+def _cpus():
+    """How many CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 class _Writer:
     """A C writer to `path`, or into memory when path is None."""
 
@@ -333,6 +341,12 @@ def write(path, image=None, latents=None, *, model=None, model_version=None, pro
         uses = collections.Counter(ref for ref, _ in rel.values())
         img = _image_bytes(image)
         if img is not None:
+            # With two CPUs to run on, the image's pixel data is checked on a
+            # second thread while the latents are hashed and coded here (issue
+            # 15: the check is most of a write).  A fault it finds is then
+            # reported by finish, which is also in this call.
+            if _cpus() >= 2:
+                w.check(lib.raiiaf_writer_set_threads(w.h, 2))
             buf = ctypes.c_char_p(img)
             w.check(lib.raiiaf_writer_add_image(w.h, buf, len(img)), "image")
         for name, value in (latents or {}).items():
@@ -386,7 +400,8 @@ def write(path, image=None, latents=None, *, model=None, model_version=None, pro
         if extra:
             w.check(lib.raiiaf_writer_merge_json(w.h, b(json.dumps(_jsonable(extra)))))
         _write_env(w, format, env, env_components, include_hostname)
-        w.check(lib.raiiaf_writer_finish(w.h))
+        rc = lib.raiiaf_writer_finish(w.h)
+        w.check(rc, "image" if rc == errors.E_IMAGE else None)  # the second thread's finding (above)
         return w.result()
     finally:
         w.free()

@@ -374,3 +374,49 @@ def test_format1_has_no_recipes(tmp_path, cli):
     with raiiaf.open(out) as f:
         assert f.format == (1, 0) and f.recipe(0) is None
         np.testing.assert_array_equal(f.latents["initial_noise"], noise)
+
+
+def _png_with_filter_byte(filter_byte, width=16, height=12):
+    """A PNG whose chunks, CRCs and zlib stream are all valid, with row 5's
+    filter type byte set to `filter_byte` (PNG defines 0-4)."""
+    import struct
+    import zlib
+    rng = np.random.default_rng(7)
+    pix = rng.integers(0, 256, (height, width, 4), dtype=np.uint8)
+    raw = b"".join(bytes([filter_byte if y == 5 else 0]) + pix[y].tobytes() for y in range(height))
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_pixel_fault_is_an_image_error_on_either_thread(tmp_path, cpus, monkeypatch):
+    # With two CPUs the writer checks pixel data on a second thread and the
+    # fault surfaces at finish; with one, at add_image. Either way: ImageError
+    # from the same call, and no file.
+    from raiiaf import _core
+    from raiiaf.main import raiiafFileHandler, raiiafImageError
+    monkeypatch.setattr(_core, "_cpus", lambda: cpus)
+    good, bad = _png_with_filter_byte(4), _png_with_filter_byte(5)
+    import struct
+    import zlib
+    # the oracle: Python's zlib inflates both, and only `bad` has a row filter type above 4
+    for png_bytes, ok in ((good, True), (bad, False)):
+        n = struct.unpack(">I", png_bytes[33:37])[0]
+        raw = zlib.decompress(png_bytes[41:41 + n])
+        assert all(raw[y * 65] <= 4 for y in range(12)) == ok
+    out = tmp_path / "f.raiiaf"
+    raiiaf.write(str(out), image=good, latents={"x": np.zeros((1, 4, 8, 8), np.float32)})
+    assert out.exists()
+    out.unlink()
+    with pytest.raises(raiiaf.ImageError) as ei:
+        raiiaf.write(str(out), image=bad, latents={"x": np.zeros((1, 4, 8, 8), np.float32)})
+    assert "filter" in ei.value.message
+    assert not out.exists()
+    with pytest.raises(raiiafImageError):
+        raiiafFileHandler().file_encoder(str(tmp_path / "d.raiiaf"), {"x": np.zeros((1, 4, 8, 8), np.float32)}, [],
+                                         "m", "1", "p", [], bad, convert_float16=False)
+    assert not (tmp_path / "d.raiiaf").exists()
