@@ -1,5 +1,5 @@
 /* lazy_crypto.c -- the EVP and PEM half of libcrypto, loaded the first time
- * the tool signs, checks a signature, makes a key or serves (lazy.h).
+ * the tool signs, checks a signature, makes a key or serves (lazy.h; RAND_bytes: serve's edit token).
  *
  * Linked statically, libcrypto's EVP layer brings its provider tables:
  * 350 KiB of pointers the loader relocates at every start, most of the
@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 #include <openssl/opensslv.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 
 /* Debian 12's OpenSSL 3 has SONAME libcrypto.so.3. */
 #define CRYPTO_SONAME "libcrypto.so.3"
@@ -43,6 +44,7 @@
     X(PEM_read_PrivateKey)                                                                                             \
     X(PEM_write_PUBKEY)                                                                                                \
     X(PEM_write_PrivateKey)                                                                                            \
+    X(RAND_bytes)                                                                                                      \
     X(OpenSSL_version)
 
 /* The resolved functions: written once under pthread_once, read-only after. */
@@ -60,6 +62,13 @@ static void crypto_load(void)
 }
 
 static void load(void) { pthread_once(&crypto_once, crypto_load); }
+
+/* serve's per-session edit token */
+int RAND_bytes(unsigned char *buf, int num)
+{
+    load();
+    return real.RAND_bytes(buf, num);
+}
 
 int EVP_Digest(const void *data, size_t count, unsigned char *md, unsigned int *size, const EVP_MD *type, ENGINE *impl)
 {
