@@ -10,7 +10,7 @@ python3 python3-numpy python3-pytest python3-setuptools python3-pil zlib1g-dev l
 python3-torch \
 libdeflate-dev libjpeg62-turbo-dev libwebp-dev libisal-dev \
 libmicrohttpd-dev chromium chromium-driver python3-selenium \
-python3-fsspec nginx python3-distributed \
+python3-fsspec nginx python3-distributed python3-pandas \
 python3-pip python3-venv python3-wheel"
 # libdeflate-dev, libjpeg62-turbo-dev, libwebp-dev: image validation (PNG pixel data inflated at once,
 # JPEG and WebP decoded) in src/image_png_check.c, src/image_jpeg.c, src/image_webp.c.
@@ -20,7 +20,7 @@ python3-pip python3-venv python3-wheel"
 # (libjpeg62-turbo-dev and libwebp-dev also give thumbnails, decoded scaled down: src/serve/thumbnail.c.)
 # chromium, chromium-driver, python3-selenium: tests/cli_serve_browser.py drives the web app headless.
 # python3-fsspec: raiiaf.data reads fsspec URLs; nginx: the range-request tests serve files through it;
-# python3-distributed: raiiaf.dask and its LocalCluster test.
+# python3-distributed: raiiaf.dask and its LocalCluster test; python3-pandas: raiiaf.dask.dataframe (dask.dataframe needs it).
 # python3-pip, python3-venv, python3-wheel: `pip install ./python` offline in a venv (tests/cli_pip_install.py).
 # The raiiaf tool links the static archives that libzstd-dev, libjansson-dev, libsqlite3-dev, libssl-dev,
 # zlib1g-dev and libdeflate-dev ship (CMake RAIIAF_CLI_STATIC): no extra package.

@@ -112,7 +112,6 @@ def test_bad_file_kept_or_raised(tmp_path, client):
 
 
 def test_dataframe(tmp_path, client):
-    pytest.importorskip("pandas", reason="pandas is not installed (python3-pandas): raiiaf.dask.dataframe needs it")
     for k in range(4):
         raiiaf.write(str(tmp_path / ("f%d.raiiaf" % k)), latents={"x": np.zeros(2, np.float32)}, prompt="p%d" % k,
                      seed=k, tags=["a", "b"], env=False)
