@@ -126,6 +126,7 @@ class Browser(unittest.TestCase):
         self.wait(lambda _: d.execute_script("return document.getElementById('latent').dataset.drawn").startswith("step_03"), "step 3 drawn")
         self.assertNotEqual(d.execute_script(pixels), first)
         self.assertEqual(d.find_element(By.ID, "scrub-label").text, "step_03")
+        d.execute_script("document.getElementById('latent').scrollIntoView({block: 'center'});")  # the preview in the shot
         d.save_screenshot(os.path.join(self.shots, "trajectory.png"))
 
     def test_hostile_detail_runs_no_script(self):
