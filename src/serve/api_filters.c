@@ -7,6 +7,7 @@
  * candidates (verification: every payload), later ones cost a lookup. */
 #include "api_internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -22,6 +23,9 @@ static int parse_day(const char *s, long long *ns)
     struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d};
     time_t t = timegm(&tm);
     if (t == (time_t)-1 || tm.tm_mday != d) return -1; /* 2026-02-30 is refused, not rolled over */
+    /* mtimes are signed 64-bit nanoseconds: the last whole day they hold
+     * starts 2262-04-10 (the caller adds up to a day for `to`) */
+    if ((long long)t > INT64_MAX / 1000000000LL - 86400) return -1;
     *ns = (long long)t * 1000000000LL;
     return 0;
 }
@@ -37,9 +41,9 @@ int api_filters_parse(const char *query, api_filters *f, resp *r, int *done)
     int hg = api_query_get(query, "signed", sg, sizeof sg), hv = api_query_get(query, "fails_verification", fv, sizeof fv);
     if (hf < 0 || ht < 0 || hs < 0 || hg < 0 || hv < 0)
         return api_error(r, 400, "malformed query string (bad %%-escape, NUL byte or value too long)");
-    if (hf > 0 && from[0] && parse_day(from, &f->from_ns)) return api_error(r, 400, "from: expected a date YYYY-MM-DD");
+    if (hf > 0 && from[0] && parse_day(from, &f->from_ns)) return api_error(r, 400, "from: expected a date YYYY-MM-DD from 1970-01-01 to 2262-04-10");
     if (ht > 0 && to[0]) {
-        if (parse_day(to, &f->to_ns)) return api_error(r, 400, "to: expected a date YYYY-MM-DD");
+        if (parse_day(to, &f->to_ns)) return api_error(r, 400, "to: expected a date YYYY-MM-DD from 1970-01-01 to 2262-04-10");
         f->to_ns += 86400LL * 1000000000LL - 1; /* the whole day */
     }
     if (f->from_ns >= 0 && f->to_ns >= 0 && f->from_ns > f->to_ns) return api_error(r, 400, "from: after to");
