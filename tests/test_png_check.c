@@ -11,7 +11,8 @@
  *     bad filter types, IHDR sizes off by one, too much or too little
  *     inflated data, data after the zlib stream, IDAT runs interrupted.
  * The new check runs twice each time: whole (libdeflate) and with the
- * whole-image limit at 0, so zlib's row-by-row path is held to it too. */
+ * whole-image limit at 0, so the path that inflates in pieces (ISA-L) is
+ * held to it too; test_large_images takes that path at the default limit. */
 #include "testutil.h"
 #include "internal.h"
 #include "image_codecs.h"
@@ -560,12 +561,65 @@ static void test_fixtures(void **state)
     assert_int_equal(t.mismatches, 0);
 }
 
+/* Images over the whole-image limit, which the check inflates in pieces
+ * (ISA-L) at the default limit too: an 8192x8192 grey image (64 MiB and
+ * 8192 filter bytes inflated) whose rows cycle through filter types 0-4,
+ * a few with random bytes; the same with filter type 5 on a late row; its
+ * zlib stream cut in the middle and inside the Adler-32; its Adler-32
+ * wrong.  libspng's full decode is the reference for each. */
+static void test_large_images(void **state)
+{
+    (void)state;
+    tally t = {0};
+    uint64_t rng = 6;
+    const spec s = {0, 8, 0, 8192, 8192};
+    size_t line = 1 + s.w, rn = line * s.h;
+    assert_true(rn > RF_PNG_WHOLE_LIMIT);
+    unsigned char *raw = calloc(rn, 1);
+    assert_non_null(raw);
+    for (uint32_t y = 0; y < s.h; y++) {
+        raw[y * line] = (unsigned char)(y % 5);
+        if (y % 64 == 0)
+            for (size_t x = 1; x < line; x++) raw[y * line + x] = (unsigned char)tu_rand(&rng);
+    }
+    char m[RF_ERRMSG_SIZE];
+    for (int bad = 0; bad <= 1; bad++) {
+        if (bad) raw[8000 * line] = 5;
+        size_t zn;
+        unsigned char *z = zlib_of(raw, rn, &zn);
+        pngbuf b = build(&s, s.w, s.h, z, zn, 3, 0);
+        compare(&t, b.d, b.n, bad ? "8192x8192, filter type 5 on row 8000" : "8192x8192");
+        assert_int_equal(new_accepts(b.d, b.n, RF_PNG_WHOLE_LIMIT, m, sizeof m), !bad);
+        if (bad) assert_non_null(strstr(m, "scanline 8000 "));
+        free(b.d);
+        if (!bad) {
+            size_t cuts[] = {zn / 2, zn - 2};
+            for (size_t k = 0; k < 2; k++) {
+                b = build(&s, s.w, s.h, z, cuts[k], 2, 0);
+                compare(&t, b.d, b.n, k ? "8192x8192, zlib stream cut inside its Adler-32" : "8192x8192, zlib stream cut in half");
+                assert_false(new_accepts(b.d, b.n, RF_PNG_WHOLE_LIMIT, m, sizeof m));
+                free(b.d);
+            }
+            z[zn - 1] ^= 1;
+            b = build(&s, s.w, s.h, z, zn, 1, 0);
+            compare(&t, b.d, b.n, "8192x8192, Adler-32 wrong");
+            assert_false(new_accepts(b.d, b.n, RF_PNG_WHOLE_LIMIT, m, sizeof m));
+            assert_non_null(strstr(m, "Adler-32 mismatch"));
+            free(b.d);
+        }
+        free(z);
+    }
+    free(raw);
+    finish(&t, "large images");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_built_images),   cmocka_unit_test(test_zlib_truncations),
         cmocka_unit_test(test_file_truncations), cmocka_unit_test(test_idat_bit_flips),
         cmocka_unit_test(test_wrong_data),     cmocka_unit_test(test_fixtures),
+        cmocka_unit_test(test_large_images),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
