@@ -98,9 +98,9 @@ static json_t *row_of(raiiaf_reader *r, const char *path, long long size, long l
      * (a damaged older version) counts as "invalid", as verify reports it. */
     raiiaf_signature_info si;
     static const char *const sig_names[] = {"none", "valid", "edited", "invalid"};
-    int sst = raiiaf_reader_signature(r, NULL, &si) ? RAIIAF_SIG_INVALID : (int)si.state;
+    int sfail = raiiaf_reader_signature(r, NULL, &si), sst = sfail ? RAIIAF_SIG_INVALID : (int)si.state;
     json_object_set_new(o, "signature", json_string(sig_names[sst >= 0 && sst <= 3 ? sst : 3]));
-    json_object_set_new(o, "signature_key", si.key_id[0] ? json_string(si.key_id) : json_null());
+    json_object_set_new(o, "signature_key", !sfail && si.key_id[0] ? json_string(si.key_id) : json_null());
     /* file_info.created (SPEC 8.3); format 1 files and imports without it
      * fall back to the generation record's date. */
     v = json_object_get(json_object_get(meta, "file_info"), "created");
