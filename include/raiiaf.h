@@ -1048,7 +1048,9 @@ typedef struct raiiaf_index raiiaf_index;
 
 /* raiiaf_index_open() flag: open an existing database read-only (search);
  * without it the database is created when missing, switched to WAL and
- * given the schema.  Since 0.3.0. */
+ * given the schema; an index of schema 1 (no signature_key or created
+ * column) is upgraded in place and its rows marked to be read again by
+ * the next raiiaf_index_run() (docs/INDEX.md).  Since 0.3.0. */
 #define RAIIAF_INDEX_READONLY 1u
 
 /* Since 0.3.0.  Opens the index database `db_path`.  RAIIAF_E_IO when it
