@@ -10,7 +10,7 @@
 
 static const char usage[] =
     "usage: raiiaf search --db LIBRARY.sqlite [WORD...] [--model M] [--seed N] [--tag T]...\n"
-    "                     [--limit N] [--json]\n"
+    "                     [--signature S] [--limit N] [--json]\n"
     "\n"
     "Lists the indexed files that match every condition, one per line: the path, then\n"
     "model, seed, steps, sampler, CFG, size and the start of the prompt.\n"
@@ -19,15 +19,18 @@ static const char usage[] =
     "  --model M     model name contains M (case-insensitive)\n"
     "  --seed N      exactly this seed\n"
     "  --tag T       has tag T (repeatable: all must be present)\n"
+    "  --signature S the signature state when indexed: none, valid, edited, invalid,\n"
+    "                or signed (any of the last three)\n"
     "  --limit N     at most N results (default: all)\n"
     "  --json        one JSON object per line instead (path, model, model_hash, prompt,\n"
     "                negative_prompt, seed, steps, sampler, scheduler, cfg_scale, width,\n"
-    "                height, format, tool, digest, signature, tags, tensors)\n"
+    "                height, format, tool, digest, signature, signature_key, created,\n"
+    "                tags, tensors)\n"
     "Exit status 0 when something matched, 1 when nothing did.\n";
 
 /* The keys --json prints, in this order. */
 static const char json_fields[] = "path,model,model_hash,prompt,negative_prompt,seed,steps,sampler,scheduler,cfg_scale,"
-                                  "width,height,format,tool,digest,signature,tags,tensors";
+                                  "width,height,format,tool,digest,signature,signature_key,created,tags,tensors";
 static const char text_fields[] = "path,model,seed,steps,sampler,cfg_scale,width,height,prompt";
 
 static int print_json_row(void *user, const char *json, size_t len)
@@ -75,7 +78,7 @@ static int print_text_row(void *user, const char *json, size_t len)
 
 int cmd_search(int argc, char **argv)
 {
-    const char *db = NULL, *model = NULL, *seed = NULL;
+    const char *db = NULL, *model = NULL, *seed = NULL, *sig = NULL;
     long long limit = -1;
     int json = 0, nw = 0, nt = 0, status = EXIT_USAGE;
     const char **words = calloc((size_t)argc + 1, sizeof *words);
@@ -108,6 +111,9 @@ int cmd_search(int argc, char **argv)
                 goto done;
             }
             seed = v;
+        } else if ((k = cli_opt(argc, argv, &i, "--signature", &v))) {
+            if (k < 0) goto done;
+            sig = v;
         } else if ((k = cli_opt(argc, argv, &i, "--tag", &v))) {
             if (k < 0) goto done;
             tags[nt++] = v;
@@ -129,7 +135,7 @@ int cmd_search(int argc, char **argv)
         goto done;
     }
     raiiaf_index_query q = {.words = words, .nwords = (size_t)nw, .model = model, .tags = tags, .ntags = (size_t)nt,
-                            .limit = limit, .fields = json ? json_fields : text_fields};
+                            .limit = limit, .fields = json ? json_fields : text_fields, .signature = sig};
     if (seed) {
         unsigned long long sv = 0;
         cli_parse_u64(seed, &sv);

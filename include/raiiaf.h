@@ -1048,7 +1048,9 @@ typedef struct raiiaf_index raiiaf_index;
 
 /* raiiaf_index_open() flag: open an existing database read-only (search);
  * without it the database is created when missing, switched to WAL and
- * given the schema.  Since 0.3.0. */
+ * given the schema; an index of schema 1 (no signature_key or created
+ * column) is upgraded in place and its rows marked to be read again by
+ * the next raiiaf_index_run() (docs/INDEX.md).  Since 0.3.0. */
 #define RAIIAF_INDEX_READONLY 1u
 
 /* Since 0.3.0.  Opens the index database `db_path`.  RAIIAF_E_IO when it
@@ -1119,7 +1121,11 @@ RAIIAF_API int raiiaf_index_run(raiiaf_index *idx, const char *const *dirs, size
  * "seed", "steps", "sampler", "scheduler", "cfg_scale", "width", "height",
  * "image_format", "tool" (each a string or number, null when the manifest
  * has none; seeds up to 2^64-1 written exactly), "digest" (the manifest's
- * SHA-256, hex), "signature", "tags" (array of strings) and "tensors"
+ * SHA-256, hex), "signature" (the newest signature's state, as
+ * raiiaf_reader_signature() finds it: "none", "valid", "edited" or
+ * "invalid"), "signature_key" (its key id, 16 hex digits, or null),
+ * "created" (file_info.created, else the generation record's date, as
+ * the manifest writes it; null when absent or over 64 bytes), "tags" (array of strings) and "tensors"
  * (array of {"name", "dtype", "shape": [..], "codec", "raw_size",
  * "stored_size"}).  The full-text row is made from "prompt" and
  * "negative_prompt".  raiiaf_index_run() builds its rows with this same
@@ -1183,6 +1189,8 @@ typedef struct raiiaf_index_query {
     const char *sampler;  /* the sampler equals this (ASCII case-insensitive); NULL: any */
     int64_t mtime_min_ns; /* the file was modified at or after this (ns since the epoch); 0: no bound */
     int64_t mtime_max_ns; /* ... at or before this; 0: no bound */
+    const char *signature; /* the row's signature state equals this ("none", "valid", "edited", "invalid"),
+                            * or "signed" for any of the last three; NULL: any; other text: RAIIAF_E_ARG */
 } raiiaf_index_query;
 
 /* Receives one matching row as a JSON object (`len` bytes, NUL-terminated,
@@ -1193,8 +1201,8 @@ typedef int (*raiiaf_index_row_fn)(void *user, const char *json, size_t len);
  * all of them when q->fields is NULL, in this order: "id", "path", "size",
  * "mtime_ns", "format", "model", "model_hash", "prompt", "negative_prompt",
  * "seed", "steps", "sampler", "scheduler", "cfg_scale", "width", "height",
- * "image_format", "tool", "digest", "signature", "indexed_at", "tags"
- * (sorted) and "tensors" ([{"name", "dtype", "shape": [..]}], by name);
+ * "image_format", "tool", "digest", "signature", "signature_key",
+ * "created", "indexed_at", "tags" (sorted) and "tensors" ([{"name", "dtype", "shape": [..]}], by name);
  * absent values are null; seeds up to 2^64-1 exact.  An unknown field
  * name is RAIIAF_E_ARG; a query the full-text engine refuses is
  * RAIIAF_E_ARG, a failing database RAIIAF_E_IO (message on the handle).

@@ -1,11 +1,13 @@
 /* test_index_api.c -- the index library API (src/index/): run, search,
  * row JSON round trips, strict refusal of bad rows, a file vanishing
- * mid-run, and thread counts giving the same tables. */
+ * mid-run, thread counts giving the same tables, signature states and
+ * creation dates, and an index of schema 1 upgraded in place. */
 #include "raiiaf.h"
 #include "raiiaf_json.h"
 #include "testutil.h"
 
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -446,6 +448,148 @@ static void threads_agree(void **state)
     free(d8);
 }
 
+/* The one row (all fields) a query gives. */
+static json_t *one_row(const char *db, raiiaf_index_query q)
+{
+    text t;
+    q.limit = -1;
+    assert_int_equal(count_rows(db, &q, &t), 1);
+    json_t *row = raiiaf_json_loadb(t.s, t.n, JSON_DISABLE_EOF_CHECK, NULL);
+    assert_non_null(row);
+    free(t.s);
+    return row;
+}
+
+/* file_info.created as the file's own manifest holds it (the reader's text). */
+static char *created_of(const char *path)
+{
+    raiiaf_reader *r = NULL;
+    assert_int_equal(raiiaf_reader_open_file(path, 0, &r), RAIIAF_OK);
+    size_t n = 0;
+    const char *m = raiiaf_reader_manifest(r, &n);
+    json_t *j = json_loadb(m, n, 0, NULL);
+    char *c = strdup(json_string_value(json_object_get(json_object_get(json_object_get(j, "raiiaf_metadata"), "file_info"),
+                                                       "created")));
+    json_decref(j);
+    raiiaf_reader_free(r);
+    return c;
+}
+
+static void signature_states(void **state)
+{
+    fx *f = *state;
+    char *key = tu_path(f->dir, "k.pem"), *db = tu_path(f->dir, "sig.sqlite");
+    char *pv = file_path(f, 2), *pe = file_path(f, 4), kid[17] = "", kid2[17] = "", err[256];
+    assert_int_equal(raiiaf_keygen(key, err, sizeof err), RAIIAF_OK);
+    assert_int_equal(raiiaf_sign(pv, key, kid, err, sizeof err), RAIIAF_OK);
+    assert_int_equal(raiiaf_sign(pe, key, kid2, err, sizeof err), RAIIAF_OK);
+    assert_string_equal(kid, kid2);
+    raiiaf_edit *ed = NULL;
+    assert_int_equal(raiiaf_edit_open(pe, &ed), RAIIAF_OK);
+    assert_int_equal(raiiaf_edit_add_tag(ed, "later"), RAIIAF_OK);
+    assert_int_equal(raiiaf_edit_commit(ed), RAIIAF_OK);
+    raiiaf_edit_free(ed);
+    raiiaf_index_stats st;
+    index_dir(db, f->lib, 2, &st, NULL);
+    assert_int_equal(st.added, NFILES);
+
+    json_t *row = one_row(db, (raiiaf_index_query){.signature = "valid"});
+    assert_non_null(strstr(json_string_value(json_object_get(row, "path")), "f002.raiiaf"));
+    assert_string_equal(json_string_value(json_object_get(row, "signature_key")), kid);
+    char *created = created_of(pv);
+    assert_string_equal(json_string_value(json_object_get(row, "created")), created);
+    free(created);
+    json_decref(row);
+    row = one_row(db, (raiiaf_index_query){.signature = "edited"});
+    assert_non_null(strstr(json_string_value(json_object_get(row, "path")), "f004.raiiaf"));
+    assert_string_equal(json_string_value(json_object_get(row, "signature_key")), kid);
+    json_decref(row);
+    row = one_row(db, (raiiaf_index_query){.has_seed = 1, .seed = 1, .fields = "signature,signature_key,created"});
+    assert_string_equal(json_string_value(json_object_get(row, "signature")), "none");
+    assert_true(json_is_null(json_object_get(row, "signature_key")));
+    assert_true(json_is_string(json_object_get(row, "created")));
+    json_decref(row);
+    raiiaf_index_query q = {.signature = "none", .limit = -1};
+    assert_int_equal(count_rows(db, &q, NULL), NFILES - 2);
+    q.signature = "signed";
+    assert_int_equal(count_rows(db, &q, NULL), 2);
+    q.signature = "invalid";
+    assert_int_equal(count_rows(db, &q, NULL), 0);
+    raiiaf_index *ro = NULL;
+    assert_int_equal(raiiaf_index_open(db, RAIIAF_INDEX_READONLY, &ro), RAIIAF_OK);
+    q.signature = "unsigned";
+    text t = {0};
+    assert_int_equal(raiiaf_index_search(ro, &q, collect, &t, NULL), RAIIAF_E_ARG);
+    assert_non_null(strstr(raiiaf_index_errmsg(ro), "signature: expected none, valid"));
+    raiiaf_index_free(ro);
+
+    /* the row JSON carries the same values, and put_row_json checks them */
+    char *json = NULL;
+    size_t len = 0;
+    assert_int_equal(raiiaf_index_row_json(pe, &json, &len, err, sizeof err), RAIIAF_OK);
+    json_t *r = raiiaf_json_loadb(json, len, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(r, "signature")), "edited");
+    assert_string_equal(json_string_value(json_object_get(r, "signature_key")), kid);
+    raiiaf_index *idx = NULL;
+    assert_int_equal(raiiaf_index_open(db, 0, &idx), RAIIAF_OK);
+    json_object_set_new(r, "signature", json_string("unsigned"));
+    expect_refused(idx, r, RAIIAF_E_ARG, "/signature: expected \"none\"");
+    r = raiiaf_json_loadb(json, len, 0, NULL);
+    json_object_set_new(r, "signature_key", json_string("XYZ"));
+    expect_refused(idx, r, RAIIAF_E_ARG, "/signature_key: expected 16 lowercase hex digits");
+    r = raiiaf_json_loadb(json, len, 0, NULL);
+    json_object_del(r, "created");
+    expect_refused(idx, r, RAIIAF_E_ARG, "/created: missing");
+    r = raiiaf_json_loadb(json, len, 0, NULL);
+    json_object_set_new(r, "created", json_integer(2024));
+    expect_refused(idx, r, RAIIAF_E_ARG, "/created: expected a string or null");
+    raiiaf_index_free(idx);
+    raiiaf_free(json);
+    free(pv);
+    free(pe);
+    free(key);
+    free(db);
+}
+
+/* An index written before the signature columns (schema 1: the files
+ * table without signature_key and created, "unsigned" everywhere) is
+ * upgraded when opened for writing; the next run reads every file again. */
+static void old_schema_upgraded(void **state)
+{
+    fx *f = *state;
+    char *db = tu_path(f->dir, "old.sqlite"), *pv = file_path(f, 2), *key = tu_path(f->dir, "k1.pem"), err[256];
+    assert_int_equal(raiiaf_keygen(key, err, sizeof err), RAIIAF_OK);
+    assert_int_equal(raiiaf_sign(pv, key, NULL, err, sizeof err), RAIIAF_OK);
+    raiiaf_index_stats st;
+    index_dir(db, f->lib, 2, &st, NULL);
+    /* make it schema 1 as 0.3.0's first index wrote it */
+    sqlite3 *s = NULL;
+    assert_int_equal(sqlite3_open(db, &s), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(s, "ALTER TABLE files DROP COLUMN signature_key; ALTER TABLE files DROP COLUMN created;"
+                                     " UPDATE files SET signature = 'unsigned';"
+                                     " UPDATE meta SET value = '1' WHERE key = 'schema_version';",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(s);
+    index_dir(db, f->lib, 1, &st, NULL);
+    assert_int_equal(st.updated, NFILES); /* every old row read again */
+    json_t *row = one_row(db, (raiiaf_index_query){.signature = "valid"});
+    assert_non_null(strstr(json_string_value(json_object_get(row, "path")), "f002.raiiaf"));
+    json_decref(row);
+    index_dir(db, f->lib, 1, &st, NULL);
+    assert_int_equal(st.unchanged, NFILES); /* once */
+    assert_int_equal(sqlite3_open(db, &s), SQLITE_OK);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(s, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(q, 0), "2");
+    sqlite3_finalize(q);
+    sqlite3_close(s);
+    free(pv);
+    free(key);
+    free(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +598,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_rows_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(file_vanishes, setup, teardown),
         cmocka_unit_test_setup_teardown(threads_agree, setup, teardown),
+        cmocka_unit_test_setup_teardown(signature_states, setup, teardown),
+        cmocka_unit_test_setup_teardown(old_schema_upgraded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

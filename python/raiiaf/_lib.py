@@ -69,7 +69,8 @@ class IndexQuery(ctypes.Structure):
     _fields_ = [("words", P(c_char_p)), ("nwords", c_size_t), ("model", c_char_p), ("has_seed", c_int),
                 ("seed", c_uint64), ("tags", P(c_char_p)), ("ntags", c_size_t), ("flags", c_uint),
                 ("limit", ctypes.c_int64), ("offset", c_uint64), ("fields", c_char_p),
-                ("sampler", c_char_p), ("mtime_min_ns", ctypes.c_int64), ("mtime_max_ns", ctypes.c_int64)]  # raiiaf_index_query
+                ("sampler", c_char_p), ("mtime_min_ns", ctypes.c_int64), ("mtime_max_ns", ctypes.c_int64),
+                ("signature", c_char_p)]  # raiiaf_index_query
 
 
 PROBLEM_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_char_p)

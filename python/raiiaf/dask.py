@@ -10,7 +10,7 @@
 A record is what ``raiiaf index`` stores for a file (docs/INDEX.md): the
 ``files`` columns (path, size, mtime_ns, format, model, model_hash, prompt,
 negative_prompt, seed, steps, sampler, scheduler, cfg_scale, width, height,
-image_format, tool, digest, signature) plus ``tags`` (a list) and ``tensors``
+image_format, tool, digest, signature, signature_key, created) plus ``tags`` (a list) and ``tensors``
 (a list of {name, dtype, shape, codec, raw_size, stored_size}).  Each worker
 opens its files itself (metadata only: header, footer and manifest; remote
 files by range requests), so only paths travel to the cluster and records
@@ -33,7 +33,7 @@ from ._dask_index import IndexResult, index, main  # noqa: F401 - raiiaf.dask.in
 
 COLUMNS = ("path", "size", "mtime_ns", "format", "model", "model_hash", "prompt", "negative_prompt", "seed",
            "steps", "sampler", "scheduler", "cfg_scale", "width", "height", "image_format", "tool", "digest",
-           "signature")
+           "signature", "signature_key", "created")
 
 
 def _str(v):
@@ -46,6 +46,26 @@ def _int(v):
 
 def _num(v):
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _signature(f):
+    """The index's signature state and key id (index_row.c): "none" for
+    unsigned, and a check that cannot run counts as "invalid"."""
+    try:
+        sg = f.signature()
+    except Exception:  # noqa: BLE001 - as the index: an unreadable older version
+        return "invalid", None
+    return ("none" if sg.state == "unsigned" else sg.state), sg.key_id
+
+
+def _created(meta, mi):
+    """file_info.created, else model_info.date; None beyond 64 bytes (index_row.c)."""
+    fi = meta.get("file_info") if isinstance(meta.get("file_info"), dict) else {}
+    v = fi.get("created")
+    if not isinstance(v, str):
+        v = mi.get("date")
+    ok = isinstance(v, str) and len(v.encode("utf-8", "surrogatepass")) <= 64
+    return v.split("\0", 1)[0] if ok else None  # cut at a NUL, as C strings are
 
 
 def _record_from(path, f, size, mtime_ns, latents, numpy_latent):
@@ -66,7 +86,9 @@ def _record_from(path, f, size, mtime_ns, latents, numpy_latent):
            "scheduler": _str(g.get("scheduler")), "cfg_scale": _num(g.get("cfg_scale")),
            "width": _int(img.get("width")), "height": _int(img.get("height")),
            "image_format": _str(img.get("format")), "tool": _str(imp.get("tool")),
-           "digest": hashlib.sha256(text.encode("utf-8")).hexdigest(), "signature": "unsigned"}
+           "digest": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+    rec["signature"], rec["signature_key"] = _signature(f)
+    rec["created"] = _created(meta, mi)
     tags = mi.get("tags") if isinstance(mi.get("tags"), list) else []
     rec["tags"] = sorted({t for t in tags if isinstance(t, str)})
     rec["tensors"] = [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape), "codec": t.codec,

@@ -9,7 +9,9 @@
 Rows are dicts with the keys of ``raiiaf_index_search()`` (include/raiiaf.h):
 id, path, size, mtime_ns, format, model, model_hash, prompt, negative_prompt,
 seed, steps, sampler, scheduler, cfg_scale, width, height, image_format,
-tool, digest, signature, indexed_at, tags, tensors.
+tool, digest, signature, signature_key, created, indexed_at, tags, tensors
+(signature: "none", "valid", "edited" or "invalid" as the file was when
+indexed; docs/INDEX.md).
 """
 
 import ctypes
@@ -80,14 +82,16 @@ def index(dirs, db, threads=None, problems=None):
 
 
 def search(db, words=(), model=None, seed=None, tags=(), has_tensors=False, newest_first=False, limit=None,
-           offset=0, fields=None):
+           offset=0, fields=None, signature=None):
     """The rows of the index ``db`` matching every condition given, as a
     list of dicts (raiiaf_index_search): ``words`` all occur in the prompt
     or negative prompt (a word ending in * matches as a prefix), the model
     name contains ``model`` (case-insensitive), exactly ``seed``, every tag
     of ``tags``, ``has_tensors``: at least one tensor.  Sorted by path, or
     newest first; at most ``limit`` rows after skipping ``offset``.
-    ``fields``: the keys wanted (None: all)."""
+    ``fields``: the keys wanted (None: all).  ``signature``: the indexed
+    signature state ("none", "valid", "edited", "invalid", or "signed" for
+    any of the last three)."""
     if isinstance(words, str):
         words = words.split()
     if isinstance(tags, str):
@@ -99,7 +103,8 @@ def search(db, words=(), model=None, seed=None, tags=(), has_tensors=False, newe
                         has_seed=seed is not None, seed=int(seed) if seed is not None else 0, tags=tp,
                         ntags=len(tags), flags=(HAS_TENSORS if has_tensors else 0) | (NEWEST_FIRST if newest_first else 0),
                         limit=-1 if limit is None else int(limit), offset=int(offset),
-                        fields=b(",".join(fields)) if fields is not None else None)
+                        fields=b(",".join(fields)) if fields is not None else None,
+                        signature=b(signature) if signature is not None else None)
     rows = []
 
     def on_row(_user, text, size):

@@ -13,7 +13,8 @@ import raiiaf
 
 # The keys `raiiaf search --json` prints (cli/cmd_search.c).
 CLI_KEYS = ["path", "model", "model_hash", "prompt", "negative_prompt", "seed", "steps", "sampler", "scheduler",
-            "cfg_scale", "width", "height", "format", "tool", "digest", "signature", "tags", "tensors"]
+            "cfg_scale", "width", "height", "format", "tool", "digest", "signature", "signature_key", "created", "tags",
+            "tensors"]
 
 
 @pytest.fixture
@@ -72,6 +73,27 @@ def test_search_matches_cli(library, tmp_path, cli):
     assert [r["path"] for r in raiiaf.search(db, words=["fox"])] == sorted(p for p, (i, _) in made.items() if i % 3 == 0)
     assert raiiaf.search(db, fields=["path", "seed"], limit=1)[0].keys() == {"path", "seed"}
     assert len(raiiaf.search(db, newest_first=True, offset=10)) == 2
+
+
+def test_signature_state_indexed(library, tmp_path, cli):
+    lib, made = library
+    key = tmp_path / "k.pem"
+    target = sorted(made)[3]
+    assert subprocess.run([cli, "keygen", "-o", str(key)], capture_output=True).returncode == 0
+    r = subprocess.run([cli, "sign", target, "--key", str(key)], capture_output=True)
+    assert r.returncode == 0, r.stderr
+    import re
+    key_id = re.search(rb"signed by ([0-9a-f]{16})", r.stdout + r.stderr).group(1).decode()
+    db = tmp_path / "s.sqlite"
+    raiiaf.index([lib], db)
+    valid = raiiaf.search(db, signature="valid")
+    assert [(x["path"], x["signature_key"]) for x in valid] == [(target, key_id)]
+    assert [{k: x[k] for k in CLI_KEYS} for x in valid] == cli_rows(cli, db, "--signature", "valid")
+    assert len(raiiaf.search(db, signature="none")) == len(made) - 1
+    assert raiiaf.search(db, signature="signed") == valid
+    assert all(x["created"] for x in raiiaf.search(db))  # file_info.created of every file
+    with pytest.raises(raiiaf.ArgumentError, match="signature: expected"):
+        raiiaf.search(db, signature="unsigned")
 
 
 def test_row_json_put_rows_same_as_index(library, tmp_path):

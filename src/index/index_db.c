@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION "1"
+#define SCHEMA_VERSION "2"
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -19,7 +19,8 @@ static const char schema_sql[] =
     " id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
     " format TEXT, model TEXT, model_hash TEXT, prompt TEXT, negative_prompt TEXT, seed INTEGER, steps INTEGER,"
     " sampler TEXT, scheduler TEXT, cfg_scale REAL, width INTEGER, height INTEGER, image_format TEXT,"
-    " tool TEXT, digest TEXT NOT NULL, signature TEXT NOT NULL, indexed_at INTEGER NOT NULL);"
+    " tool TEXT, digest TEXT NOT NULL, signature TEXT NOT NULL, indexed_at INTEGER NOT NULL,"
+    " signature_key TEXT, created TEXT);"
     "CREATE INDEX IF NOT EXISTS files_model ON files(model);"
     "CREATE INDEX IF NOT EXISTS files_seed ON files(seed);"
     "CREATE TABLE IF NOT EXISTS tags(file_id INTEGER NOT NULL, tag TEXT NOT NULL, PRIMARY KEY(file_id, tag));"
@@ -53,6 +54,37 @@ static int busy_code(sqlite3 *db)
     return c == SQLITE_BUSY || c == SQLITE_LOCKED;
 }
 
+/* Schema 1 (before 0.3.0's signature columns) -> 2, in place: the two
+ * columns added, and every old row's size set to -1 so the next
+ * raiiaf_index_run() reads its file again (its `signature` said "unsigned"
+ * for every file).  Nothing to do when the columns are there. */
+static int upgrade(raiiaf_index *idx)
+{
+    sqlite3_stmt *s = NULL;
+    int has = 0;
+    if (sqlite3_prepare_v2(idx->db, "SELECT 1 FROM pragma_table_info('files') WHERE name = 'signature_key'", -1, &s, NULL) ==
+        SQLITE_OK)
+        has = sqlite3_step(s) == SQLITE_ROW;
+    sqlite3_finalize(s);
+    if (has) return RAIIAF_OK;
+    int rc = rf_index_tx_begin(idx);
+    if (rc) return rc;
+    char *emsg = NULL;
+    if (sqlite3_exec(idx->db,
+                     "ALTER TABLE files ADD COLUMN signature_key TEXT; ALTER TABLE files ADD COLUMN created TEXT;"
+                     " UPDATE files SET size = -1;"
+                     " INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', '" SCHEMA_VERSION "');",
+                     NULL, NULL, &emsg) != SQLITE_OK) {
+        /* another process upgraded it meanwhile: the columns exist now */
+        rc = rf_index_fail(idx, RAIIAF_E_IO, "%s: upgrading the index schema: %s", idx->path,
+                           emsg ? emsg : sqlite3_errmsg(idx->db));
+        sqlite3_free(emsg);
+        sqlite3_exec(idx->db, "ROLLBACK", NULL, NULL, NULL);
+        return strstr(idx->msg, "duplicate column") ? RAIIAF_OK : rc;
+    }
+    return rf_index_tx_commit(idx);
+}
+
 /* Switching a new database to WAL and creating the schema can meet another
  * run doing the same; SQLite's busy handler does not cover every such case,
  * so the setup is retried within the same wait. */
@@ -70,7 +102,7 @@ static int setup(raiiaf_index *idx)
         struct timespec pause = {0, 50 * 1000 * 1000};
         nanosleep(&pause, NULL);
     }
-    if (rc == SQLITE_OK) return RAIIAF_OK;
+    if (rc == SQLITE_OK) return upgrade(idx);
     rc = rf_index_fail(idx, busy ? RAIIAF_E_BUSY : RAIIAF_E_IO, "%s: %s%s", idx->path, emsg ? emsg : sqlite3_errmsg(idx->db),
                        busy ? " (another raiiaf index?); try again later" : "");
     sqlite3_free(emsg);
@@ -155,8 +187,8 @@ int rf_index_prepare(raiiaf_index *idx)
     static const char *const sql[] = {
         "SELECT id FROM files WHERE path = ?",
         "INSERT INTO files(path, size, mtime_ns, format, model, model_hash, prompt, negative_prompt, seed, steps,"
-        " sampler, scheduler, cfg_scale, width, height, image_format, tool, digest, signature, indexed_at)"
-        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " sampler, scheduler, cfg_scale, width, height, image_format, tool, digest, signature, indexed_at,"
+        " signature_key, created) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         "DELETE FROM tags WHERE file_id = ?",
         "DELETE FROM tensors WHERE file_id = ?",
         "DELETE FROM prompts WHERE rowid = ?",

@@ -94,7 +94,18 @@ static json_t *row_of(raiiaf_reader *r, const char *path, long long size, long l
     json_object_set_new(o, "tool", text_or_null(json_object_get(
                                        json_object_get(json_object_get(meta, "extensions"), "org.raiiaf.import"), "tool")));
     json_object_set_new(o, "digest", json_string(digest));
-    json_object_set_new(o, "signature", json_string("unsigned"));
+    /* The newest signature's state (src/sign.c); a check that cannot run
+     * (a damaged older version) counts as "invalid", as verify reports it. */
+    raiiaf_signature_info si;
+    static const char *const sig_names[] = {"none", "valid", "edited", "invalid"};
+    int sfail = raiiaf_reader_signature(r, NULL, &si), sst = sfail ? RAIIAF_SIG_INVALID : (int)si.state;
+    json_object_set_new(o, "signature", json_string(sig_names[sst >= 0 && sst <= 3 ? sst : 3]));
+    json_object_set_new(o, "signature_key", !sfail && si.key_id[0] ? json_string(si.key_id) : json_null());
+    /* file_info.created (SPEC 8.3); format 1 files and imports without it
+     * fall back to the generation record's date. */
+    v = json_object_get(json_object_get(meta, "file_info"), "created");
+    if (!json_is_string(v)) v = json_object_get(mi, "date");
+    json_object_set_new(o, "created", json_string_length(v) <= 64 ? text_or_null(v) : json_null());
     json_t *tags = json_array();
     size_t i;
     json_t *t;

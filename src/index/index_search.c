@@ -11,12 +11,13 @@
 
 #define FILES_COLS                                                                                                    \
     "id, path, size, mtime_ns, format, model, model_hash, prompt, negative_prompt, seed, steps, sampler, scheduler," \
-    " cfg_scale, width, height, image_format, tool, digest, signature, indexed_at"
+    " cfg_scale, width, height, image_format, tool, digest, signature, signature_key, created, indexed_at"
 
 static const char *const all_fields[] = {"id",      "path",    "size",      "mtime_ns",  "format",       "model",
                                          "model_hash", "prompt", "negative_prompt", "seed", "steps",      "sampler",
                                          "scheduler", "cfg_scale", "width",  "height",    "image_format", "tool",
-                                         "digest",  "signature", "indexed_at", "tags",   "tensors"};
+                                         "digest",  "signature", "signature_key", "created", "indexed_at",
+                                         "tags",    "tensors"};
 #define NFIELDS (sizeof all_fields / sizeof all_fields[0])
 
 json_t *rf_index_files_row(sqlite3_stmt *s)
@@ -122,7 +123,7 @@ static int parse_fields(const char *spec, int *out, size_t *n, char *err, size_t
         if (i == NFIELDS || *n == 2 * NFIELDS) {
             snprintf(err, errsize, "fields: unknown field '%.*s' (known: id, path, size, mtime_ns, format, model, model_hash,"
                      " prompt, negative_prompt, seed, steps, sampler, scheduler, cfg_scale, width, height, image_format,"
-                     " tool, digest, signature, indexed_at, tags, tensors)", (int)(l > 64 ? 64 : l), p);
+                     " tool, digest, signature, signature_key, created, indexed_at, tags, tensors)", (int)(l > 64 ? 64 : l), p);
             return -1;
         }
         out[(*n)++] = (int)i;
@@ -148,6 +149,11 @@ int rf_index_query(sqlite3 *db, const raiiaf_index_query *q, rf_index_json_fn fn
     for (size_t k = 0; k < q->ntags; k++)
         if (!q->tags[k]) return snprintf(err, errsize, "search: tag %zu is NULL", k), RAIIAF_E_ARG;
     if (q->ntags > 1000 || q->nwords > 1000) return snprintf(err, errsize, "search: more than 1000 words or tags"), RAIIAF_E_ARG;
+    const char *sig = q->signature;
+    if (sig && strcmp(sig, "none") && strcmp(sig, "valid") && strcmp(sig, "edited") && strcmp(sig, "invalid") &&
+        strcmp(sig, "signed"))
+        return snprintf(err, errsize, "signature: expected none, valid, edited, invalid or signed, got '%.64s'", sig),
+               RAIIAF_E_ARG;
     size_t sl = 1024 + q->ntags * 96;
     char *sql = malloc(sl), *fts = q->nwords ? fts_query(q->words, q->nwords) : NULL;
     sqlite3_stmt *s = NULL, *qt = NULL, *qx = NULL;
@@ -162,6 +168,9 @@ int rf_index_query(sqlite3 *db, const raiiaf_index_query *q, rf_index_json_fn fn
     if (q->model) p += snprintf(sql + p, sl - (size_t)p, " AND instr(lower(model), lower(:model)) > 0");
     if (q->has_seed) p += snprintf(sql + p, sl - (size_t)p, " AND seed = :seed");
     if (q->sampler) p += snprintf(sql + p, sl - (size_t)p, " AND lower(sampler) = lower(:sampler)");
+    /* "signed": any signature at all (rows of schema 1 say "unsigned": not signed) */
+    if (sig) p += snprintf(sql + p, sl - (size_t)p, "%s", strcmp(sig, "signed") ? " AND signature = :sig"
+                                                          : " AND signature IN ('valid', 'edited', 'invalid')");
     if (q->mtime_min_ns) p += snprintf(sql + p, sl - (size_t)p, " AND mtime_ns >= :mtmin");
     if (q->mtime_max_ns) p += snprintf(sql + p, sl - (size_t)p, " AND mtime_ns <= :mtmax");
     for (size_t k = 0; k < q->ntags; k++)
@@ -183,6 +192,7 @@ int rf_index_query(sqlite3 *db, const raiiaf_index_query *q, rf_index_json_fn fn
     /* stored as its 64 bits (index_store.c) */
     if (q->has_seed) sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":seed"), (sqlite3_int64)q->seed);
     if (q->sampler) sqlite3_bind_text(s, sqlite3_bind_parameter_index(s, ":sampler"), q->sampler, -1, SQLITE_STATIC);
+    if (sig && strcmp(sig, "signed")) sqlite3_bind_text(s, sqlite3_bind_parameter_index(s, ":sig"), sig, -1, SQLITE_STATIC);
     if (q->mtime_min_ns) sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":mtmin"), q->mtime_min_ns);
     if (q->mtime_max_ns) sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":mtmax"), q->mtime_max_ns);
     for (size_t k = 0; k < q->ntags; k++) sqlite3_bind_text(s, (int)(100 + k), q->tags[k], -1, SQLITE_STATIC);

@@ -15,7 +15,7 @@
 #define MAX_ROW_BYTES (256u << 20)
 #define MAX_ITEMS 1000000 /* tags or tensors of one row */
 
-enum kind { K_PATH, K_INT, K_UINT, K_U64N, K_NUMN, K_TEXTN, K_SHORT, K_DIGEST, K_TAGS, K_TENSORS, K_NAME, K_SHORTN, K_SHAPE, K_U64 };
+enum kind { K_PATH, K_INT, K_UINT, K_U64N, K_NUMN, K_TEXTN, K_SHORT, K_DIGEST, K_TAGS, K_TENSORS, K_NAME, K_SHORTN, K_SHAPE, K_U64, K_SIG, K_KEYID, K_TIME };
 
 typedef struct field {
     const char *key;
@@ -28,7 +28,8 @@ static const field row_fields[] = {
     {"model", K_TEXTN},        {"model_hash", K_TEXTN},   {"prompt", K_TEXTN},    {"negative_prompt", K_TEXTN},
     {"seed", K_U64N},          {"steps", K_U64N},         {"sampler", K_TEXTN},   {"scheduler", K_TEXTN},
     {"cfg_scale", K_NUMN},     {"width", K_U64N},         {"height", K_U64N},     {"image_format", K_TEXTN},
-    {"tool", K_TEXTN},         {"digest", K_DIGEST},      {"signature", K_SHORT}, {"tags", K_TAGS},
+    {"tool", K_TEXTN},         {"digest", K_DIGEST},      {"signature", K_SIG}, {"signature_key", K_KEYID},
+    {"created", K_TIME},       {"tags", K_TAGS},
     {"tensors", K_TENSORS},
 };
 static const field tensor_fields[] = {
@@ -72,6 +73,7 @@ static int check_value(const json_t *v, enum kind k, const char *where, char *er
     case K_PATH: return check_text(v, MAX_PATH_BYTES, 0, 1, where, err, errsize);
     case K_NAME: return check_text(v, MAX_NAME_BYTES, 0, 1, where, err, errsize);
     case K_SHORT: return check_text(v, 32, 0, 1, where, err, errsize);
+    case K_TIME: return check_text(v, 64, 1, 0, where, err, errsize);
     case K_SHORTN: return check_text(v, 32, 1, 0, where, err, errsize);
     case K_TEXTN: return check_text(v, MAX_TEXT_BYTES, 1, 0, where, err, errsize);
     case K_INT:
@@ -88,6 +90,19 @@ static int check_value(const json_t *v, enum kind k, const char *where, char *er
                                                                                 : "expected an integer from 0 to 2^64-1");
     case K_NUMN:
         return json_is_null(v) || json_is_number(v) ? RAIIAF_OK : bad(err, errsize, where, "expected a number or null");
+    case K_SIG: {
+        const char *s = str_of(v);
+        int ok = s && json_string_length(v) == strlen(s) &&
+                 (!strcmp(s, "none") || !strcmp(s, "valid") || !strcmp(s, "edited") || !strcmp(s, "invalid"));
+        return ok ? RAIIAF_OK : bad(err, errsize, where, "expected \"none\", \"valid\", \"edited\" or \"invalid\"");
+    }
+    case K_KEYID: {
+        if (json_is_null(v)) return RAIIAF_OK;
+        const char *s = str_of(v);
+        int ok = s && strlen(s) == 16 && json_string_length(v) == 16;
+        for (int c = 0; ok && c < 16; c++) ok = (s[c] >= '0' && s[c] <= '9') || (s[c] >= 'a' && s[c] <= 'f');
+        return ok ? RAIIAF_OK : bad(err, errsize, where, "expected 16 lowercase hex digits (a key id) or null");
+    }
     case K_DIGEST: {
         const char *s = str_of(v);
         int ok = s && strlen(s) == 64 && json_string_length(v) == 64;
@@ -235,6 +250,8 @@ int rf_index_row_store(raiiaf_index *idx, const json_t *row, int *replaced)
     bind_text_or_null(s, 18, json_object_get(row, "digest"));
     bind_text_or_null(s, 19, json_object_get(row, "signature"));
     sqlite3_bind_int64(s, 20, (long long)time(NULL));
+    bind_text_or_null(s, 21, json_object_get(row, "signature_key"));
+    bind_text_or_null(s, 22, json_object_get(row, "created"));
     if (run(s)) return db_fail(idx);
     long long id = sqlite3_last_insert_rowid(idx->db);
     size_t i;

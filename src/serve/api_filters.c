@@ -1,10 +1,11 @@
 /* api_filters.c -- the grid's filters beyond words, model, seed, tag and
  * "has latents": a date range (the file's modification time, UTC days),
- * the sampler, "signed" and "fails verification".  The index has no
- * column for the last two (its `signature` column says "unsigned" for
- * every file), so they are decided here, lazily, per file, and cached by
- * id, size and mtime (api_state.c): the first such search reads the
- * candidates (verification: every payload), later ones cost a lookup. */
+ * the sampler, "signed" and "fails verification".  "signed" is the
+ * index's `signature` column (any state but "none", as the file was when
+ * indexed); the index has no column for "fails verification", so it is
+ * decided here, lazily, per file, and cached by id, size and mtime
+ * (api_state.c): the first such search reads every payload of the
+ * candidates, later ones cost a lookup. */
 #include "api_internal.h"
 
 #include <stdint.h>
@@ -54,16 +55,12 @@ int api_filters_parse(const char *query, api_filters *f, resp *r, int *done)
     return RAIIAF_OK;
 }
 
-int api_filters_lazy(const api_filters *f) { return f->want_signed || f->want_failing; }
+int api_filters_lazy(const api_filters *f) { return f->want_failing; }
 
-/* Whether file id passes the lazy filters (a file that cannot be read
- * fails verification and is not signed). */
+/* Whether file id passes the lazy filter (a file that cannot be read
+ * fails verification). */
 int api_filters_keep(raiiaf_api *api, const api_filters *f, long long id, const char *path)
 {
-    if (f->want_signed) {
-        int st = RAIIAF_SIG_NONE;
-        if (api_signature_state(api, id, path, &st) || st == RAIIAF_SIG_NONE) return 0;
-    }
     if (f->want_failing) {
         int failed = 1, cached;
         if (!api_verify(api, id, path, &failed, NULL, &cached) && !failed) return 0;

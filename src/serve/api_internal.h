@@ -26,7 +26,6 @@ typedef struct resp {
  * a file edited or replaced gets a new mtime and is checked again. */
 typedef struct api_check {
     long long id, size, mtime_ns;
-    int sig_state;     /* raiiaf_sig_state, -1 not checked yet */
     int verify_failed; /* 0 ok, 1 failed, -1 not checked yet */
     char *verify_json; /* the /verify answer's "problems" array, JSON text */
 } api_check;
@@ -55,7 +54,6 @@ int api_png_encode(const uint8_t *px, uint32_t w, uint32_t h, int gray, unsigned
 
 /* api_state.c: the cached checks and the thumbnail cache. */
 int api_file_key(const char *path, long long *size, long long *mtime_ns);
-int api_signature_state(raiiaf_api *api, long long id, const char *path, int *state);
 int api_verify(raiiaf_api *api, long long id, const char *path, int *failed, char **problems_json, int *cached);
 raiiaf_env *api_current_env(raiiaf_api *api);
 int api_thumb_cached(raiiaf_api *api, long long id, const char *path, unsigned char **png, size_t *n);

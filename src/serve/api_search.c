@@ -12,7 +12,7 @@
 
 /* The fields of a search result in the web app's grid. */
 static const char SEARCH_FIELDS[] = "id,path,model,prompt,seed,steps,sampler,cfg_scale,width,height,image_format,signature,"
-                                    "mtime_ns,tags";
+                                    "signature_key,created,mtime_ns,tags";
 
 typedef struct page_ctx {
     raiiaf_api *api;
@@ -21,8 +21,8 @@ typedef struct page_ctx {
     unsigned long long limit, offset, kept;
 } page_ctx;
 
-/* Receives each row the index query matched.  With lazy filters (signed,
- * fails verification) the query runs unpaged, and offset and limit count
+/* Receives each row the index query matched.  With the lazy filter (fails
+ * verification) the query runs unpaged, and offset and limit count
  * the files that pass, so pages stay whole. */
 static int add_row(void *user, json_t *row)
 {
@@ -72,7 +72,8 @@ int api_search(raiiaf_api *api, sqlite3 *db, const char *query, resp *r)
                              .flags = RAIIAF_INDEX_NEWEST_FIRST | (hx > 0 && !strcmp(latents, "1") ? RAIIAF_INDEX_HAS_TENSORS : 0),
                              .limit = lazy ? -1 : (int64_t)limit, .offset = lazy ? 0 : offset, .fields = SEARCH_FIELDS,
                              .sampler = flt.sampler[0] ? flt.sampler : NULL,
-                             .mtime_min_ns = flt.from_ns > 0 ? flt.from_ns : 0, .mtime_max_ns = flt.to_ns > 0 ? flt.to_ns : 0};
+                             .mtime_min_ns = flt.from_ns > 0 ? flt.from_ns : 0, .mtime_max_ns = flt.to_ns > 0 ? flt.to_ns : 0,
+                             .signature = flt.want_signed ? "signed" : NULL};
     page_ctx c = {api, &flt, json_array(), limit, offset, 0};
     if (!c.items) return RAIIAF_E_NOMEM;
     char err[768];

@@ -1,6 +1,6 @@
 /* api_state.c -- what the JSON API keeps between requests: this machine's
- * environment (captured once, for drift), the signature and verification
- * state of each file (cached by id, size and mtime: an edited or replaced
+ * environment (captured once, for drift), the verification state of
+ * each file (cached by id, size and mtime: an edited or replaced
  * file is checked again), and thumbnails cached on disk in DB.thumbs/
  * beside the index database, never beside the originals. */
 #include "api_internal.h"
@@ -104,31 +104,8 @@ static api_check *entry(raiiaf_api *a, long long id, long long size, long long m
     if (!c->id) a->used++;
     else if (c->size == size && c->mtime_ns == mtime) return c;
     free(c->verify_json);
-    *c = (api_check){.id = id, .size = size, .mtime_ns = mtime, .sig_state = -1, .verify_failed = -1};
+    *c = (api_check){.id = id, .size = size, .mtime_ns = mtime, .verify_failed = -1};
     return c;
-}
-
-int api_signature_state(raiiaf_api *a, long long id, const char *path, int *state)
-{
-    long long size, mtime;
-    if (api_file_key(path, &size, &mtime)) return RAIIAF_E_IO;
-    pthread_mutex_lock(&a->mu);
-    api_check *c = entry(a, id, size, mtime);
-    int known = c && c->sig_state >= 0;
-    if (known) *state = c->sig_state;
-    pthread_mutex_unlock(&a->mu);
-    if (known) return RAIIAF_OK;
-    raiiaf_reader *rd = NULL;
-    raiiaf_signature_info info;
-    int e = raiiaf_reader_open_file(path, RAIIAF_READ_NO_DIGEST, &rd);
-    if (!e) e = raiiaf_reader_signature(rd, NULL, &info);
-    raiiaf_reader_free(rd);
-    if (e) return e;
-    *state = (int)info.state;
-    pthread_mutex_lock(&a->mu);
-    if ((c = entry(a, id, size, mtime))) c->sig_state = *state;
-    pthread_mutex_unlock(&a->mu);
-    return RAIIAF_OK;
 }
 
 static void collect_problem(void *ctx, int status, const char *message)

@@ -94,9 +94,11 @@ async function showDetail(id) {
     b.onclick = () => navigator.clipboard && navigator.clipboard.writeText($(b.dataset.copy).textContent);
   const st = $("settings");
   for (const k of ["model", "model_hash", "seed", "steps", "sampler", "scheduler", "cfg_scale", "width", "height",
-                   "image_format", "tool", "format", "digest"]) {
+                   "image_format", "tool", "format", "digest", "created", "signature", "signature_key"]) {
     const v = k === "format" ? j.format : ix[k];
-    if (v !== null && v !== undefined) st.append(el("tr", {}, el("th", { textContent: k }), el("td", { textContent: String(v) })));
+    // signature: the index's state (as the file was when indexed); the live check is #signature
+    const name = k === "signature" ? "signature (indexed)" : k;
+    if (v !== null && v !== undefined) st.append(el("tr", {}, el("th", { textContent: name }), el("td", { textContent: String(v) })));
   }
   st.append(el("tr", {}, el("th", { textContent: "manifest version" }), el("td", { textContent: String(j.version) })));
   showTags(id, j.tags);
