@@ -590,7 +590,7 @@ class IndexSearch(unittest.TestCase):
         with sqlite3.connect(self.db) as c:
             r = c.execute("SELECT model, prompt, seed, steps, sampler, cfg_scale, format, signature, digest, size "
                           "FROM files WHERE path LIKE '%/v03/sub/img007.raiiaf'").fetchone()
-            self.assertEqual(r[:8], ("modelA", self.variants[3][2], 1003, 20, "euler", 7.0, "2.0", "unsigned"))
+            self.assertEqual(r[:8], ("modelA", self.variants[3][2], 1003, 20, "euler", 7.0, "2.0", "none"))
             self.assertRegex(r[8], "^[0-9a-f]{64}$")
             self.assertEqual(r[9], os.path.getsize(self.variants[3][0]))
             t = c.execute("SELECT t.name, t.dtype, t.shape FROM tensors t JOIN files f ON f.id = t.file_id "

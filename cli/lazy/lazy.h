@@ -12,12 +12,12 @@
 #define RAIIAF_CLI_LAZY_H
 
 /* dlopen()s `soname`; if it cannot be loaded, prints which library and why
- * and exits with 127 (what the dynamic loader does when a library is
- * missing at start).  Never returns NULL. */
+ * and exits with 4, the tool's system-error status (missing, or the
+ * loader out of memory).  Never returns NULL. */
 void *lazy_open(const char *soname);
 
 /* The address of `name` in the library `handle` (from lazy_open of
- * `soname`); exits with 127 and a message when the library lacks it. */
+ * `soname`); exits with 4 and a message when the library lacks it. */
 void *lazy_sym(void *handle, const char *soname, const char *name);
 
 #endif
