@@ -18,7 +18,12 @@ static const char usage[] =
 static void report(void *ctx, int status, const char *message)
 {
     (void)ctx;
-    fprintf(status ? stderr : stdout, "%s\n", message);
+    /* Messages quote the damaged file (chunk types, names): made safe for
+     * the terminal like every other human-readable line. */
+    if (status)
+        cli_err("%s", message);
+    else
+        printf("%s\n", cli_safe(message));
 }
 
 int cmd_recover(int argc, char **argv)

@@ -446,7 +446,8 @@ int rf_lock_file(const char *path, unsigned flags, int *fd, rf_err *e)
         }
         if (f < 0) {
             if (errno == ENOENT && (flags & RF_LOCK_IF_EXISTS)) return RAIIAF_OK;
-            return rf_fail(e, RAIIAF_E_IO, "%s: cannot open%s: %s", path, flags & RF_LOCK_APPEND ? " for writing" : "", strerror(errno));
+            return rf_fail(e, RAIIAF_E_IO, "%s: cannot open%s: %s", path,
+                           (flags & RF_LOCK_APPEND) && errno != ENOENT ? " for writing" : "", strerror(errno));
         }
         /* Polling with a growing pause rather than F_OFD_SETLKW, which
          * cannot time out without a signal, and a library must not use

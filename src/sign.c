@@ -123,7 +123,7 @@ out:
 static int load_key(const char *path, int private_key, EVP_PKEY **out, unsigned char raw[32], rf_err *e)
 {
     FILE *f = fopen(path, "r");
-    if (!f) return rf_fail(e, RAIIAF_E_IO, "%s: %s", path, strerror(errno));
+    if (!f) return rf_fail(e, RAIIAF_E_IO, "%s: cannot open the %s key: %s", path, private_key ? "private" : "public", strerror(errno));
     EVP_PKEY *k = private_key ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : PEM_read_PUBKEY(f, NULL, NULL, NULL);
     fclose(f);
     if (!k) return rf_fail(e, RAIIAF_E_ARG, "%s: not a PEM %s key", path, private_key ? "private" : "public");

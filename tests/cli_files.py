@@ -133,6 +133,10 @@ class Files(CliCase):
             r = run(*args)
             self.assertEqual(r.returncode, 3, (args, r.stderr))
             self.assertIn(b"No such file", r.stderr, args)
+            # one wording for every command: "PATH: cannot open ...", never "for writing" for a file that is not there
+            self.assertIn(b"cannot open", r.stderr, args)
+            self.assertNotIn(b"for writing", r.stderr, args)
+            self.assertTrue(r.stderr.startswith(b"raiiaf: "), (args, r.stderr))
             self.assertFalse(os.path.exists(out), args)
             # the message names the missing path once (item 12: not "x: x: cannot open")
             missing = [a.split("=", 1)[-1] for a in args if "missing" in a or "no.key" in a][0]

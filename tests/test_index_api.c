@@ -571,6 +571,21 @@ static void old_schema_upgraded(void **state)
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(s);
+    /* read-only cannot upgrade it: refused at open, saying how to upgrade */
+    raiiaf_index *ro = NULL;
+    assert_int_equal(raiiaf_index_open(db, RAIIAF_INDEX_READONLY, &ro), RAIIAF_E_VERSION);
+    assert_non_null(strstr(raiiaf_index_errmsg(ro), "schema 1"));
+    assert_non_null(strstr(raiiaf_index_errmsg(ro), "raiiaf index --db"));
+    raiiaf_index_free(ro);
+    /* a SQLite database of something else is not taken for an index */
+    char *other = tu_path(f->dir, "other.sqlite");
+    assert_int_equal(sqlite3_open(other, &s), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(s, "CREATE TABLE t(x);", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(s);
+    assert_int_equal(raiiaf_index_open(other, RAIIAF_INDEX_READONLY, &ro), RAIIAF_E_VERSION);
+    assert_non_null(strstr(raiiaf_index_errmsg(ro), "not a raiiaf index"));
+    raiiaf_index_free(ro);
+    free(other);
     index_dir(db, f->lib, 1, &st, NULL);
     assert_int_equal(st.updated, NFILES); /* every old row read again */
     json_t *row = one_row(db, (raiiaf_index_query){.signature = "valid"});

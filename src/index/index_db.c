@@ -58,15 +58,20 @@ static int busy_code(sqlite3 *db)
  * columns added, and every old row's size set to -1 so the next
  * raiiaf_index_run() reads its file again (its `signature` said "unsigned"
  * for every file).  Nothing to do when the columns are there. */
-static int upgrade(raiiaf_index *idx)
+static int files_has_column(raiiaf_index *idx, const char *name)
 {
     sqlite3_stmt *s = NULL;
     int has = 0;
-    if (sqlite3_prepare_v2(idx->db, "SELECT 1 FROM pragma_table_info('files') WHERE name = 'signature_key'", -1, &s, NULL) ==
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(idx->db, "SELECT 1 FROM pragma_table_info('files') WHERE name = ?1", -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC) == SQLITE_OK)
         has = sqlite3_step(s) == SQLITE_ROW;
     sqlite3_finalize(s);
-    if (has) return RAIIAF_OK;
+    return has;
+}
+
+static int upgrade(raiiaf_index *idx)
+{
+    if (files_has_column(idx, "signature_key")) return RAIIAF_OK;
     int rc = rf_index_tx_begin(idx);
     if (rc) return rc;
     char *emsg = NULL;
@@ -129,6 +134,15 @@ int raiiaf_index_open(const char *db_path, unsigned flags, raiiaf_index **out)
             return rf_index_fail(idx, RAIIAF_E_IO, "%s: cannot open the database%s%s", db_path, idx->db ? ": " : "",
                                  idx->db ? sqlite3_errmsg(idx->db) : "");
         sqlite3_busy_timeout(idx->db, 5000);
+        /* Read-only cannot upgrade schema 1 in place: say so, rather than
+         * let the first query fail with SQLite's "no such column". */
+        if (!files_has_column(idx, "path"))
+            return rf_index_fail(idx, RAIIAF_E_VERSION, "%s: not a raiiaf index (no table 'files')", db_path);
+        if (!files_has_column(idx, "signature_key"))
+            return rf_index_fail(idx, RAIIAF_E_VERSION,
+                                 "%s: an index of schema 1 (raiiaf 0.3.0), which a read-only open cannot upgrade: run "
+                                 "`raiiaf index --db %s FOLDER` once (or open it for writing) to upgrade it to schema " SCHEMA_VERSION,
+                                 db_path, db_path);
         return RAIIAF_OK;
     }
     if (sqlite3_open(db_path, &idx->db) != SQLITE_OK)

@@ -361,7 +361,7 @@ int raiiaf_index_run(raiiaf_index *idx, const char *const *dirs, size_t ndirs, r
     if (!roots) return rf_index_fail(idx, RAIIAF_E_NOMEM, "out of memory");
     for (; nroots < ndirs; nroots++) {
         if (!dirs[nroots] || !(roots[nroots] = realpath(dirs[nroots], NULL))) {
-            rc = rf_index_fail(idx, RAIIAF_E_NOT_FOUND, "%s: %s", dirs[nroots] ? dirs[nroots] : "(null)",
+            rc = rf_index_fail(idx, RAIIAF_E_NOT_FOUND, "%s: cannot open the folder: %s", dirs[nroots] ? dirs[nroots] : "(null)",
                                dirs[nroots] ? strerror(errno) : "no folder");
             goto done;
         }
