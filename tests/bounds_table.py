@@ -376,6 +376,17 @@ def full_disk(work):
 
 
 def main():
+    known = {"--full", "--markdown", "--only"}
+    if "-h" in sys.argv or "--help" in sys.argv:
+        print(__doc__)
+        return 0
+    for i, a in enumerate(sys.argv[1:], 1):
+        if a.startswith("-") and a not in known:
+            print("bounds_table.py: unknown option %r (see --help)" % a, file=sys.stderr)
+            return 2
+        if a in ("--markdown", "--only") and i + 1 >= len(sys.argv):
+            print("bounds_table.py: %s needs a value" % a, file=sys.stderr)
+            return 2
     full = "--full" in sys.argv
     md = sys.argv[sys.argv.index("--markdown") + 1] if "--markdown" in sys.argv else None
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
