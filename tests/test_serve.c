@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void thumb_of(const char *name, uint32_t side, uint32_t want_w, uint32_t want_h)
 {
@@ -265,6 +267,10 @@ static void test_api_object_edits_and_caches(void **state)
     json_decref(request_json(ro, "POST", "/api/search", NULL, 405));
     json_decref(request_json(ro, "PUT", "/api/file/1", NULL, 405));
     json_decref(request_json(ro, "DELETE", "/api/file/1/image", NULL, 405));
+    /* a search before the edit: the read-only object keeps this connection */
+    j = request_json(ro, "GET", "/api/search", "tag=kestrel", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "items")), 0);
+    json_decref(j);
     assert_int_equal(raiiaf_api_open(f->db, RAIIAF_API_ALLOW_EDIT, &rw), RAIIAF_OK);
     json_decref(request_json(rw, "POST", "/api/file/1/tags", NULL, 400));
     json_decref(request_json(rw, "POST", "/api/file/999/tags", "tag=x", 404));
@@ -301,6 +307,24 @@ static void test_api_object_edits_and_caches(void **state)
     }
     assert_int_equal(stat_of(ro, "verifications_run"), 1);
     assert_int_equal(stat_of(ro, "verify_cache_hits"), 1);
+    /* The index deleted and made again (over an empty folder): no kept
+     * connection serves the old one's rows. */
+    char *empty = tu_path(f->dir, "empty");
+    assert_int_equal(mkdir(empty, 0700), 0);
+    for (const char *sfx = ""; sfx; sfx = !sfx[0] ? "-wal" : !strcmp(sfx, "-wal") ? "-shm" : NULL) {
+        char old[4200];
+        snprintf(old, sizeof old, "%s%s", f->db, sfx);
+        unlink(old);
+    }
+    const char *dirs[1] = {empty};
+    raiiaf_index *idx = NULL;
+    assert_int_equal(raiiaf_index_open(f->db, 0, &idx), RAIIAF_OK);
+    assert_int_equal(raiiaf_index_run(idx, dirs, 1, NULL), RAIIAF_OK);
+    raiiaf_index_free(idx);
+    j = request_json(ro, "GET", "/api/search", NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(j, "items")), 0);
+    json_decref(j);
+    free(empty);
     raiiaf_api_free(ro);
     raiiaf_api_free(rw);
 }

@@ -360,17 +360,13 @@ int raiiaf_api_request(raiiaf_api *api, const char *method, const char *path, co
     if (!reading && strncmp(p, "file/", 5))
         return api_error(&r, 405, "%s: this resource is read-only (GET and HEAD)", method);
     if (!strcmp(p, "stats")) return api_stats(api, &r);
-    sqlite3 *db = NULL;
-    if (sqlite3_open_v2(api->db, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        sqlite3_close(db);
-        return api_error(&r, 503, "the index database cannot be opened");
-    }
-    sqlite3_busy_timeout(db, 5000);
+    sqlite3 *db = api_db_acquire(api);
+    if (!db) return api_error(&r, 503, "the index database cannot be opened");
     int ret;
     if (!strcmp(p, "search")) ret = api_search(api, db, query, &r);
     else if (!strncmp(p, "file/", 5)) ret = api_file(api, db, method, p + 5, query, &r);
     else ret = api_error(&r, 404, "unknown API endpoint");
-    sqlite3_close(db);
+    api_db_release(api, db);
     return ret;
 }
 

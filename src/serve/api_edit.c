@@ -93,16 +93,12 @@ int api_edit_tags(raiiaf_api *api, const char *method, long long id, const char 
     int ht = api_query_get(query, "tag", tag, sizeof tag);
     if (ht < 0) return api_error(r, 400, "tag: bad %%-escape, NUL byte or longer than %d bytes", MAX_TAG);
     if (ht == 0 || !tag[0]) return api_error(r, 400, "tag: missing (POST /api/file/ID/tags?tag=NAME)");
-    sqlite3 *db = NULL;
-    if (sqlite3_open_v2(api->db, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        sqlite3_close(db);
-        return api_error(r, 503, "the index database cannot be opened");
-    }
-    sqlite3_busy_timeout(db, 5000);
+    sqlite3 *db = api_db_acquire(api);
+    if (!db) return api_error(r, 503, "the index database cannot be opened");
     char *path = NULL;
     int f = api_file_row(db, id, NULL, &path);
     int ret = f < 0 ? api_error(r, 500, "index database: %s", sqlite3_errmsg(db)) : 0;
-    sqlite3_close(db);
+    api_db_release(api, db);
     if (f) {
         free(path);
         return f < 0 ? ret : api_error(r, 404, "no file with id %lld in the index", id);

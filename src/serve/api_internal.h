@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #define API_MAX_QUERY 4096 /* bytes of query string accepted */
+#define API_POOL 8         /* idle read-only index connections kept */
 
 typedef struct resp {
     int *status;
@@ -39,6 +40,11 @@ struct raiiaf_api {
     int env_tried;
     api_check *checks; /* open addressing by id; cap a power of two */
     size_t cap, used;
+    /* Read-only connections kept between requests: opening one costs
+     * SQLite a parse of the whole schema, most of a small search. */
+    pthread_mutex_t pool_mu;
+    sqlite3 *idle[API_POOL];
+    size_t nidle;
     /* Counters behind /api/stats. */
     atomic_ullong requests, thumbs_made, thumb_cache_hits, verify_runs, verify_cache_hits, edits;
 };
@@ -52,7 +58,11 @@ int api_parse_u64(const char *s, unsigned long long max, unsigned long long *v);
 int api_file_row(sqlite3 *db, long long id, json_t **row, char **path);
 int api_png_encode(const uint8_t *px, uint32_t w, uint32_t h, int gray, unsigned char **out, size_t *n);
 
-/* api_state.c: the cached checks and the thumbnail cache. */
+/* api_state.c: the connection pool, the cached checks and the thumbnail cache. */
+/* A read-only connection to the index (busy timeout 5 s), NULL when it
+ * cannot be opened; give it back with api_db_release(). */
+sqlite3 *api_db_acquire(raiiaf_api *api);
+void api_db_release(raiiaf_api *api, sqlite3 *db);
 int api_file_key(const char *path, long long *size, long long *mtime_ns);
 int api_verify(raiiaf_api *api, long long id, const char *path, int *failed, char **problems_json, int *cached);
 raiiaf_env *api_current_env(raiiaf_api *api);

@@ -23,7 +23,9 @@ int raiiaf_api_open(const char *db_path, unsigned flags, raiiaf_api **out)
     size_t n = strlen(db_path);
     a->db = strdup(db_path);
     a->thumb_dir = malloc(n + 8);
-    if (!a->db || !a->thumb_dir || pthread_mutex_init(&a->mu, NULL)) {
+    int mu = !a->db || !a->thumb_dir ? -1 : pthread_mutex_init(&a->mu, NULL);
+    if (mu || pthread_mutex_init(&a->pool_mu, NULL)) {
+        if (!mu) pthread_mutex_destroy(&a->mu);
         free(a->db);
         free(a->thumb_dir);
         free(a);
@@ -41,10 +43,50 @@ void raiiaf_api_free(raiiaf_api *a)
     for (size_t i = 0; i < a->cap; i++) free(a->checks[i].verify_json);
     free(a->checks);
     raiiaf_env_free(a->env);
+    for (size_t i = 0; i < a->nidle; i++) sqlite3_close(a->idle[i]);
+    pthread_mutex_destroy(&a->pool_mu);
     pthread_mutex_destroy(&a->mu);
     free(a->db);
     free(a->thumb_dir);
     free(a);
+}
+
+sqlite3 *api_db_acquire(raiiaf_api *a)
+{
+    for (;;) {
+        sqlite3 *db = NULL;
+        pthread_mutex_lock(&a->pool_mu);
+        if (a->nidle) db = a->idle[--a->nidle];
+        pthread_mutex_unlock(&a->pool_mu);
+        if (!db) break;
+        /* An index deleted or renamed and made again must not be served
+         * from a connection to the old file. */
+        int moved = 1;
+        if (sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && !moved) return db;
+        sqlite3_close(db);
+    }
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(a->db, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+void api_db_release(raiiaf_api *a, sqlite3 *db)
+{
+    if (!db) return;
+    /* Only a connection left as it was opened goes back: no statement
+     * still prepared, no transaction open. */
+    int clean = sqlite3_next_stmt(db, NULL) == NULL && sqlite3_get_autocommit(db);
+    pthread_mutex_lock(&a->pool_mu);
+    if (clean && a->nidle < API_POOL) {
+        a->idle[a->nidle++] = db;
+        db = NULL;
+    }
+    pthread_mutex_unlock(&a->pool_mu);
+    sqlite3_close(db);
 }
 
 int api_file_key(const char *path, long long *size, long long *mtime_ns)
