@@ -65,7 +65,18 @@ sqlite3 *api_db_acquire(raiiaf_api *a)
         if (sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && !moved) return db;
         sqlite3_close(db);
     }
+    /* Read-write but query-only where the database is writable: a
+     * read-only connection to a WAL database whose -shm file is gone (the
+     * last writer closed) cannot trust a shared wal-index and parses the
+     * schema again at every transaction, most of a small search's time. */
     sqlite3 *db = NULL;
+    if (sqlite3_open_v2(a->db, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK &&
+        sqlite3_exec(db, "PRAGMA query_only = 1", NULL, NULL, NULL) == SQLITE_OK) {
+        sqlite3_busy_timeout(db, 5000);
+        return db;
+    }
+    sqlite3_close(db);
+    db = NULL;
     if (sqlite3_open_v2(a->db, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         sqlite3_close(db);
         return NULL;
@@ -77,9 +88,11 @@ sqlite3 *api_db_acquire(raiiaf_api *a)
 void api_db_release(raiiaf_api *a, sqlite3 *db)
 {
     if (!db) return;
-    /* Only a connection left as it was opened goes back: no statement
-     * still prepared, no transaction open. */
-    int clean = sqlite3_next_stmt(db, NULL) == NULL && sqlite3_get_autocommit(db);
+    /* Only a connection with no transaction open and no statement
+     * running goes back (FTS5 keeps statements of its own prepared). */
+    int clean = sqlite3_get_autocommit(db);
+    for (sqlite3_stmt *s = sqlite3_next_stmt(db, NULL); s && clean; s = sqlite3_next_stmt(db, s))
+        if (sqlite3_stmt_busy(s)) clean = 0;
     pthread_mutex_lock(&a->pool_mu);
     if (clean && a->nidle < API_POOL) {
         a->idle[a->nidle++] = db;
