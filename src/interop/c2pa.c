@@ -98,6 +98,7 @@ static unsigned char *find_store(const unsigned char *d, size_t size, size_t *n,
                 return buf;
             }
             pos += 8 + (size_t)len + (len & 1);
+            if (pos > size) break; /* an odd last chunk without its padding byte */
         }
     } else if (size >= 4 && d[0] == 0xFF && d[1] == 0xD8) {
         size_t got = 0;

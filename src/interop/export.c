@@ -210,6 +210,7 @@ static int export_webp(const unsigned char *d, size_t size, uint32_t width, uint
             if (end - p - 8 < n) break;
             if (!memcmp(d + p, "VP8L", 4) && n >= 5 && ((d[p + 8 + 4] >> 4) & 1)) x[8] |= 0x10; /* alpha_is_used */
             p += 8 + (size_t)n + (n & 1);
+            if (p > end) break; /* an odd last chunk without its padding byte */
         }
         uint32_t w1 = width - 1, h1 = height - 1;
         x[12] = (unsigned char)w1, x[13] = (unsigned char)(w1 >> 8), x[14] = (unsigned char)(w1 >> 16);
