@@ -6,7 +6,9 @@
  * downloads (10%), each on its own connection.  Prints requests/s (median
  * of the rounds), p50/p99 latency of the median round, errors (any status
  * other than 200/304), and the process's resident memory before the first
- * round and after each (flat = no leak per request).
+ * round and after each (flat = no leak per request).  Then the same kinds
+ * of request in this process without HTTP: a long-lived raiiaf_api (index
+ * connections kept) against raiiaf_api_handle (one per request), as a ratio.
  *
  *   bench_serve [--requests N] [--clients C] [--rounds R] [--image PNG]
  *
@@ -112,6 +114,42 @@ static long rss_kib(void)
     return v;
 }
 
+/* Searches and file JSON through the API in this process, no HTTP: a
+ * long-lived raiiaf_api (what the server holds: index connections kept
+ * between requests) against raiiaf_api_handle (a new API object, so a new
+ * connection, per request).  Requests/s of each, median of the rounds. */
+static int in_process(const char *db, int rounds)
+{
+    static const char *const reqs[4][2] = {
+        {"/api/search", "q=fox"}, {"/api/search", NULL}, {"/api/search", "seed=7&limit=50"}, {"/api/file/3", NULL}};
+    const int per = 2000;
+    double kept[20], fresh[20];
+    raiiaf_api *api = NULL;
+    if (raiiaf_api_open(db, 0, &api)) return 1;
+    for (int r = 0; r < rounds; r++) {
+        for (int mode = 0; mode < 2; mode++) {
+            double t0 = now_s();
+            for (int i = 0; i < per; i++) {
+                int st = 0;
+                const char *type;
+                unsigned char *body = NULL;
+                size_t n;
+                int e = mode ? raiiaf_api_handle(db, reqs[i % 4][0], reqs[i % 4][1], &st, &type, &body, &n)
+                             : raiiaf_api_request(api, "GET", reqs[i % 4][0], reqs[i % 4][1], &st, &type, &body, &n);
+                raiiaf_free(body);
+                if (e || st != 200) return fprintf(stderr, "in-process request %s failed (%d, HTTP %d)\n", reqs[i % 4][0], e, st), 1;
+            }
+            (mode ? fresh : kept)[r] = per / (now_s() - t0);
+        }
+    }
+    raiiaf_api_free(api);
+    double k = median(kept, rounds), f = median(fresh, rounds);
+    printf("in-process API, %d requests x %d rounds (searches and file JSON): long-lived raiiaf_api %.0f requests/s, "
+           "raiiaf_api_handle (a connection per request) %.0f requests/s: %.2fx\n",
+           per, rounds, k, f, k / f);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int n = 10000, nc = 64, rounds = 3;
@@ -184,6 +222,7 @@ int main(int argc, char **argv)
     printf("median %.0f requests/s; latency p50 %.2f ms, p99 %.2f ms; errors %d\n", median(rps, rounds),
            lr[per_round / 2] * 1e3, lr[(size_t)(per_round * 0.99)] * 1e3, errors);
     raiiaf_server_stop(srv);
+    if (in_process(db, rounds)) errors++;
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd)) return 1;
