@@ -20,7 +20,7 @@ static const char usage[] =
     "  --seed N      exactly this seed\n"
     "  --tag T       has tag T (repeatable: all must be present)\n"
     "  --signature S the signature state when indexed: none, valid, edited, invalid,\n"
-    "                or signed (any of the last three)\n"
+    "                or signed (any of the last three); unsigned = none\n"
     "  --limit N     at most N results (default: all)\n"
     "  --json        one JSON object per line instead (path, model, model_hash, prompt,\n"
     "                negative_prompt, seed, steps, sampler, scheduler, cfg_scale, width,\n"

@@ -92,8 +92,10 @@ def test_signature_state_indexed(library, tmp_path, cli):
     assert len(raiiaf.search(db, signature="none")) == len(made) - 1
     assert raiiaf.search(db, signature="signed") == valid
     assert all(x["created"] for x in raiiaf.search(db))  # file_info.created of every file
+    # "unsigned" (Signature.state's word) is the index's "none"
+    assert raiiaf.search(db, signature="unsigned") == raiiaf.search(db, signature="none")
     with pytest.raises(raiiaf.ArgumentError, match="signature: expected"):
-        raiiaf.search(db, signature="unsigned")
+        raiiaf.search(db, signature="unsgined")
 
 
 def test_row_json_put_rows_same_as_index(library, tmp_path):

@@ -150,6 +150,8 @@ int rf_index_query(sqlite3 *db, const raiiaf_index_query *q, rf_index_json_fn fn
         if (!q->tags[k]) return snprintf(err, errsize, "search: tag %zu is NULL", k), RAIIAF_E_ARG;
     if (q->ntags > 1000 || q->nwords > 1000) return snprintf(err, errsize, "search: more than 1000 words or tags"), RAIIAF_E_ARG;
     const char *sig = q->signature;
+    /* "unsigned" is what verify and the Python Signature call the index's "none" */
+    if (sig && !strcmp(sig, "unsigned")) sig = "none";
     if (sig && strcmp(sig, "none") && strcmp(sig, "valid") && strcmp(sig, "edited") && strcmp(sig, "invalid") &&
         strcmp(sig, "signed"))
         return snprintf(err, errsize, "signature: expected none, valid, edited, invalid or signed, got '%.64s'", sig),
