@@ -517,7 +517,9 @@ static void signature_states(void **state)
     assert_int_equal(count_rows(db, &q, NULL), 0);
     raiiaf_index *ro = NULL;
     assert_int_equal(raiiaf_index_open(db, RAIIAF_INDEX_READONLY, &ro), RAIIAF_OK);
-    q.signature = "unsigned";
+    q.signature = "unsigned"; /* verify's word for the index's "none" */
+    assert_int_equal(count_rows(db, &q, NULL), NFILES - 2);
+    q.signature = "unsgined";
     text t = {0};
     assert_int_equal(raiiaf_index_search(ro, &q, collect, &t, NULL), RAIIAF_E_ARG);
     assert_non_null(strstr(raiiaf_index_errmsg(ro), "signature: expected none, valid"));
