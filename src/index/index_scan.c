@@ -371,7 +371,7 @@ int raiiaf_index_run(raiiaf_index *idx, const char *const *dirs, size_t ndirs, r
         rc = rf_index_fail(idx, RAIIAF_E_NOMEM, "out of memory while walking the folders");
         goto done;
     }
-    qsort(w.f, w.n, sizeof *w.f, cmp_found);
+    if (w.n) qsort(w.f, w.n, sizeof *w.f, cmp_found); /* w.f is NULL for an empty tree */
     /* the same file under two roots given (a folder and its parent) once */
     size_t u = 0;
     for (size_t k = 0; k < w.n; k++) {
