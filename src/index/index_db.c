@@ -54,10 +54,7 @@ static int busy_code(sqlite3 *db)
     return c == SQLITE_BUSY || c == SQLITE_LOCKED;
 }
 
-/* Schema 1 (before 0.3.0's signature columns) -> 2, in place: the two
- * columns added, and every old row's size set to -1 so the next
- * raiiaf_index_run() reads its file again (its `signature` said "unsigned"
- * for every file).  Nothing to do when the columns are there. */
+/* 1 when the table `files` has the column `name` (0 also when there is no such table). */
 static int files_has_column(raiiaf_index *idx, const char *name)
 {
     sqlite3_stmt *s = NULL;
@@ -69,6 +66,10 @@ static int files_has_column(raiiaf_index *idx, const char *name)
     return has;
 }
 
+/* Schema 1 (before 0.3.0's signature columns) -> 2, in place: the two
+ * columns added, and every old row's size set to -1 so the next
+ * raiiaf_index_run() reads its file again (its `signature` said "unsigned"
+ * for every file).  Nothing to do when the columns are there. */
 static int upgrade(raiiaf_index *idx)
 {
     if (files_has_column(idx, "signature_key")) return RAIIAF_OK;

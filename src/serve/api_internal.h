@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #define API_MAX_QUERY 4096 /* bytes of query string accepted */
-#define API_POOL 8         /* idle read-only index connections kept */
+#define API_POOL 8         /* idle query-only index connections kept */
 
 typedef struct resp {
     int *status;
@@ -40,7 +40,7 @@ struct raiiaf_api {
     int env_tried;
     api_check *checks; /* open addressing by id; cap a power of two */
     size_t cap, used;
-    /* Read-only connections kept between requests: opening one costs
+    /* Query-only connections kept between requests: opening one costs
      * SQLite a parse of the whole schema, most of a small search. */
     pthread_mutex_t pool_mu;
     sqlite3 *idle[API_POOL];
@@ -59,8 +59,9 @@ int api_file_row(sqlite3 *db, long long id, json_t **row, char **path);
 int api_png_encode(const uint8_t *px, uint32_t w, uint32_t h, int gray, unsigned char **out, size_t *n);
 
 /* api_state.c: the connection pool, the cached checks and the thumbnail cache. */
-/* A read-only connection to the index (busy timeout 5 s), NULL when it
- * cannot be opened; give it back with api_db_release(). */
+/* A connection to the index that cannot write (PRAGMA query_only, or
+ * read-only where the index is not writable; busy timeout 5 s), NULL when
+ * it cannot be opened; give it back with api_db_release(). */
 sqlite3 *api_db_acquire(raiiaf_api *api);
 void api_db_release(raiiaf_api *api, sqlite3 *db);
 int api_file_key(const char *path, long long *size, long long *mtime_ns);

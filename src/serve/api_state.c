@@ -70,16 +70,14 @@ sqlite3 *api_db_acquire(raiiaf_api *a)
      * last writer closed) cannot trust a shared wal-index and parses the
      * schema again at every transaction, most of a small search's time. */
     sqlite3 *db = NULL;
-    if (sqlite3_open_v2(a->db, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK &&
-        sqlite3_exec(db, "PRAGMA query_only = 1", NULL, NULL, NULL) == SQLITE_OK) {
-        sqlite3_busy_timeout(db, 5000);
-        return db;
-    }
-    sqlite3_close(db);
-    db = NULL;
-    if (sqlite3_open_v2(a->db, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(a->db, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+        sqlite3_exec(db, "PRAGMA query_only = 1", NULL, NULL, NULL) != SQLITE_OK) {
         sqlite3_close(db);
-        return NULL;
+        db = NULL;
+        if (sqlite3_open_v2(a->db, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+            sqlite3_close(db);
+            return NULL;
+        }
     }
     sqlite3_busy_timeout(db, 5000);
     return db;
