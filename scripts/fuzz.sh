@@ -22,8 +22,8 @@ rate_of() {
         fuzz_image) echo 16000 ;;
         fuzz_format1) echo 14000 ;;
         fuzz_exifsources|fuzz_pngtext|fuzz_reader|fuzz_schema) echo 11000 ;;
-        fuzz_serve_api) echo 6000 ;;
-        fuzz_stealth|fuzz_index_row) echo 4000 ;;
+        fuzz_serve_api|fuzz_stealth) echo 6000 ;;
+        fuzz_index_row) echo 4000 ;;
         *) echo 2000 ;;
     esac
 }
