@@ -4,10 +4,11 @@
  * Two ways in: the input as a whole PNG file (damaged headers, chunks,
  * image data), and the input as the hidden bits themselves -- the first
  * byte picks the signature and plane (alpha or RGB, plain or gzip) and
- * whether the real length field is used, the rest becomes the pixels'
- * least significant bits of a PNG built here -- so that the length field,
- * the gzip stream and the text behind a valid signature are explored,
- * not only the signature check.
+ * whether the real length field is used, the rest (its first
+ * STEALTH_HIDDEN_MAX bytes) becomes the pixels' least significant bits of
+ * a PNG built here -- so that the length field, the gzip stream and the
+ * text behind a valid signature are explored, not only the signature
+ * check.
  *
  * Any input must be handled without a crash, a leak or an over-limit
  * allocation; a record found must be UTF-8 text of its stated length, and
